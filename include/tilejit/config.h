@@ -1,0 +1,65 @@
+// tilejit — run-time configuration and statistics.
+//
+// Every setting is read once from the environment at start-up (the README
+// lists the variables) and can be changed afterwards in code through
+// `tj::config()`, or for one scope with `tj::ConfigGuard`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "tilejit/device.h"
+
+namespace tj {
+
+enum class LogLevel : uint8_t { error, warn, info, debug };
+
+struct Config {
+  /// TILEJIT_LAZY: true (default) traces ops and fuses them at a flush;
+  /// false runs every op at once (eager mode, one kernel per op).
+  bool lazy = true;
+  /// TILEJIT_DEVICE: the default device; empty means `auto`.
+  std::optional<Device> device;
+  /// TILEJIT_MAX_TRACE: pending ops in one thread's trace before tilejit
+  /// flushes on its own.
+  int64_t max_trace = 4096;
+  /// TILEJIT_LOG: how much is written to stderr.
+  LogLevel log_level = LogLevel::warn;
+};
+
+/// The process-wide configuration. Changes apply to ops traced afterwards.
+Config& config();
+
+/// Sets configuration for one scope and restores the previous values at its
+/// end: `tj::ConfigGuard g; g->lazy = false;`.
+class ConfigGuard {
+ public:
+  ConfigGuard() : saved_(config()) {}
+  ~ConfigGuard() { config() = saved_; }
+  ConfigGuard(const ConfigGuard&) = delete;
+  ConfigGuard& operator=(const ConfigGuard&) = delete;
+  Config* operator->() { return &config(); }
+
+ private:
+  Config saved_;
+};
+
+/// Why pending ops were computed.
+enum class FlushReason : uint8_t { host_read, sync, trace_limit, eager, untraceable };
+std::string_view flush_reason_name(FlushReason r);
+
+/// Counters since start-up or the last `reset_stats()`, over all threads.
+struct Stats {
+  int64_t ops_traced = 0;       // ops recorded (lazy) or run (eager)
+  int64_t flushes = 0;          // flushes that computed something
+  int64_t flushes_by_reason[5] = {};
+  int64_t graph_nodes = 0;      // nodes in all flushed graphs, after CSE
+  int64_t nodes_executed = 0;   // graph nodes computed (not counting leaves)
+  int64_t tensors_materialized = 0;
+};
+
+Stats stats();
+void reset_stats();
+
+}  // namespace tj
