@@ -1,0 +1,123 @@
+#include "ir/graph.h"
+
+#include <cstring>
+
+#include "ir/check.h"
+#include "ir/hash.h"
+
+namespace tj::ir {
+
+namespace {
+
+uint64_t node_hash(const Node& n) {
+  Hasher h;
+  h.add(static_cast<uint64_t>(n.op)).add(static_cast<uint64_t>(n.dtype)).add(n.shape);
+  h.add(n.attrs).add(static_cast<uint64_t>(static_cast<int64_t>(n.slot)));
+  h.add(n.inputs.size());
+  for (NodeId i : n.inputs) h.add(static_cast<uint64_t>(i));
+  return h.get();
+}
+
+bool same_view(const BufferView& a, const BufferView& b) {
+  return a.storage == b.storage && a.dtype == b.dtype && a.shape == b.shape &&
+         a.strides == b.strides && a.offset == b.offset;
+}
+
+}  // namespace
+
+size_t GraphBuilder::Hash::operator()(const Node& n) const { return node_hash(n); }
+
+bool GraphBuilder::Eq::operator()(const Node& a, const Node& b) const {
+  return a.op == b.op && a.dtype == b.dtype && a.shape == b.shape && a.attrs == b.attrs &&
+         a.slot == b.slot && a.inputs == b.inputs;
+}
+
+NodeId GraphBuilder::intern(Node n) {
+  auto it = interned_.find(n);
+  if (it != interned_.end()) return it->second;
+  NodeId id = static_cast<NodeId>(g_.nodes_.size());
+  g_.nodes_.push_back(n);
+  interned_.emplace(std::move(n), id);
+  return id;
+}
+
+NodeId GraphBuilder::buffer(const BufferView& view) {
+  TJ_CHECK(view.storage != nullptr, "buffer without storage");
+  auto& slots = buffer_slots_[view.storage.get()];
+  int32_t slot = -1;
+  for (int32_t s : slots)
+    if (same_view(g_.buffers_[s], view)) slot = s;
+  if (slot < 0) {
+    slot = static_cast<int32_t>(g_.buffers_.size());
+    g_.buffers_.push_back(view);
+    slots.push_back(slot);
+  }
+  Node n;
+  n.op = Op::Buffer;
+  n.dtype = view.dtype;
+  n.shape = view.shape;
+  n.attrs = view.strides;
+  n.slot = slot;
+  return intern(std::move(n));
+}
+
+NodeId GraphBuilder::scalar(DType dtype, ScalarValue value) {
+  // Scalars with equal values and dtypes are one node: x * 2 + x * 2
+  // computes x * 2 once.
+  uint64_t bits;
+  std::memcpy(&bits, &value.f, sizeof bits);
+  uint64_t key = Hasher().add(bits).add(static_cast<uint64_t>(value.i)).add(
+      static_cast<uint64_t>(dtype)).get();
+  for (NodeId id : scalar_nodes_[key]) {
+    const Node& n = g_.nodes_[id];
+    const ScalarValue& v = g_.scalars_[n.slot];
+    if (n.dtype == dtype && std::memcmp(&v.f, &value.f, sizeof(double)) == 0 && v.i == value.i)
+      return id;
+  }
+  Node n;
+  n.op = Op::Scalar;
+  n.dtype = dtype;
+  n.slot = static_cast<int32_t>(g_.scalars_.size());
+  g_.scalars_.push_back(value);
+  NodeId id = intern(std::move(n));
+  scalar_nodes_[key].push_back(id);
+  return id;
+}
+
+NodeId GraphBuilder::add(Op op, const std::vector<NodeId>& inputs, const OpArgs& args) {
+  TJ_CHECK(op != Op::Buffer && op != Op::Scalar, "leaves are built with buffer()/scalar()");
+  std::vector<TypeShape> types;
+  types.reserve(inputs.size());
+  for (NodeId i : inputs) {
+    TJ_CHECK(i >= 0 && static_cast<size_t>(i) < g_.nodes_.size(), "input id {} out of range", i);
+    types.push_back(g_.nodes_[i].type());
+  }
+  TypeShape t = infer(op, types, args);
+  Node n;
+  n.op = op;
+  n.dtype = t.dtype;
+  n.shape = std::move(t.shape);
+  n.inputs = inputs;
+  n.attrs = args.attrs;
+  return intern(std::move(n));
+}
+
+Graph GraphBuilder::finish(std::vector<NodeId> outputs) {
+  for (NodeId o : outputs)
+    TJ_CHECK(o >= 0 && static_cast<size_t>(o) < g_.nodes_.size(), "output {} out of range", o);
+  g_.outputs_ = std::move(outputs);
+  Hasher h;
+  h.add(g_.nodes_.size());
+  for (const Node& n : g_.nodes_) h.add(node_hash(n));
+  h.add(g_.outputs_.size());
+  for (NodeId o : g_.outputs_) h.add(static_cast<uint64_t>(o));
+  g_.hash_ = h.get();
+  Graph out = std::move(g_);
+  g_ = Graph{};
+  interned_.clear();
+  buffer_slots_.clear();
+  scalar_nodes_.clear();
+  return out;
+}
+
+}  // namespace tj::ir

@@ -1,0 +1,109 @@
+// The graph IR: what one flush hands to the scheduler.
+//
+// A Graph is an immutable DAG of nodes in topological order. Each node is an
+// op from ir/ops.def with its result dtype and shape, its inputs (earlier
+// node ids) and integer attributes. Leaves are Buffer nodes (computed tensors,
+// with their strides) and Scalar nodes (run-time numbers). The data behind
+// the leaves — buffer addresses and scalar values — is held beside the
+// structure and is not part of the structural hash, so every iteration of a
+// loop produces a graph with the same hash. Nodes are hash-consed while the
+// graph is built: identical subgraphs are one node (common subexpressions are
+// computed once).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/buffer.h"
+#include "ir/infer.h"
+#include "ir/op.h"
+
+namespace tj::ir {
+
+using NodeId = int32_t;
+
+/// A run-time number for a Scalar node: `f` for floating dtypes, `i` for
+/// integer and bool dtypes.
+struct ScalarValue {
+  double f = 0;
+  int64_t i = 0;
+};
+
+struct Node {
+  Op op = Op::Buffer;
+  DType dtype = DType::f32;
+  Shape shape;
+  std::vector<NodeId> inputs;
+  std::vector<int64_t> attrs;  // Buffer: strides; Reduce: axes; Permute: perm;
+                               // Slice: starts then steps; Cat/Iota: axis
+  int32_t slot = -1;           // Buffer: index into buffers(); Scalar: into scalars()
+
+  TypeShape type() const { return {dtype, shape}; }
+};
+
+class Graph {
+ public:
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const Node& node(NodeId id) const { return nodes_[id]; }
+  size_t size() const { return nodes_.size(); }
+  const std::vector<NodeId>& outputs() const { return outputs_; }
+  const std::vector<BufferView>& buffers() const { return buffers_; }
+  const std::vector<ScalarValue>& scalars() const { return scalars_; }
+  /// Structural hash: ops, dtypes, shapes, attributes, wiring, which leaf is
+  /// which input and which nodes are outputs — not data values.
+  uint64_t hash() const { return hash_; }
+
+ private:
+  friend class GraphBuilder;
+  std::vector<Node> nodes_;
+  std::vector<NodeId> outputs_;
+  std::vector<BufferView> buffers_;
+  std::vector<ScalarValue> scalars_;
+  uint64_t hash_ = 0;
+};
+
+/// Builds a Graph node by node. Every factory checks the op's rules through
+/// ir::infer (throwing tj::Error when they are broken) and returns the id of
+/// an existing identical node when there is one.
+class GraphBuilder {
+ public:
+  NodeId buffer(const BufferView& view);
+  NodeId scalar(DType dtype, ScalarValue value);
+  /// Any non-leaf op (and Iota / Rand sources).
+  NodeId add(Op op, const std::vector<NodeId>& inputs, const OpArgs& args);
+
+  // Convenience factories.
+  NodeId unary(Op op, NodeId x) { return add(op, {x}, {}); }
+  NodeId cast(NodeId x, DType to) { return add(Op::Cast, {x}, {.dtype = to}); }
+  NodeId binary(Op op, NodeId a, NodeId b) { return add(op, {a, b}, {}); }
+  NodeId reduce(Op op, NodeId x, std::vector<int64_t> axes) {
+    return add(op, {x}, {.attrs = std::move(axes)});
+  }
+  NodeId reshape(NodeId x, Shape s) { return add(Op::Reshape, {x}, {.shape = std::move(s)}); }
+  NodeId expand(NodeId x, Shape s) { return add(Op::Expand, {x}, {.shape = std::move(s)}); }
+  NodeId permute(NodeId x, std::vector<int64_t> p) {
+    return add(Op::Permute, {x}, {.attrs = std::move(p)});
+  }
+
+  const Node& node(NodeId id) const { return g_.nodes_[id]; }
+  size_t size() const { return g_.nodes_.size(); }
+  /// Finishes the graph with these outputs (duplicates allowed).
+  Graph finish(std::vector<NodeId> outputs);
+
+ private:
+  NodeId intern(Node n);
+  struct Hash {
+    size_t operator()(const Node& n) const;
+  };
+  struct Eq {
+    bool operator()(const Node& a, const Node& b) const;
+  };
+  Graph g_;
+  std::unordered_map<Node, NodeId, Hash, Eq> interned_;
+  std::unordered_map<const Storage*, std::vector<int32_t>> buffer_slots_;
+  std::unordered_map<uint64_t, std::vector<NodeId>> scalar_nodes_;
+};
+
+}  // namespace tj::ir

@@ -1,0 +1,198 @@
+#include "ir/infer.h"
+
+#include <algorithm>
+
+#include "ir/check.h"
+
+namespace tj::ir {
+
+namespace {
+
+std::string_view dt(DType t) { return dtype_name(t); }
+
+void check_arity(std::string_view name, Op op, size_t n) {
+  int arity = op_info(op).arity;
+  if (arity < 0 ? n == 0 : static_cast<int>(n) != arity)
+    fail("{}: expects {} input(s), got {}", name, arity < 0 ? 1 : arity, n);
+}
+
+TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeShape>& in,
+                          const OpArgs& args) {
+  Shape shape = in[0].shape;
+  for (size_t i = 1; i < in.size(); ++i) shape = broadcast_shapes(name, shape, in[i].shape);
+  const DType a = in[0].dtype;
+  auto require_same = [&](size_t from) {
+    for (size_t i = from + 1; i < in.size(); ++i)
+      if (in[i].dtype != in[from].dtype)
+        fail("{}: operands must have one dtype here, got {} and {} (cast one of them)", name,
+             dt(in[from].dtype), dt(in[i].dtype));
+  };
+  switch (op_info(op).rule) {
+    case DTypeRule::Any:  // Cast
+      return {args.dtype, shape};
+    case DTypeRule::Float:
+      require_same(0);
+      if (!is_floating(a))
+        fail("{}: needs a floating-point input, got {} (cast it to f32 first)", name, dt(a));
+      return {a, shape};
+    case DTypeRule::Bool:
+      require_same(0);
+      if ((op == Op::LogicalNot || op == Op::LogicalAnd || op == Op::LogicalOr ||
+           op == Op::LogicalXor) &&
+          a != DType::bool_)
+        fail("{}: needs bool inputs, got {}", name, dt(a));
+      return {DType::bool_, shape};
+    case DTypeRule::Index: break;
+    case DTypeRule::Same:
+      if (op == Op::Where) {
+        if (in[0].dtype != DType::bool_)
+          fail("{}: the condition must be bool, got {} (compare it, e.g. x > 0)", name,
+               dt(in[0].dtype));
+        require_same(1);
+        return {in[1].dtype, shape};
+      }
+      require_same(0);
+      if (a == DType::bool_ && (op == Op::Neg || op == Op::Sub))
+        fail("{}: not defined for bool tensors; use logical_not / logical_xor, or cast to an "
+             "integer dtype first",
+             name);
+      return {a, shape};
+  }
+  TJ_CHECK(false, "pointwise op {} has rule Index", op_name(op));
+}
+
+TypeShape infer_reduce(std::string_view name, Op op, const TypeShape& x, const OpArgs& args) {
+  Shape shape = x.shape;
+  int64_t prev = -1;
+  for (int64_t a : args.attrs) {
+    if (a <= prev || a >= static_cast<int64_t>(shape.size()))
+      fail("{}: invalid reduction axes for shape {}", name, shape_str(x.shape));
+    prev = a;
+    shape[a] = 1;
+  }
+  if (op == Op::ArgMax || op == Op::ArgMin) return {DType::i64, shape};
+  return {x.dtype, shape};
+}
+
+TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeShape>& in,
+                         const OpArgs& args) {
+  const TypeShape& x = in[0];
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  switch (op) {
+    case Op::Reshape:
+      if (shape_numel(args.shape) != shape_numel(x.shape))
+        fail("{}: cannot reshape a tensor of shape {} ({} elements) to {} ({} elements)", name,
+             shape_str(x.shape), shape_numel(x.shape), shape_str(args.shape),
+             shape_numel(args.shape));
+      return {x.dtype, args.shape};
+    case Op::Permute: {
+      std::vector<int64_t> seen(rank, 0);
+      bool ok = static_cast<int64_t>(args.attrs.size()) == rank;
+      for (int64_t p : args.attrs) ok = ok && p >= 0 && p < rank && !seen[p]++;
+      if (!ok)
+        fail("{}: {} is not a permutation of the {} dimensions of a tensor of shape {}", name,
+             shape_str(args.attrs), rank, shape_str(x.shape));
+      Shape s(rank);
+      for (int64_t i = 0; i < rank; ++i) s[i] = x.shape[args.attrs[i]];
+      return {x.dtype, s};
+    }
+    case Op::Expand: {
+      const Shape& to = args.shape;
+      bool ok = to.size() >= x.shape.size();
+      size_t lead = ok ? to.size() - x.shape.size() : 0;
+      for (size_t i = 0; ok && i < x.shape.size(); ++i)
+        ok = x.shape[i] == to[lead + i] || x.shape[i] == 1;
+      if (!ok)
+        fail("{}: cannot expand shape {} to {}: only size-1 dimensions (or new leading ones) can "
+             "be expanded",
+             name, shape_str(x.shape), shape_str(to));
+      return {x.dtype, to};
+    }
+    case Op::Slice: {
+      const Shape& out = args.shape;
+      bool ok = static_cast<int64_t>(out.size()) == rank &&
+                static_cast<int64_t>(args.attrs.size()) == 2 * rank;
+      for (int64_t d = 0; ok && d < rank; ++d) {
+        int64_t start = args.attrs[d], step = args.attrs[rank + d];
+        ok = step > 0 && start >= 0 && out[d] >= 0 &&
+             (out[d] == 0 || start + (out[d] - 1) * step < x.shape[d]);
+      }
+      if (!ok) fail("{}: invalid slice of a tensor of shape {}", name, shape_str(x.shape));
+      return {x.dtype, out};
+    }
+    case Op::Cat: {
+      TJ_CHECK(args.attrs.size() == 1);
+      int64_t axis = args.attrs[0];
+      if (axis < 0 || axis >= rank) fail("{}: invalid axis {} for rank {}", name, axis, rank);
+      Shape s = x.shape;
+      s[axis] = 0;
+      for (const TypeShape& t : in) {
+        bool ok = t.shape.size() == x.shape.size() && t.dtype == x.dtype;
+        for (int64_t d = 0; ok && d < rank; ++d) ok = d == axis || t.shape[d] == x.shape[d];
+        if (!ok)
+          fail("{}: tensors must have the same dtype and the same shape except in dimension {}; "
+               "got {} {} and {} {}",
+               name, axis, dt(x.dtype), shape_str(x.shape), dt(t.dtype), shape_str(t.shape));
+        s[axis] += t.shape[axis];
+      }
+      return {x.dtype, s};
+    }
+    default: break;
+  }
+  TJ_CHECK(false, "not a movement op: {}", op_name(op));
+}
+
+TypeShape infer_matmul(std::string_view name, const TypeShape& a, const TypeShape& b) {
+  if (a.dtype != b.dtype)
+    fail("{}: operands must have one dtype, got {} and {}", name, dt(a.dtype), dt(b.dtype));
+  if (a.dtype == DType::bool_) fail("{}: not defined for bool tensors (cast to a number type)", name);
+  size_t ra = a.shape.size(), rb = b.shape.size();
+  if (ra < 2 || ra != rb)
+    fail("{}: expects operands of equal rank >= 2, got {} and {}", name, shape_str(a.shape),
+         shape_str(b.shape));
+  for (size_t i = 0; i + 2 < ra; ++i)
+    if (a.shape[i] != b.shape[i])
+      fail("{}: batch dimensions differ: {} and {}", name, shape_str(a.shape), shape_str(b.shape));
+  if (a.shape[ra - 1] != b.shape[rb - 2])
+    fail("{}: shapes {} and {} cannot be multiplied: the last dimension of the first ({}) must "
+         "equal the second-to-last dimension of the second ({})",
+         name, shape_str(a.shape), shape_str(b.shape), a.shape[ra - 1], b.shape[rb - 2]);
+  Shape s = a.shape;
+  s[ra - 1] = b.shape[rb - 1];
+  return {a.dtype, s};
+}
+
+}  // namespace
+
+TypeShape infer(Op op, const std::vector<TypeShape>& in, const OpArgs& args,
+                std::string_view user_op) {
+  std::string_view name = user_op.empty() ? op_name(op) : user_op;
+  check_arity(name, op, in.size());
+  switch (op_info(op).kind) {
+    case OpKind::Source:
+      if (op == Op::RandUniform || op == Op::RandNormal) {
+        if (!is_floating(args.dtype))
+          fail("{}: needs a floating-point dtype, got {}", name, dt(args.dtype));
+        if (in[0].dtype != DType::i64 || in[1].dtype != DType::i64 || !in[0].shape.empty() ||
+            !in[1].shape.empty())
+          fail("{}: seed and offset must be i64 scalars", name);
+      }
+      if (op == Op::Iota) {
+        if (args.attrs.size() != 1 || args.attrs[0] < 0 ||
+            args.attrs[0] >= static_cast<int64_t>(args.shape.size()))
+          fail("{}: needs one axis within the shape {}", name, shape_str(args.shape));
+      }
+      for (int64_t d : args.shape)
+        if (d < 0) fail("{}: negative size in shape {}", name, shape_str(args.shape));
+      return {args.dtype, args.shape};
+    case OpKind::Unary:
+    case OpKind::Binary:
+    case OpKind::Ternary: return infer_pointwise(name, op, in, args);
+    case OpKind::Reduce: return infer_reduce(name, op, in[0], args);
+    case OpKind::Movement: return infer_movement(name, op, in, args);
+    case OpKind::Matmul: return infer_matmul(name, in[0], in[1]);
+  }
+  TJ_CHECK(false);
+}
+
+}  // namespace tj::ir

@@ -1,0 +1,38 @@
+// Ops: the enum and static facts generated from ir/ops.def.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace tj::ir {
+
+enum class Op : uint8_t {
+#define TJ_OP(name, str, arity, kind, rule) name,
+#include "ir/ops.def"
+#undef TJ_OP
+};
+
+enum class OpKind : uint8_t { Source, Unary, Binary, Ternary, Reduce, Movement, Matmul };
+
+/// How an op's result dtype relates to its inputs (see ir/ops.def).
+enum class DTypeRule : uint8_t { Same, Float, Bool, Index, Any };
+
+struct OpInfo {
+  std::string_view name;
+  int arity;
+  OpKind kind;
+  DTypeRule rule;
+};
+
+const OpInfo& op_info(Op op);
+inline std::string_view op_name(Op op) { return op_info(op).name; }
+inline bool is_pointwise(Op op) {
+  auto k = op_info(op).kind;
+  return k == OpKind::Unary || k == OpKind::Binary || k == OpKind::Ternary;
+}
+inline bool is_reduce(Op op) { return op_info(op).kind == OpKind::Reduce; }
+inline bool is_movement(Op op) { return op_info(op).kind == OpKind::Movement; }
+inline bool is_source(Op op) { return op_info(op).kind == OpKind::Source; }
+int num_ops();
+
+}  // namespace tj::ir

@@ -1,0 +1,34 @@
+// Shapes and strides: row-major sizes of n-dimensional arrays, broadcasting
+// and axis normalisation shared by every layer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tj {
+
+using Shape = std::vector<int64_t>;
+using Strides = std::vector<int64_t>;
+
+/// "[2, 3]"; "[]" for a 0-d shape.
+std::string shape_str(const Shape& s);
+int64_t shape_numel(const Shape& s);
+/// Row-major element strides of a contiguous array of this shape.
+Strides contiguous_strides(const Shape& s);
+/// True when (shape, strides) addresses memory row-major without gaps
+/// (size-1 dims may have any stride).
+bool is_contiguous(const Shape& shape, const Strides& strides);
+
+/// NumPy broadcasting of two shapes; throws tj::Error naming `op` otherwise.
+Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b);
+
+/// Maps `axis` in [-rank, rank) to [0, rank); throws naming `op` otherwise.
+/// A 0-d tensor accepts axis 0 and -1 like PyTorch.
+int64_t normalize_axis(std::string_view op, int64_t axis, int64_t rank);
+/// Normalised, sorted, de-duplicated axes; empty input means all axes.
+std::vector<int64_t> normalize_axes(std::string_view op, const std::vector<int64_t>& axes,
+                                    int64_t rank);
+
+}  // namespace tj

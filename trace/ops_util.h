@@ -1,0 +1,43 @@
+// Helpers shared by the public op implementations (trace/ops_*.cpp).
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "ir/check.h"
+#include "ir/op.h"
+#include "tilejit/ops.h"
+#include "trace/trace.h"
+
+namespace tj::trace {
+
+/// An operand of a pointwise op: a tensor or a (weakly typed) number.
+struct Operand {
+  const Tensor* tensor = nullptr;
+  std::optional<Scalar> scalar;
+  Operand(const Tensor& t) : tensor(&t) {}  // NOLINT
+  Operand(Scalar s) : scalar(s) {}          // NOLINT
+};
+
+/// PyTorch's result type: dimensioned tensors decide first, then 0-d
+/// tensors, then numbers, each only able to raise the category
+/// (bool < integer < floating).
+DType result_type(std::string_view op, const std::vector<Operand>& ops);
+
+/// The operand as a tensor of dtype `t` on `device`.
+Tensor operand_as(const Operand& o, DType t, Device device, std::string_view op);
+
+/// `t` converted to dtype `to` (the same handle when it already is).
+Tensor cast_to(const Tensor& t, DType to);
+
+/// The device of the first tensor operand (default device if none).
+Device operand_device(std::string_view op, const std::vector<Operand>& ops);
+
+/// Axes for a reduction over a tensor of rank `rank`.
+std::vector<int64_t> reduce_axes(std::string_view op, const Axes& axes, int64_t rank);
+
+/// `x` with the (sorted) `axes` — which have size 1 — removed.
+Tensor drop_axes(const Tensor& x, const std::vector<int64_t>& axes);
+
+}  // namespace tj::trace

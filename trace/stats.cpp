@@ -1,0 +1,73 @@
+#include "trace/stats.h"
+
+#include <atomic>
+
+namespace tj {
+
+namespace {
+struct Counters {
+  std::atomic<int64_t> ops_traced{0};
+  std::atomic<int64_t> flushes{0};
+  std::atomic<int64_t> by_reason[5] = {};
+  std::atomic<int64_t> graph_nodes{0};
+  std::atomic<int64_t> nodes_executed{0};
+  std::atomic<int64_t> tensors_materialized{0};
+};
+Counters& counters() {
+  static Counters c;
+  return c;
+}
+}  // namespace
+
+std::string_view flush_reason_name(FlushReason r) {
+  switch (r) {
+    case FlushReason::host_read: return "host read";
+    case FlushReason::sync: return "sync";
+    case FlushReason::trace_limit: return "trace limit";
+    case FlushReason::eager: return "eager";
+    case FlushReason::untraceable: return "untraceable op";
+  }
+  return "?";
+}
+
+Stats stats() {
+  Counters& c = counters();
+  Stats s;
+  s.ops_traced = c.ops_traced.load();
+  s.flushes = c.flushes.load();
+  for (int i = 0; i < 5; ++i) s.flushes_by_reason[i] = c.by_reason[i].load();
+  s.graph_nodes = c.graph_nodes.load();
+  s.nodes_executed = c.nodes_executed.load();
+  s.tensors_materialized = c.tensors_materialized.load();
+  return s;
+}
+
+void reset_stats() {
+  Counters& c = counters();
+  c.ops_traced = 0;
+  c.flushes = 0;
+  for (auto& r : c.by_reason) r = 0;
+  c.graph_nodes = 0;
+  c.nodes_executed = 0;
+  c.tensors_materialized = 0;
+}
+
+namespace trace {
+
+void count_op() { counters().ops_traced.fetch_add(1, std::memory_order_relaxed); }
+
+void record_flush(FlushReason reason, int64_t graph_nodes, const ir::Graph& g,
+                  int64_t tensors_materialized) {
+  Counters& c = counters();
+  c.flushes.fetch_add(1, std::memory_order_relaxed);
+  c.by_reason[static_cast<int>(reason)].fetch_add(1, std::memory_order_relaxed);
+  c.graph_nodes.fetch_add(graph_nodes, std::memory_order_relaxed);
+  int64_t computed = 0;
+  for (const ir::Node& n : g.nodes())
+    if (n.op != ir::Op::Buffer && n.op != ir::Op::Scalar) ++computed;
+  c.nodes_executed.fetch_add(computed, std::memory_order_relaxed);
+  c.tensors_materialized.fetch_add(tensors_materialized, std::memory_order_relaxed);
+}
+
+}  // namespace trace
+}  // namespace tj

@@ -1,0 +1,221 @@
+#include "trace/trace.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "ir/check.h"
+#include "ir/dtype.h"
+#include "ir/print.h"
+#include "ir/verify.h"
+#include "jit/executor.h"
+#include "trace/log.h"
+#include "trace/stats.h"
+
+namespace tj::trace {
+
+namespace {
+
+struct Trace {
+  std::vector<std::weak_ptr<TensorImpl>> pending;
+  bool flushing = false;
+};
+
+Trace& this_trace() {
+  thread_local Trace t;
+  return t;
+}
+
+void check_device(const Device& d, std::string_view op) {
+  if (d.is_cpu()) return;
+  fail("{}: cannot use a tensor on {}: {}", op, d.str(),
+       cuda_is_available() ? "this build of tilejit cannot execute on CUDA devices yet"
+                           : cuda_unavailable_reason());
+}
+
+/// Builds the graph that computes `roots` (and every pending impl reached
+/// that a handle holds), executes it and stores the results.
+void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) {
+  ir::GraphBuilder b;
+  std::unordered_map<TensorImpl*, ir::NodeId> ids;
+  std::vector<TensorImpl::Ptr> outs;
+  std::vector<ir::NodeId> out_ids;
+  std::vector<TensorImpl*> root_set;
+  for (const auto& r : roots) root_set.push_back(r.get());
+
+  // Iterative post-order walk: deep chains must not overflow the stack.
+  struct Frame {
+    TensorImpl::Ptr impl;
+    std::vector<TensorImpl::Ptr> inputs;
+    size_t next = 0;
+    bool leaf = false;
+  };
+  std::vector<Frame> stack;
+  auto push = [&](const TensorImpl::Ptr& p) {
+    Frame f;
+    f.impl = p;
+    std::lock_guard lock(p->mu);
+    if (p->is_ready() || p->op == ir::Op::Scalar)
+      f.leaf = true;
+    else
+      f.inputs = p->inputs;
+    stack.push_back(std::move(f));
+  };
+  for (const auto& r : roots) {
+    if (ids.count(r.get())) continue;
+    push(r);
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      if (!f.leaf && f.next < f.inputs.size()) {
+        TensorImpl::Ptr in = f.inputs[f.next++];
+        if (!ids.count(in.get())) push(in);
+        continue;
+      }
+      TensorImpl* p = f.impl.get();
+      ir::NodeId id;
+      if (f.leaf && p->is_ready()) {
+        id = b.buffer(p->value);
+      } else if (f.leaf) {
+        id = b.scalar(p->dtype, p->scalar);
+      } else {
+        std::vector<ir::NodeId> in_ids;
+        in_ids.reserve(f.inputs.size());
+        for (const auto& in : f.inputs) in_ids.push_back(ids.at(in.get()));
+        id = b.add(p->op, in_ids, {.attrs = p->attrs, .dtype = p->dtype, .shape = p->shape});
+        bool is_root = std::find(root_set.begin(), root_set.end(), p) != root_set.end();
+        if (is_root || p->handles.load(std::memory_order_relaxed) > 0) {
+          outs.push_back(f.impl);
+          out_ids.push_back(id);
+        }
+      }
+      ids.emplace(p, id);
+      stack.pop_back();
+    }
+  }
+  if (outs.empty()) return;
+
+  ir::Graph g = b.finish(out_ids);
+  if (config().log_level >= LogLevel::debug) {
+    ir::verify(g);
+    log(LogLevel::debug, "flush ({}): {}", flush_reason_name(reason), ir::to_string(g));
+  }
+  std::vector<BufferView> results = jit::execute(g);
+  record_flush(reason, static_cast<int64_t>(g.size()), g, static_cast<int64_t>(outs.size()));
+
+  for (size_t k = 0; k < outs.size(); ++k) {
+    TensorImpl& impl = *outs[k];
+    std::vector<TensorImpl::Ptr> dropped;
+    {
+      std::lock_guard lock(impl.mu);
+      if (impl.is_ready()) continue;  // another thread stored it first
+      impl.value = std::move(results[k]);
+      dropped = std::move(impl.inputs);
+      impl.inputs.clear();
+      impl.attrs.clear();
+      impl.ready.store(true, std::memory_order_release);
+    }
+    release_inputs(std::move(dropped));
+  }
+}
+
+}  // namespace
+
+const TensorImpl::Ptr& impl_of(const Tensor& t, std::string_view op) {
+  if (!t.defined())
+    fail("{}: the tensor is undefined (default-constructed or moved from); assign it a value "
+         "first",
+         op);
+  return t.impl();
+}
+
+Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
+              std::string_view user_op) {
+  std::vector<ir::TypeShape> types;
+  types.reserve(inputs.size());
+  Device device = inputs.empty() ? Device::cpu() : impl_of(inputs[0], user_op)->device;
+  for (const Tensor& t : inputs) {
+    const auto& impl = impl_of(t, user_op);
+    if (impl->device != device)
+      fail("{}: tensors are on different devices ({} and {}); move one with .to(device)",
+           user_op, device.str(), impl->device.str());
+    types.push_back({impl->dtype, impl->shape});
+  }
+  check_device(device, user_op);
+  ir::TypeShape ts = ir::infer(op, types, args, user_op);
+
+  Trace& tr = this_trace();
+  const bool lazy = config().lazy;
+  if (lazy && static_cast<int64_t>(tr.pending.size()) >= config().max_trace)
+    flush(FlushReason::trace_limit);
+
+  auto impl = std::make_shared<TensorImpl>();
+  impl->dtype = ts.dtype;
+  impl->shape = std::move(ts.shape);
+  impl->device = device;
+  impl->op = op;
+  impl->attrs = std::move(args.attrs);
+  impl->inputs.reserve(inputs.size());
+  for (const Tensor& t : inputs) impl->inputs.push_back(t.impl());
+  count_op();
+
+  Tensor out(impl);
+  if (!lazy) {
+    materialize({impl}, FlushReason::eager);
+    return out;
+  }
+  tr.pending.push_back(impl);
+  return out;
+}
+
+Tensor scalar_tensor(Scalar value, DType t, Device device) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->dtype = t;
+  impl->device = device;
+  impl->op = ir::Op::Scalar;
+  if (is_floating(t)) {
+    impl->scalar.f = value.to_double();
+    impl->scalar.i = value.to_int();
+  } else if (t == DType::bool_) {
+    impl->scalar.i = value.kind() == Scalar::Kind::floating ? value.to_double() != 0
+                                                            : value.to_int() != 0;
+    impl->scalar.f = static_cast<double>(impl->scalar.i);
+  } else {
+    impl->scalar.i = value.kind() == Scalar::Kind::floating ? double_to_int64(value.to_double())
+                                                            : value.to_int();
+    impl->scalar.f = static_cast<double>(impl->scalar.i);
+  }
+  return Tensor(impl);
+}
+
+void flush(FlushReason reason) {
+  Trace& tr = this_trace();
+  if (tr.flushing) return;
+  std::vector<std::weak_ptr<TensorImpl>> pending;
+  pending.swap(tr.pending);
+  std::vector<TensorImpl::Ptr> roots;
+  for (auto& w : pending) {
+    TensorImpl::Ptr p = w.lock();
+    if (p && !p->is_ready() && p->handles.load(std::memory_order_relaxed) > 0)
+      roots.push_back(std::move(p));
+  }
+  pending.clear();
+  if (roots.empty()) return;
+  tr.flushing = true;
+  try {
+    materialize(roots, reason);
+  } catch (...) {
+    tr.flushing = false;
+    throw;
+  }
+  tr.flushing = false;
+}
+
+void ensure_ready(const TensorImpl::Ptr& impl, FlushReason reason) {
+  if (impl->is_ready()) return;
+  flush(reason);
+  if (impl->is_ready()) return;
+  materialize({impl}, reason);  // pending in another thread's trace
+}
+
+size_t pending_count() { return this_trace().pending.size(); }
+
+}  // namespace tj::trace

@@ -1,0 +1,49 @@
+// The lazy trace: each thread records ops into its own trace; a flush turns
+// the pending part into values.
+//
+// Flush policy. A flush computes every pending tensor that a live tj::Tensor
+// handle refers to (tensors nobody holds are not computed, except as
+// intermediates of ones that are). It happens on a host read, on tj::sync()
+// or Tensor::eval(), when the thread's trace holds TILEJIT_MAX_TRACE pending
+// ops, before an op that cannot be traced (a device transfer), and after
+// every op in eager mode (TILEJIT_LAZY=0).
+//
+// Threads. Tensors may be passed between threads. An op in thread B on a
+// tensor still pending in thread A's trace records a node that depends on it;
+// when B flushes, it computes what it needs (and stores every pending tensor
+// that some handle holds). A never waits for B or the other way round.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "ir/infer.h"
+#include "tilejit/config.h"
+#include "tilejit/tensor.h"
+#include "trace/tensor_impl.h"
+
+namespace tj::trace {
+
+/// Records `op` on `inputs` and returns the (pending, or in eager mode
+/// computed) result. Errors are thrown here, naming `user_op`.
+Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
+              std::string_view user_op);
+
+/// A 0-d constant of dtype `t` (a run-time value, not part of the graph's
+/// structural hash).
+Tensor scalar_tensor(Scalar value, DType t, Device device);
+
+/// Computes everything pending in this thread's trace.
+void flush(FlushReason reason);
+
+/// Makes sure `impl` is computed: flushes this thread's trace and, if the
+/// impl belongs to another thread's trace, computes it directly.
+void ensure_ready(const TensorImpl::Ptr& impl, FlushReason reason);
+
+/// The impl behind a handle; throws tj::Error naming `op` when undefined.
+const TensorImpl::Ptr& impl_of(const Tensor& t, std::string_view op);
+
+/// Pending ops in this thread's trace (including ones no handle holds).
+size_t pending_count();
+
+}  // namespace tj::trace
