@@ -55,6 +55,9 @@ class Graph {
   /// which input and which nodes are outputs — not data values.
   uint64_t hash() const { return hash_; }
 
+  /// Lets tests break a graph on purpose to check the verifier.
+  std::vector<Node>& nodes_for_testing() { return nodes_; }
+
  private:
   friend class GraphBuilder;
   std::vector<Node> nodes_;

@@ -57,21 +57,24 @@ Tensor iota(int64_t n, DType t, std::string_view name) {
   return trace::record(Op::Iota, {}, {.attrs = {0}, .dtype = t, .shape = {n}}, name);
 }
 
+Tensor full_named(std::string_view name, const Shape& shape, Scalar value, TensorOptions opts) {
+  check_shape(name, shape);
+  DType t = opts.dtype_.value_or(value.default_dtype());
+  Device dev = device_of(opts);
+  check_creation_device(name, dev);
+  return trace::record(Op::Expand, {trace::scalar_tensor(value, t, dev)}, {.shape = shape}, name);
+}
+
 }  // namespace
 
 Tensor full(const Shape& shape, Scalar value, TensorOptions opts) {
-  check_shape("full", shape);
-  DType t = opts.dtype_.value_or(value.default_dtype());
-  Device dev = device_of(opts);
-  check_creation_device("full", dev);
-  return trace::record(Op::Expand, {trace::scalar_tensor(value, t, dev)}, {.shape = shape}, "full");
+  return full_named("full", shape, value, opts);
 }
-
 Tensor zeros(const Shape& shape, TensorOptions opts) {
-  return full(shape, 0, opts.dtype(opts.dtype_.value_or(DType::f32)));
+  return full_named("zeros", shape, 0, opts.dtype(opts.dtype_.value_or(DType::f32)));
 }
 Tensor ones(const Shape& shape, TensorOptions opts) {
-  return full(shape, 1, opts.dtype(opts.dtype_.value_or(DType::f32)));
+  return full_named("ones", shape, 1, opts.dtype(opts.dtype_.value_or(DType::f32)));
 }
 Tensor zeros_like(const Tensor& t) {
   const auto& i = trace::impl_of(t, "zeros_like");

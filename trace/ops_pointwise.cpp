@@ -105,6 +105,8 @@ Tensor floor_divide(const Tensor& a, const Tensor& b) {
 Tensor floor_divide(const Tensor& a, Scalar b) { return arith(Op::FloorDiv, "floor_divide", a, b); }
 Tensor remainder(const Tensor& a, const Tensor& b) { return arith(Op::Remainder, "remainder", a, b); }
 Tensor remainder(const Tensor& a, Scalar b) { return arith(Op::Remainder, "remainder", a, b); }
+Tensor operator%(const Tensor& a, const Tensor& b) { return remainder(a, b); }
+Tensor operator%(const Tensor& a, Scalar b) { return remainder(a, b); }
 Tensor pow(const Tensor& a, const Tensor& b) { return arith(Op::Pow, "pow", a, b); }
 Tensor pow(const Tensor& a, Scalar b) { return arith(Op::Pow, "pow", a, b); }
 Tensor pow(Scalar a, const Tensor& b) { return arith(Op::Pow, "pow", a, b); }

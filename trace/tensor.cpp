@@ -148,7 +148,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return *this;
 }
 
-const Tensor& Tensor::eval() const {
+Tensor Tensor::eval() const {
   trace::ensure_ready(trace::impl_of(*this, "eval"), FlushReason::sync);
   return *this;
 }

@@ -94,6 +94,9 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
   if (outs.empty()) return;
 
   ir::Graph g = b.finish(out_ids);
+#ifndef NDEBUG
+  ir::verify(g);  // development builds check every graph
+#endif
   if (config().log_level >= LogLevel::debug) {
     ir::verify(g);
     log(LogLevel::debug, "flush ({}): {}", flush_reason_name(reason), ir::to_string(g));

@@ -66,6 +66,9 @@ Tensor floor_divide(const Tensor& a, Scalar b);
 /// Remainder with the sign of the divisor, as torch.remainder.
 Tensor remainder(const Tensor& a, const Tensor& b);
 Tensor remainder(const Tensor& a, Scalar b);
+/// remainder(a, b)
+Tensor operator%(const Tensor& a, const Tensor& b);
+Tensor operator%(const Tensor& a, Scalar b);
 Tensor pow(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, Scalar b);
 Tensor pow(Scalar a, const Tensor& b);

@@ -182,7 +182,7 @@ class Tensor {
 
   // ---- host access: computes what is pending -------------------------------
   /// Computes this tensor now (with everything pending in this thread).
-  const Tensor& eval() const;
+  Tensor eval() const;
   /// All elements in row-major order, converted to T.
   template <class T>
   std::vector<T> to_vector() const;
