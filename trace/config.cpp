@@ -21,6 +21,10 @@ constexpr const char* kKnownVars[] = {
     "TILEJIT_DEVICE",
     "TILEJIT_MAX_TRACE",
     "TILEJIT_LOG",
+    "TILEJIT_CACHE",
+    "TILEJIT_CACHE_DIR",
+    "TILEJIT_CACHE_MAX_BYTES",
+    "TILEJIT_CXX",
 };
 
 std::string lower(std::string s) {
@@ -86,6 +90,7 @@ Config from_environment() {
     else
       warn_invalid("TILEJIT_LOG", v, "error, warn (default), info, debug");
   }
+  if (const char* v = std::getenv("TILEJIT_CXX")) c.cxx = v;
   for (char** e = environ; e && *e; ++e) {
     if (std::strncmp(*e, "TILEJIT_", 8) != 0) continue;
     std::string name(*e, std::strcspn(*e, "="));

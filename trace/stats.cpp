@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include "jit/executor.h"
+
 namespace tj {
 
 namespace {
@@ -39,6 +41,13 @@ Stats stats() {
   s.graph_nodes = c.graph_nodes.load();
   s.nodes_executed = c.nodes_executed.load();
   s.tensors_materialized = c.tensors_materialized.load();
+  jit::JitStats j = jit::jit_stats();
+  s.plan_hits = j.plan_hits;
+  s.plan_misses = j.plan_misses;
+  s.kernels_compiled = j.kernels_compiled;
+  s.kernels_launched = j.kernels_launched;
+  s.compile_ms = j.compile_ms;
+  s.cache_disk_hits = j.disk_hits;
   return s;
 }
 
@@ -50,6 +59,7 @@ void reset_stats() {
   c.graph_nodes = 0;
   c.nodes_executed = 0;
   c.tensors_materialized = 0;
+  jit::reset_jit_stats();
 }
 
 namespace trace {

@@ -26,6 +26,8 @@ struct Config {
   int64_t max_trace = 4096;
   /// TILEJIT_LOG: how much is written to stderr.
   LogLevel log_level = LogLevel::warn;
+  /// TILEJIT_CXX: the C++ compiler for CPU kernels (empty: `c++`).
+  std::string cxx;
 };
 
 /// The process-wide configuration. Changes apply to ops traced afterwards.
@@ -57,6 +59,12 @@ struct Stats {
   int64_t graph_nodes = 0;      // nodes in all flushed graphs, after CSE
   int64_t nodes_executed = 0;   // graph nodes computed (not counting leaves)
   int64_t tensors_materialized = 0;
+  int64_t plan_hits = 0;         // flushes that reused a cached plan
+  int64_t plan_misses = 0;       // flushes that scheduled and lowered a new graph
+  int64_t kernels_compiled = 0;  // kernels compiled (not found in any cache)
+  int64_t cache_disk_hits = 0;   // kernels loaded from the on-disk cache
+  int64_t kernels_launched = 0;  // kernel launches, GEMM calls included
+  double compile_ms = 0;         // time spent in compilers
 };
 
 Stats stats();

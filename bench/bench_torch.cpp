@@ -1,0 +1,103 @@
+// The libtorch side of bench_cpu: each workload written with libtorch's CPU
+// ops (its own fused softmax / layer_norm / gelu kernels where it has them).
+// Built as a stub when Meson did not find libtorch (TJ_BENCH_HAVE_TORCH=0).
+#include "bench_util.h"
+
+#if TJ_BENCH_HAVE_TORCH
+#include <torch/torch.h>
+#endif
+
+namespace bench {
+
+#if TJ_BENCH_HAVE_TORCH
+
+namespace {
+
+torch::Tensor to_torch(const HostTensor& h) {
+  return torch::from_blob(const_cast<float*>(h.data.data()), h.shape, torch::kFloat32).clone();
+}
+
+torch::Tensor cycle_op(const torch::Tensor& t, const torch::Tensor& a, const torch::Tensor& b,
+                       int k) {
+  switch (k % kCycleOps) {
+    case 0: return t * b;
+    case 1: return t + a;
+    case 2: return t * 0.9;
+    case 3: return torch::tanh(t);
+    default: return t + 0.1;
+  }
+}
+
+class Case : public TorchCase {
+ public:
+  Case(std::string name, const std::vector<HostTensor>& inputs) : name_(std::move(name)) {
+    for (const auto& h : inputs) in_.push_back(to_torch(h));
+    if (name_.rfind("ops:", 0) == 0) ops_ = std::stoi(name_.substr(4));
+  }
+
+  void run() override {
+    torch::NoGradGuard no_grad;
+    const auto& x = in_[0];
+    if (name_ == "chain8") {
+      auto t = x * 1.5 + 0.25;
+      t = t * torch::sigmoid(t);
+      t = torch::tanh(t);
+      out_ = t * x + x * x;
+    } else if (name_ == "softmax") {
+      out_ = torch::softmax(x, -1);
+    } else if (name_ == "layer_norm") {
+      out_ = torch::layer_norm(x, {x.size(-1)}, in_[1], in_[2], 1e-5);
+    } else if (name_ == "sum") {
+      out_ = x.sum();
+    } else if (name_ == "bias_gelu") {
+      out_ = torch::gelu(x + in_[1], "tanh");
+    } else if (name_ == "mlp") {
+      out_ = torch::relu(torch::linear(x, in_[1], in_[2]));
+    } else if (name_ == "loop50") {
+      auto t = x;
+      for (int k = 0; k < 50; ++k) t = cycle_op(t, in_[0], in_[1], k);
+      out_ = t;
+    } else if (ops_ > 0) {
+      auto t = x;
+      for (int k = 0; k < ops_; ++k) t = cycle_op(t, in_[0], in_[1], k);
+      out_ = t;
+    } else {
+      throw std::runtime_error("bench_torch: unknown workload " + name_);
+    }
+  }
+
+  std::vector<float> result() override {
+    auto c = out_.contiguous();
+    const float* p = c.data_ptr<float>();
+    return std::vector<float>(p, p + c.numel());
+  }
+
+ private:
+  std::string name_;
+  std::vector<torch::Tensor> in_;
+  torch::Tensor out_;
+  int ops_ = 0;
+};
+
+}  // namespace
+
+bool torch_available() { return true; }
+std::string torch_version() { return TORCH_VERSION; }
+void torch_set_threads(int n) { torch::set_num_threads(n); }
+std::unique_ptr<TorchCase> make_torch_case(const std::string& name,
+                                           const std::vector<HostTensor>& inputs) {
+  return std::make_unique<Case>(name, inputs);
+}
+
+#else
+
+bool torch_available() { return false; }
+std::string torch_version() { return "not installed"; }
+void torch_set_threads(int) {}
+std::unique_ptr<TorchCase> make_torch_case(const std::string&, const std::vector<HostTensor>&) {
+  return nullptr;
+}
+
+#endif
+
+}  // namespace bench

@@ -1,0 +1,102 @@
+// The Kernel IR: one fused group lowered to a tile program.
+//
+// A kernel runs over a *domain*: a row-major index space whose dims are
+// either kept (every point is one output element or one row) or reduced
+// (trailing dims, iterated inside a row). A *program* handles one tile of the
+// domain: a range of elements for pointwise kernels, a range of rows for row
+// kernels (on the CPU an iteration of the thread pool's loop; on CUDA a
+// block). Memory is touched only through Accesses: element offset =
+// offset + sum(idx[d] * strides[d]) over the domain dims, strides known at
+// compile time (0 = broadcast, so views never copy). The body is a list of
+// instructions in SSA form; each instruction is either element-level (one
+// value per domain point) or row-level (one value per row: it does not vary
+// along the reduced dims and is computed once per row). Stages are the
+// reductions of a row kernel, run one after another over the reduced dims;
+// a later stage and the outputs may use earlier stages' results, which is
+// how softmax and layer_norm read their input row from memory once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/op.h"
+#include "ir/shape.h"
+#include "tilejit/dtype.h"
+
+namespace tj::ir {
+
+struct Access {
+  int32_t arg = -1;  // kernel buffer argument
+  DType dtype = DType::f32;
+  Strides strides;   // one per domain dim
+  int64_t offset = 0;
+};
+
+enum class KOp : uint8_t {
+  Load,     // access → value
+  Param,    // scalar kernel argument `param` (a run-time value)
+  Index,    // flat row-major index of the domain point within `shape` (for iota/rand): uses access strides
+  Rand,     // Philox of (param a = seed, param b = offset) and Index instr c
+  Unary,    // op(a)
+  Binary,   // op(a, b)
+  Where,    // a ? b : c
+  Cast,     // a converted to dtype
+  Reduced,  // the result of stage `param`
+  Store,    // value a → access
+};
+
+struct KInstr {
+  KOp kop = KOp::Load;
+  Op op = Op::Copy;  // Unary/Binary/Rand: the graph op
+  DType dtype = DType::f32;  // value dtype (Load/Store: the buffer's dtype)
+  int32_t a = -1, b = -1, c = -1;
+  int32_t access = -1;
+  int32_t param = -1;
+  bool row_level = false;
+};
+
+struct Stage {
+  Op op = Op::Sum;  // Sum, Prod, Max, Min, ArgMax, ArgMin
+  int32_t value = -1;  // instruction whose values are reduced (element-level)
+  DType dtype = DType::f32;  // result dtype (i64 for arg reductions)
+};
+
+/// Tile configuration: part of the kernel's identity. See scheduler/tile.h
+/// for how it is chosen.
+struct TileConfig {
+  int64_t block = 0;      // pointwise: domain elements per program
+  int64_t rows = 0;       // row kernels: rows per program
+  int vector_width = 0;   // elements per vector register (informational for the CPU)
+  bool persistent = false;  // row kernels: a row fits the per-program tile
+};
+
+struct Kernel {
+  enum class Kind : uint8_t { pointwise, row, matmul };
+  Kind kind = Kind::pointwise;
+  std::string name;        // tj_pointwise_..., tj_row_softmax_..., tj_matmul_...
+  std::string summary;     // the fused graph ops, e.g. "max, sub, exp, sum, div"
+  Shape domain;            // kept dims, then `reduced` reduced dims
+  int reduced = 0;
+  std::vector<DType> args;  // buffer arguments
+  std::vector<DType> params;  // scalar arguments
+  std::vector<Access> accesses;
+  std::vector<KInstr> body;
+  std::vector<Stage> stages;
+  TileConfig tile;
+  // matmul kernels: accesses 0, 1, 2 are A, B, C over the domain
+  // [batch..., M, N, K] (K reduced), computed in `acc` dtype.
+
+  int64_t kept_numel() const;
+  int64_t reduced_numel() const;
+};
+
+/// Readable text of a kernel (used in logs, dumps and tests).
+std::string to_string(const Kernel& k);
+
+/// Checks a kernel's invariants (operands defined before use, accesses have
+/// one stride per domain dim, row-level values never depend on element-level
+/// ones, stages reduce element-level values). Throws an internal error.
+void verify(const Kernel& k);
+
+}  // namespace tj::ir

@@ -1,0 +1,533 @@
+#include "jit/c_printer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "ir/check.h"
+#include "jit/embedded_sources.h"
+
+namespace tj::jit {
+
+using ir::Access;
+using ir::Kernel;
+using ir::KInstr;
+using ir::KOp;
+using ir::Op;
+
+namespace {
+
+bool is_float(DType t) { return is_floating(t); }
+
+/// C type a value of this dtype is computed in.
+const char* value_type(DType t) {
+  switch (t) {
+    case DType::f32:
+    case DType::f16:
+    case DType::bf16: return "float";
+    case DType::f64: return "double";
+    case DType::i32:
+    case DType::i64: return "int64_t";
+    case DType::bool_: return "bool";
+  }
+  return "?";
+}
+
+/// C type a buffer of this dtype is stored in.
+const char* storage_type(DType t) {
+  switch (t) {
+    case DType::f32: return "float";
+    case DType::f64: return "double";
+    case DType::f16:
+    case DType::bf16: return "uint16_t";
+    case DType::i32: return "int32_t";
+    case DType::i64: return "int64_t";
+    case DType::bool_: return "uint8_t";
+  }
+  return "?";
+}
+
+std::string load_expr(DType t, const std::string& ref) {
+  switch (t) {
+    case DType::f16: return "tj_half_to_float(" + ref + ")";
+    case DType::bf16: return "tj_bf16_to_float(" + ref + ")";
+    case DType::bool_: return "(" + ref + " != 0)";
+    case DType::i32: return "(int64_t)" + ref;
+    case DType::f32:
+    case DType::f64:
+    case DType::i64: return ref;
+  }
+  return ref;
+}
+
+std::string store_expr(DType t, const std::string& v) {
+  switch (t) {
+    case DType::f16: return "tj_float_to_half(" + v + ")";
+    case DType::bf16: return "tj_float_to_bf16(" + v + ")";
+    case DType::bool_: return "(uint8_t)(" + v + " ? 1 : 0)";
+    case DType::i32: return "(int32_t)" + v;
+    case DType::f32: return "(float)" + v;
+    case DType::f64:
+    case DType::i64: return v;
+  }
+  return v;
+}
+
+/// `v` (computed as `from`) rounded/converted to a value of dtype `to`.
+std::string convert(DType from, DType to, const std::string& v) {
+  if (from == to) return v;
+  const bool ff = is_float(from), tf = is_float(to);
+  if (to == DType::bool_) return "(" + v + " != 0)";
+  if (tf) {
+    std::string base = to == DType::f64 ? "(double)" + v : "(float)" + v;
+    if (to == DType::f16) return "tj_round_f16(" + base + ")";
+    if (to == DType::bf16) return "tj_round_bf16(" + base + ")";
+    return base;
+  }
+  // integer target
+  std::string i = ff ? "tj_f2i((double)" + v + ")" : "(int64_t)" + v;
+  return to == DType::i32 ? "tj_wrap32(" + i + ")" : i;
+}
+
+std::string unary_float(Op op, const std::string& x, bool f64) {
+  const char* sfx = f64 ? "_f64" : "";
+  auto call = [&](const char* fn) { return fmt::format("{}{}({})", fn, sfx, x); };
+  switch (op) {
+    case Op::Copy: return x;
+    case Op::Neg: return "-" + x;
+    case Op::Abs: return f64 ? "__builtin_fabs(" + x + ")" : "__builtin_fabsf(" + x + ")";
+    case Op::Exp: return call("tj_exp");
+    case Op::Exp2: return call("tj_exp2");
+    case Op::Log: return call("tj_log");
+    case Op::Log2: return call("tj_log2");
+    case Op::Log1p: return call("tj_log1p");
+    case Op::Expm1: return call("tj_expm1");
+    case Op::Sqrt: return call("tj_sqrt");
+    case Op::Rsqrt: return call("tj_rsqrt");
+    case Op::Sin: return call("tj_sin");
+    case Op::Cos: return call("tj_cos");
+    case Op::Tanh: return call("tj_tanh");
+    case Op::Sigmoid: return call("tj_sigmoid");
+    case Op::Relu: return fmt::format("({0} > 0 ? {0} : ({0} != {0} ? {0} : 0))", x);
+    case Op::GeluErf: return call("tj_gelu_erf");
+    case Op::GeluTanh: return call("tj_gelu_tanh");
+    case Op::Silu: return call("tj_silu");
+    case Op::Erf: return call("tj_erf");
+    case Op::Floor: return call("tj_floor");
+    case Op::Ceil: return call("tj_ceil");
+    case Op::Round: return call("tj_round");
+    case Op::Reciprocal: return fmt::format("({} / {})", f64 ? "1.0" : "1.0f", x);
+    case Op::LogicalNot: return "(" + x + " == 0)";
+    default: break;
+  }
+  TJ_CHECK(false, "{} is not a unary float op", ir::op_name(op));
+}
+
+std::string unary_int(Op op, const std::string& x) {
+  switch (op) {
+    case Op::Copy:
+    case Op::Floor:
+    case Op::Ceil:
+    case Op::Round: return x;
+    case Op::Neg: return "(int64_t)(0ull - (uint64_t)" + x + ")";
+    case Op::Abs: return fmt::format("({0} < 0 ? (int64_t)(0ull - (uint64_t){0}) : {0})", x);
+    case Op::Relu: return fmt::format("({0} > 0 ? {0} : 0)", x);
+    case Op::LogicalNot: return "(!" + x + ")";
+    default: break;
+  }
+  TJ_CHECK(false, "{} has no integer form", ir::op_name(op));
+}
+
+std::string binary(Op op, const std::string& a, const std::string& b, DType operand, DType result) {
+  const bool fl = is_float(operand), f64 = operand == DType::f64;
+  const char* sfx = f64 ? "_f64" : "";
+  std::string r;
+  switch (op) {
+    case Op::Add:
+      r = fl ? fmt::format("({} + {})", a, b) : fmt::format("(int64_t)((uint64_t){} + (uint64_t){})", a, b);
+      break;
+    case Op::Sub:
+      r = fl ? fmt::format("({} - {})", a, b) : fmt::format("(int64_t)((uint64_t){} - (uint64_t){})", a, b);
+      break;
+    case Op::Mul:
+      r = fl ? fmt::format("({} * {})", a, b) : fmt::format("(int64_t)((uint64_t){} * (uint64_t){})", a, b);
+      break;
+    case Op::Div: r = fmt::format("({} / {})", a, b); break;
+    case Op::FloorDiv: r = fl ? fmt::format("tj_floordiv{}({}, {})", sfx, a, b) : fmt::format("tj_floordiv_i({}, {})", a, b); break;
+    case Op::Remainder: r = fl ? fmt::format("tj_remainder{}({}, {})", sfx, a, b) : fmt::format("tj_remainder_i({}, {})", a, b); break;
+    case Op::Pow: r = fl ? fmt::format("tj_pow{}({}, {})", sfx, a, b) : fmt::format("tj_pow_i({}, {})", a, b); break;
+    case Op::Maximum: r = fl ? fmt::format("tj_maximum{}({}, {})", sfx, a, b) : fmt::format("({0} > {1} ? {0} : {1})", a, b); break;
+    case Op::Minimum: r = fl ? fmt::format("tj_minimum{}({}, {})", sfx, a, b) : fmt::format("({0} < {1} ? {0} : {1})", a, b); break;
+    case Op::Eq: return fmt::format("({} == {})", a, b);
+    case Op::Ne: return fmt::format("({} != {})", a, b);
+    case Op::Lt: return fmt::format("({} < {})", a, b);
+    case Op::Le: return fmt::format("({} <= {})", a, b);
+    case Op::Gt: return fmt::format("({} > {})", a, b);
+    case Op::Ge: return fmt::format("({} >= {})", a, b);
+    case Op::LogicalAnd: return fmt::format("({} && {})", a, b);
+    case Op::LogicalOr: return fmt::format("({} || {})", a, b);
+    case Op::LogicalXor: return fmt::format("({} != {})", a, b);
+    default: TJ_CHECK(false, "{} is not a binary op", ir::op_name(op));
+  }
+  if (result == DType::i32) return "tj_wrap32(" + r + ")";
+  if (result == DType::bool_) return "(" + r + " != 0)";
+  return r;
+}
+
+/// Prints one kernel. Domain indices are named d0, d1, ...; each access has
+/// a base offset `o<k>` for the current row/outer index, plus the inner
+/// terms added per element.
+class KernelPrinter {
+ public:
+  explicit KernelPrinter(const Kernel& k) : k_(k) {}
+
+  std::string print() {
+    out_ += fmt::format("// {}: {}\n", k_.name, k_.summary);
+    out_ += fmt::format(
+        "extern \"C\" void {}(void* const* args, const double* fp, const int64_t* ip, int64_t "
+        "begin, int64_t end) {{\n",
+        k_.name);
+    for (size_t i = 0; i < k_.args.size(); ++i) {
+      const char* st = storage_type(k_.args[i]);
+      out_ += fmt::format("  {0}* __restrict a{1} = ({0}*)args[{1}];\n", st, i);
+    }
+    out_ += "  (void)fp; (void)ip;\n";
+    switch (k_.kind) {
+      case Kernel::Kind::pointwise: print_pointwise(); break;
+      case Kernel::Kind::row: print_row(); break;
+      case Kernel::Kind::matmul: print_matmul(); break;
+    }
+    out_ += "}\n";
+    return out_;
+  }
+
+ private:
+  // ---- offsets ----------------------------------------------------------------
+  /// Expression for access k's element offset given domain index names.
+  std::string offset_expr(int32_t acc, const std::vector<std::string>& idx) const {
+    const Access& a = k_.accesses[acc];
+    std::string s = std::to_string(a.offset);
+    for (size_t d = 0; d < idx.size(); ++d) {
+      if (a.strides[d] == 0) continue;
+      if (a.strides[d] == 1)
+        s += " + " + idx[d];
+      else
+        s += fmt::format(" + {} * {}", idx[d], a.strides[d]);
+    }
+    return s;
+  }
+
+  std::string ref(int32_t acc, const std::string& offset) const {
+    return fmt::format("a{}[{}]", k_.accesses[acc].arg, offset);
+  }
+
+  // ---- instructions -----------------------------------------------------------
+  std::string v(int32_t i) const { return "v" + std::to_string(i); }
+
+  /// The C expression for instruction i, given how offsets are spelled.
+  std::string expr(int32_t i, const std::vector<std::string>& idx) {
+    const KInstr& in = k_.body[i];
+    switch (in.kop) {
+      case KOp::Load: return load_expr(in.dtype, ref(in.access, offset_expr(in.access, idx)));
+      case KOp::Param: {
+        if (is_float(in.dtype)) return convert(DType::f64, in.dtype, fmt::format("fp[{}]", in.param));
+        if (in.dtype == DType::bool_) return fmt::format("(ip[{}] != 0)", in.param);
+        if (in.dtype == DType::i32) return fmt::format("tj_wrap32(ip[{}])", in.param);
+        return fmt::format("ip[{}]", in.param);
+      }
+      case KOp::Index: return "(int64_t)(" + offset_expr(in.access, idx) + ")";
+      case KOp::Rand: {
+        std::string c = fmt::format("(uint64_t)({} + {})", v(in.b), v(in.c));
+        std::string s = fmt::format("(uint64_t){}", v(in.a));
+        if (in.op == Op::RandNormal) return convert(DType::f64, in.dtype, fmt::format("tj_rand_normal({}, {})", c, s));
+        const char* fn = in.dtype == DType::f64    ? "tj_rand_uniform_f64"
+                         : in.dtype == DType::f16  ? "tj_rand_uniform_f16"
+                         : in.dtype == DType::bf16 ? "tj_rand_uniform_bf16"
+                                                   : "tj_rand_uniform_f32";
+        return fmt::format("{}({}, {})", fn, c, s);
+      }
+      case KOp::Unary: {
+        DType od = k_.body[in.a].dtype;
+        if (in.op == Op::LogicalNot) return "(!" + v(in.a) + ")";
+        return is_float(od) ? unary_float(in.op, v(in.a), od == DType::f64) : unary_int(in.op, v(in.a));
+      }
+      case KOp::Binary:
+        return binary(in.op, v(in.a), v(in.b), k_.body[in.a].dtype, in.dtype);
+      case KOp::Where: return fmt::format("({} ? {} : {})", v(in.a), v(in.b), v(in.c));
+      case KOp::Cast: return convert(k_.body[in.a].dtype, in.dtype, v(in.a));
+      case KOp::Reduced: return fmt::format("red{}", in.param);
+      case KOp::Store: break;
+    }
+    TJ_CHECK(false, "store has no value");
+  }
+
+  void emit_instr(int32_t i, const std::vector<std::string>& idx, const std::string& indent) {
+    const KInstr& in = k_.body[i];
+    if (in.kop == KOp::Store) {
+      out_ += fmt::format("{}{} = {};\n", indent, ref(in.access, offset_expr(in.access, idx)),
+                          store_expr(in.dtype, v(in.a)));
+      return;
+    }
+    const char* t = in.kop == KOp::Index ? "int64_t" : value_type(in.dtype);
+    out_ += fmt::format("{}const {} {} = {};\n", indent, t, v(i), expr(i, idx));
+  }
+
+  /// Instructions needed for `roots`, in order, restricted by row-levelness.
+  std::vector<int32_t> closure(const std::vector<int32_t>& roots, bool row_level) const {
+    std::set<int32_t> need;
+    std::vector<int32_t> stack(roots.begin(), roots.end());
+    while (!stack.empty()) {
+      int32_t i = stack.back();
+      stack.pop_back();
+      if (i < 0 || need.count(i)) continue;
+      const KInstr& in = k_.body[i];
+      if (in.row_level != row_level && in.kop != KOp::Store) continue;
+      need.insert(i);
+      for (int32_t o : {in.a, in.b, in.c}) stack.push_back(o);
+    }
+    return {need.begin(), need.end()};
+  }
+
+  // ---- pointwise ------------------------------------------------------------------
+  void print_pointwise() {
+    const size_t n = k_.domain.size();
+    const int64_t inner = k_.domain.back();
+    std::vector<int32_t> all;
+    for (size_t i = 0; i < k_.body.size(); ++i) all.push_back(static_cast<int32_t>(i));
+    // Parameters are loop-invariant; print them once.
+    std::vector<std::string> none(n, "0");
+    for (int32_t i : all)
+      if (k_.body[i].kop == KOp::Param) emit_instr(i, none, "  ");
+    std::vector<std::string> idx(n);
+    for (size_t d = 0; d + 1 < n; ++d) idx[d] = "d" + std::to_string(d);
+    idx[n - 1] = "j";
+    if (n == 1) {
+      out_ += "  #pragma GCC ivdep\n  for (int64_t j = begin; j < end; ++j) {\n";
+    } else {
+      out_ += fmt::format("  for (int64_t i = begin; i < end;) {{\n");
+      out_ += fmt::format("    const int64_t j0 = i % {0}; int64_t t = i / {0};\n", inner);
+      for (size_t d = n - 1; d-- > 0;) {
+        out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+      }
+      out_ += "    (void)t;\n";
+      out_ += fmt::format("    const int64_t cnt = ({0} - j0) < (end - i) ? ({0} - j0) : (end - i);\n", inner);
+      out_ += "    #pragma GCC ivdep\n    for (int64_t j = j0; j < j0 + cnt; ++j) {\n";
+    }
+    const std::string ind = n == 1 ? "    " : "      ";
+    for (int32_t i : all)
+      if (k_.body[i].kop != KOp::Param) emit_instr(i, idx, ind);
+    if (n == 1) {
+      out_ += "  }\n";
+    } else {
+      out_ += "    }\n    i += cnt;\n  }\n";
+    }
+  }
+
+  // ---- row kernels ------------------------------------------------------------------
+  void print_row() {
+    const size_t n = k_.domain.size();
+    const size_t kept = n - k_.reduced;
+    std::vector<std::string> idx(n);
+    for (size_t d = 0; d < n; ++d) idx[d] = (d < kept ? "d" : "r") + std::to_string(d);
+    out_ += "  for (int64_t row = begin; row < end; ++row) {\n";
+    out_ += "    int64_t t = row; (void)t;\n";
+    for (size_t d = kept; d-- > 0;)
+      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+    // Row-level index: reduced dims are 0.
+    std::vector<std::string> row_idx = idx;
+    for (size_t d = kept; d < n; ++d) row_idx[d] = "0";
+    std::set<int32_t> emitted;
+    auto emit_row_level = [&](const std::vector<int32_t>& roots) {
+      for (int32_t i : closure(roots, true))
+        if (emitted.insert(i).second && k_.body[i].kop != KOp::Store) emit_instr(i, row_idx, "    ");
+    };
+    auto element_roots_of = [&](const std::vector<int32_t>& el) {
+      // row-level operands used by element-level instructions
+      std::vector<int32_t> r;
+      for (int32_t i : el)
+        for (int32_t o : {k_.body[i].a, k_.body[i].b, k_.body[i].c})
+          if (o >= 0 && k_.body[o].row_level) r.push_back(o);
+      return r;
+    };
+    for (size_t s = 0; s < k_.stages.size(); ++s) {
+      const ir::Stage& st = k_.stages[s];
+      const KInstr& val = k_.body[st.value];
+      std::vector<int32_t> el = val.row_level ? std::vector<int32_t>{} : closure({st.value}, false);
+      emit_row_level(element_roots_of(el));
+      if (val.row_level) emit_row_level({st.value});
+      print_stage(static_cast<int>(s), el, idx);
+    }
+    // Outputs: row-level stores once per row, element-level ones in a loop.
+    std::vector<int32_t> row_stores, el_stores;
+    for (size_t i = 0; i < k_.body.size(); ++i)
+      if (k_.body[i].kop == KOp::Store) (k_.body[i].row_level ? row_stores : el_stores).push_back(static_cast<int32_t>(i));
+    std::vector<int32_t> store_vals;
+    for (int32_t i : row_stores) store_vals.push_back(k_.body[i].a);
+    emit_row_level(store_vals);
+    for (int32_t i : row_stores) emit_instr(i, row_idx, "    ");
+    if (!el_stores.empty()) {
+      std::vector<int32_t> el;
+      for (int32_t i : el_stores) {
+        auto c = closure({k_.body[i].a}, false);
+        el.insert(el.end(), c.begin(), c.end());
+        if (k_.body[k_.body[i].a].row_level) emit_row_level({k_.body[i].a});
+      }
+      el.insert(el.end(), el_stores.begin(), el_stores.end());
+      std::sort(el.begin(), el.end());
+      el.erase(std::unique(el.begin(), el.end()), el.end());
+      emit_row_level(element_roots_of(el));
+      open_reduced_loops(idx, false, "");
+      for (int32_t i : el) emit_instr(i, idx, loop_indent_);
+      close_reduced_loops();
+    }
+    out_ += "  }\n";
+  }
+
+  void open_reduced_loops(const std::vector<std::string>& idx, bool simd, const std::string& clause) {
+    const size_t n = k_.domain.size(), kept = n - k_.reduced;
+    out_ += "    {\n";  // a scope per pass: element values are redeclared in each
+    std::string ind = "      ";
+    for (size_t d = kept; d < n; ++d) {
+      if (d + 1 == n) out_ += ind + (simd ? "#pragma omp simd" + clause + "\n" : "#pragma GCC ivdep\n");
+      out_ += fmt::format("{0}for (int64_t {1} = 0; {1} < {2}; ++{1}) {{\n", ind, idx[d], k_.domain[d]);
+      ind += "  ";
+    }
+    loop_indent_ = ind;
+  }
+
+  void close_reduced_loops() {
+    const size_t n = k_.domain.size(), kept = n - k_.reduced;
+    for (size_t d = n; d-- > kept;) {
+      std::string ind(6 + 2 * (d - kept), ' ');
+      out_ += ind + "}\n";
+    }
+    out_ += "    }\n";
+    loop_indent_ = "    ";
+  }
+
+  std::string flat_reduced_index(const std::vector<std::string>& idx) const {
+    const size_t n = k_.domain.size(), kept = n - k_.reduced;
+    std::string s = "0";
+    for (size_t d = kept; d < n; ++d) s = fmt::format("({}) * {} + {}", s, k_.domain[d], idx[d]);
+    return s;
+  }
+
+  void print_stage(int s, const std::vector<int32_t>& el, const std::vector<std::string>& idx) {
+    const ir::Stage& st = k_.stages[s];
+    DType vt = k_.body[st.value].dtype;
+    const bool fl = is_float(vt);
+    const char* acc_t = vt == DType::f64 ? "double" : fl ? "float" : "int64_t";
+    std::string val = v(st.value);
+    std::string clause;
+    switch (st.op) {
+      case Op::Sum:
+      case Op::Prod: {
+        const char* init = st.op == Op::Sum ? "0" : "1";
+        out_ += fmt::format("    {} acc{} = {};\n", acc_t, s, init);
+        clause = fmt::format(" reduction({}:acc{})", st.op == Op::Sum ? "+" : "*", s);
+        open_reduced_loops(idx, true, clause);
+        for (int32_t i : el) emit_instr(i, idx, loop_indent_);
+        out_ += fmt::format("{}acc{} {}= ({}){};\n", loop_indent_, s, st.op == Op::Sum ? "+" : "*", acc_t, val);
+        close_reduced_loops();
+        out_ += fmt::format("    const {} red{} = {};\n", value_type(st.dtype), s,
+                            convert(fl ? (vt == DType::f64 ? DType::f64 : DType::f32) : DType::i64, st.dtype, "acc" + std::to_string(s)));
+        return;
+      }
+      case Op::Max:
+      case Op::Min: {
+        const bool mx = st.op == Op::Max;
+        std::string init = fl ? (mx ? "-INFINITY" : "INFINITY") : (mx ? "INT64_MIN" : "INT64_MAX");
+        out_ += fmt::format("    {} acc{} = {};\n", acc_t, s, init);
+        if (fl) out_ += fmt::format("    int nan{} = 0;\n", s);
+        clause = fmt::format(" reduction({}:acc{}){}", mx ? "max" : "min", s,
+                             fl ? fmt::format(" reduction(|:nan{})", s) : "");
+        open_reduced_loops(idx, true, clause);
+        for (int32_t i : el) emit_instr(i, idx, loop_indent_);
+        out_ += fmt::format("{}{{ const {} e = ({}){}; acc{} = e {} acc{} ? e : acc{};{} }}\n", loop_indent_, acc_t,
+                            acc_t, val, s, mx ? ">" : "<", s, s,
+                            fl ? fmt::format(" nan{} |= (e != e);", s) : "");
+        close_reduced_loops();
+        if (fl) out_ += fmt::format("    if (nan{0}) acc{0} = NAN;\n", s);
+        out_ += fmt::format("    const {} red{} = {};\n", value_type(st.dtype), s,
+                            convert(fl ? (vt == DType::f64 ? DType::f64 : DType::f32) : DType::i64, st.dtype, "acc" + std::to_string(s)));
+        return;
+      }
+      case Op::ArgMax:
+      case Op::ArgMin: {
+        const bool mx = st.op == Op::ArgMax;
+        std::string init = fl ? (mx ? "-INFINITY" : "INFINITY") : (mx ? "INT64_MIN" : "INT64_MAX");
+        out_ += fmt::format("    {} best{} = {}; int64_t arg{} = 0;\n", acc_t, s, init, s);
+        open_reduced_loops(idx, false, "");
+        for (int32_t i : el) emit_instr(i, idx, loop_indent_);
+        std::string cond = fl ? fmt::format("(e {0} best{1} || (e != e && best{1} == best{1}))", mx ? ">" : "<", s)
+                              : fmt::format("(e {} best{})", mx ? ">" : "<", s);
+        out_ += fmt::format("{}{{ const {} e = ({}){}; if {} {{ best{} = e; arg{} = {}; }} }}\n", loop_indent_, acc_t,
+                            acc_t, val, cond, s, s, flat_reduced_index(idx));
+        close_reduced_loops();
+        out_ += fmt::format("    const int64_t red{0} = arg{0};\n", s);
+        return;
+      }
+      default: break;
+    }
+    TJ_CHECK(false, "{} is not a reduction", ir::op_name(st.op));
+  }
+
+  // ---- matmul --------------------------------------------------------------------
+  void print_matmul() {
+    const size_t n = k_.domain.size();  // [batch..., M, N, K]
+    const int64_t M = k_.domain[n - 3], N = k_.domain[n - 2], K = k_.domain[n - 1];
+    const Access& A = k_.accesses[0];
+    const Access& B = k_.accesses[1];
+    const Access& C = k_.accesses[2];
+    DType acc = C.dtype == DType::f64 ? DType::f64 : is_float(C.dtype) ? DType::f32 : DType::i64;
+    const char* at = value_type(acc);
+    out_ += "  for (int64_t row = begin; row < end; ++row) {\n";
+    out_ += fmt::format("    const int64_t m = row % {}; int64_t t = row / {}; (void)t;\n", M, M);
+    out_ += fmt::format("    int64_t oa = {}, ob = {}, oc = {};\n", A.offset, B.offset, C.offset);
+    for (size_t d = n - 3; d-- > 0;) {
+      out_ += fmt::format("    {{ const int64_t b = t % {0}; t /= {0}; oa += b * {1}; ob += b * {2}; oc += b * {3}; }}\n",
+                          k_.domain[d], A.strides[d], B.strides[d], C.strides[d]);
+    }
+    out_ += fmt::format("    oa += m * {}; oc += m * {};\n", A.strides[n - 3], C.strides[n - 3]);
+    out_ += fmt::format("    for (int64_t n0 = 0; n0 < {0}; n0 += 256) {{\n      const int64_t nn = ({0} - n0) < 256 ? ({0} - n0) : 256;\n", N);
+    out_ += fmt::format("      {} acc[256];\n      for (int64_t q = 0; q < nn; ++q) acc[q] = 0;\n", at);
+    out_ += fmt::format("      for (int64_t k = 0; k < {}; ++k) {{\n", K);
+    out_ += fmt::format("        const {} av = {};\n", at,
+                        convert(value_dtype(A.dtype), acc, load_expr(A.dtype, fmt::format("a{}[oa + k * {}]", A.arg, A.strides[n - 1]))));
+    std::string bl = convert(value_dtype(B.dtype), acc,
+                             load_expr(B.dtype, fmt::format("a{}[ob + k * {} + (n0 + q) * {}]", B.arg, B.strides[n - 1], B.strides[n - 2])));
+    if (acc == DType::i64)
+      out_ += fmt::format("        #pragma GCC ivdep\n        for (int64_t q = 0; q < nn; ++q) acc[q] = (int64_t)((uint64_t)acc[q] + (uint64_t)av * (uint64_t){});\n", bl);
+    else
+      out_ += fmt::format("        #pragma GCC ivdep\n        for (int64_t q = 0; q < nn; ++q) acc[q] += av * {};\n", bl);
+    out_ += "      }\n";
+    out_ += fmt::format("      for (int64_t q = 0; q < nn; ++q) a{}[oc + (n0 + q) * {}] = {};\n", C.arg, C.strides[n - 2],
+                        store_expr(C.dtype, convert(acc, value_dtype(C.dtype), "acc[q]")));
+    out_ += "    }\n  }\n";
+    (void)K;
+  }
+
+  static DType value_dtype(DType t) { return t; }
+
+  const Kernel& k_;
+  std::string out_;
+  std::string loop_indent_ = "    ";
+};
+
+}  // namespace
+
+std::string print_cpp_kernel(const ir::Kernel& k) { return KernelPrinter(k).print(); }
+
+const std::string& cpp_preamble() {
+  static const std::string p = std::string(embedded::cpu_math_h) + "\n" + embedded::cpu_kernel_h + "\n";
+  return p;
+}
+
+std::string print_cpp_unit(const std::vector<const ir::Kernel*>& kernels) {
+  std::string s = cpp_preamble();
+  for (const ir::Kernel* k : kernels) s += "\n" + print_cpp_kernel(*k);
+  return s;
+}
+
+}  // namespace tj::jit

@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""Writes a C++ file defining one string constant per input file:
+embed.py OUT.cpp NAME=FILE ... → namespace tj::jit::embedded { extern const char* const NAME = "..."; }"""
+import sys
+
+out, pairs = sys.argv[1], sys.argv[2:]
+with open(out, "w") as f:
+    f.write('#include "jit/embedded_sources.h"\nnamespace tj::jit::embedded {\n')
+    for pair in pairs:
+        name, path = pair.split("=", 1)
+        data = open(path, "rb").read()
+        body = ",".join(str(b if b < 128 else b - 256) for b in data)
+        f.write(f"static const char {name}_data[] = {{{body},0}};\n")
+        f.write(f"const char* const {name} = {name}_data;\n")
+    f.write("}\n")

@@ -1,0 +1,60 @@
+// Plan: everything needed to run one graph, without its data.
+//
+// A plan lists the kernels (Kernel IR), the buffers they read and write and
+// the order of launches. It refers to the graph's data only by slot (input
+// buffers, scalar values, outputs), so it is cached by the graph's structural
+// hash and replayed for every graph with that hash. Temporaries are
+// allocated just before their first use and released after their last, so
+// the caching allocator hands the same memory to later temporaries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/kernel.h"
+
+namespace tj::sched {
+
+struct PlanBuffer {
+  enum class Kind : uint8_t { input, temp, output };
+  Kind kind = Kind::temp;
+  int32_t slot = -1;       // input: graph buffer slot; output: first index in g.outputs()
+  ir::NodeId node = -1;    // temp/output: the node it holds
+  DType dtype = DType::f32;
+  int64_t numel = 0;
+  int first_use = -1, last_use = -1;  // steps (temps)
+};
+
+struct Step {
+  int32_t kernel = -1;               // index into Plan::kernels
+  std::vector<int32_t> args;         // plan buffer for each kernel argument
+  std::vector<int32_t> params;       // graph scalar slot for each kernel parameter
+  std::vector<int64_t> arg_offsets;  // element offset added to each argument's base
+};
+
+struct Plan {
+  uint64_t graph_hash = 0;
+  std::vector<ir::Kernel> kernels;
+  std::vector<Step> steps;
+  std::vector<PlanBuffer> buffers;
+  std::vector<int32_t> outputs;  // plan buffer per graph output
+  std::string schedule_text;     // the fusion decision, for logs
+
+  size_t launches() const { return steps.size(); }
+};
+
+/// The machine a plan is made for (tiling reads it).
+struct Target {
+  std::string name = "cpu";
+  int threads = 1;
+  int vector_bytes = 32;
+  int64_t l2_bytes = 1 << 20;
+};
+
+/// The whole lowering pipeline, Graph → Plan:
+///   split_reductions → fuse → lower → coalesce → tile → name → verify.
+Plan make_plan(const ir::Graph& g, const Target& target);
+
+}  // namespace tj::sched

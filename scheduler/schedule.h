@@ -1,0 +1,39 @@
+// Schedule: the fusion decision for one graph.
+//
+// Every graph node is either *materialized* (its value is written to a
+// buffer: graph outputs, matmul results, cat results, and whatever fusion
+// decided must not be recomputed) or *inlined* into the kernels that use it.
+// A group is one kernel: its roots are materialized nodes computed together
+// over one domain. Pointwise groups run over the roots' shape; row groups run
+// over a reduction's input shape with its reduced axes innermost; matmul
+// groups are one GEMM.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace tj::sched {
+
+struct Group {
+  enum class Kind : uint8_t { pointwise, row, matmul, cat_part };
+  Kind kind = Kind::pointwise;
+  std::vector<ir::NodeId> roots;  // materialized nodes this kernel writes
+  Shape shape;                    // pointwise: the domain; row: the reduced input shape (F)
+  std::vector<int64_t> axes;      // row: the reduced axes of F
+  ir::NodeId cat = -1;            // cat_part: the cat node and which input it copies
+  int cat_input = -1;
+  int epoch = 0;                  // groups of one epoch only read buffers of earlier epochs
+  bool reshape_copy = false;      // the root is a reshape computed over its input's shape
+};
+
+struct Schedule {
+  std::vector<char> materialized;  // per node
+  std::vector<Group> groups;       // in execution order
+};
+
+/// Readable summary: one line per group.
+std::string to_string(const ir::Graph& g, const Schedule& s);
+
+}  // namespace tj::sched

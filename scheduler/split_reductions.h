@@ -1,0 +1,22 @@
+// split_reductions(): rewrites large reductions with few results into two
+// stages so that every core has work.
+//
+// Pre: g passed ir::verify. Post: an equivalent graph (same outputs, same
+// input and scalar slots) where each Sum/Prod/Max/Min with fewer than
+// 2 x threads results, at least kSplitMinElements reduced elements per
+// result, one reduced axis (or a buffer input) and an f32/f64/integer dtype
+// reduces [.., S, R/S] over the last axis and then over S. S is the largest
+// divisor of R not above 8 x threads with R/S >= 1024; without one the
+// reduction is left alone.
+#pragma once
+
+#include "ir/graph.h"
+#include "scheduler/plan.h"
+
+namespace tj::sched {
+
+inline constexpr int64_t kSplitMinElements = 32768;
+
+ir::Graph split_reductions(const ir::Graph& g, const Target& t);
+
+}  // namespace tj::sched
