@@ -20,6 +20,11 @@ struct Trace {
   bool flushing = false;
 };
 
+FlushObserver& observer() {
+  static FlushObserver fn;
+  return fn;
+}
+
 Trace& this_trace() {
   thread_local Trace t;
   return t;
@@ -101,6 +106,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
     ir::verify(g);
     log(LogLevel::debug, "flush ({}): {}", flush_reason_name(reason), ir::to_string(g));
   }
+  if (observer()) observer()(g);
   std::vector<BufferView> results = jit::execute(g);
   record_flush(reason, static_cast<int64_t>(g.size()), g, static_cast<int64_t>(outs.size()));
 
@@ -220,5 +226,7 @@ void ensure_ready(const TensorImpl::Ptr& impl, FlushReason reason) {
 }
 
 size_t pending_count() { return this_trace().pending.size(); }
+
+void set_flush_observer(FlushObserver fn) { observer() = std::move(fn); }
 
 }  // namespace tj::trace

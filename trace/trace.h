@@ -14,6 +14,7 @@
 // that some handle holds). A never waits for B or the other way round.
 #pragma once
 
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -45,5 +46,10 @@ const TensorImpl::Ptr& impl_of(const Tensor& t, std::string_view op);
 
 /// Pending ops in this thread's trace (including ones no handle holds).
 size_t pending_count();
+
+/// Called with every graph a flush executes (before it runs), in the thread
+/// that flushes; for tests and tools. An empty function removes it.
+using FlushObserver = std::function<void(const ir::Graph&)>;
+void set_flush_observer(FlushObserver fn);
 
 }  // namespace tj::trace
