@@ -23,21 +23,20 @@ bool same_view(const BufferView& a, const BufferView& b) {
          a.strides == b.strides && a.offset == b.offset;
 }
 
-}  // namespace
-
-size_t GraphBuilder::Hash::operator()(const Node& n) const { return node_hash(n); }
-
-bool GraphBuilder::Eq::operator()(const Node& a, const Node& b) const {
-  return a.op == b.op && a.dtype == b.dtype && a.shape == b.shape && a.attrs == b.attrs &&
-         a.slot == b.slot && a.inputs == b.inputs;
+bool same_node(const Node& a, const Node& b) {
+  return a.op == b.op && a.dtype == b.dtype && a.slot == b.slot && a.inputs == b.inputs &&
+         a.shape == b.shape && a.attrs == b.attrs;
 }
 
+}  // namespace
+
 NodeId GraphBuilder::intern(Node n) {
-  auto it = interned_.find(n);
-  if (it != interned_.end()) return it->second;
+  std::vector<NodeId>& bucket = interned_[node_hash(n)];
+  for (NodeId id : bucket)
+    if (same_node(g_.nodes_[id], n)) return id;
   NodeId id = static_cast<NodeId>(g_.nodes_.size());
-  g_.nodes_.push_back(n);
-  interned_.emplace(std::move(n), id);
+  g_.nodes_.push_back(std::move(n));
+  bucket.push_back(id);
   return id;
 }
 
@@ -86,7 +85,7 @@ NodeId GraphBuilder::scalar(DType dtype, ScalarValue value) {
 
 NodeId GraphBuilder::add(Op op, const std::vector<NodeId>& inputs, const OpArgs& args) {
   TJ_CHECK(op != Op::Buffer && op != Op::Scalar, "leaves are built with buffer()/scalar()");
-  std::vector<TypeShape> types;
+  std::vector<TypeRef> types;
   types.reserve(inputs.size());
   for (NodeId i : inputs) {
     TJ_CHECK(i >= 0 && static_cast<size_t>(i) < g_.nodes_.size(), "input id {} out of range", i);

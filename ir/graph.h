@@ -40,7 +40,7 @@ struct Node {
                                // Slice: starts then steps; Cat/Iota: axis
   int32_t slot = -1;           // Buffer: index into buffers(); Scalar: into scalars()
 
-  TypeShape type() const { return {dtype, shape}; }
+  TypeRef type() const { return {dtype, shape}; }
 };
 
 class Graph {
@@ -97,14 +97,8 @@ class GraphBuilder {
 
  private:
   NodeId intern(Node n);
-  struct Hash {
-    size_t operator()(const Node& n) const;
-  };
-  struct Eq {
-    bool operator()(const Node& a, const Node& b) const;
-  };
   Graph g_;
-  std::unordered_map<Node, NodeId, Hash, Eq> interned_;
+  std::unordered_map<uint64_t, std::vector<NodeId>> interned_;  // node hash → nodes
   std::unordered_map<const Storage*, std::vector<int32_t>> buffer_slots_;
   std::unordered_map<uint64_t, std::vector<NodeId>> scalar_nodes_;
 };

@@ -16,7 +16,7 @@ void check_arity(std::string_view name, Op op, size_t n) {
     fail("{}: expects {} input(s), got {}", name, arity < 0 ? 1 : arity, n);
 }
 
-TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeShape>& in,
+TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeRef>& in,
                           const OpArgs& args) {
   Shape shape = in[0].shape;
   for (size_t i = 1; i < in.size(); ++i) shape = broadcast_shapes(name, shape, in[i].shape);
@@ -61,7 +61,7 @@ TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeSh
   TJ_CHECK(false, "pointwise op {} has rule Index", op_name(op));
 }
 
-TypeShape infer_reduce(std::string_view name, Op op, const TypeShape& x, const OpArgs& args) {
+TypeShape infer_reduce(std::string_view name, Op op, const TypeRef& x, const OpArgs& args) {
   Shape shape = x.shape;
   int64_t prev = -1;
   for (int64_t a : args.attrs) {
@@ -74,9 +74,9 @@ TypeShape infer_reduce(std::string_view name, Op op, const TypeShape& x, const O
   return {x.dtype, shape};
 }
 
-TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeShape>& in,
+TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef>& in,
                          const OpArgs& args) {
-  const TypeShape& x = in[0];
+  const TypeRef& x = in[0];
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   switch (op) {
     case Op::Reshape:
@@ -126,7 +126,7 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeSha
       if (axis < 0 || axis >= rank) fail("{}: invalid axis {} for rank {}", name, axis, rank);
       Shape s = x.shape;
       s[axis] = 0;
-      for (const TypeShape& t : in) {
+      for (const TypeRef& t : in) {
         bool ok = t.shape.size() == x.shape.size() && t.dtype == x.dtype;
         for (int64_t d = 0; ok && d < rank; ++d) ok = d == axis || t.shape[d] == x.shape[d];
         if (!ok)
@@ -142,7 +142,7 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeSha
   TJ_CHECK(false, "not a movement op: {}", op_name(op));
 }
 
-TypeShape infer_matmul(std::string_view name, const TypeShape& a, const TypeShape& b) {
+TypeShape infer_matmul(std::string_view name, const TypeRef& a, const TypeRef& b) {
   if (a.dtype != b.dtype)
     fail("{}: operands must have one dtype, got {} and {}", name, dt(a.dtype), dt(b.dtype));
   if (a.dtype == DType::bool_) fail("{}: not defined for bool tensors (cast to a number type)", name);
@@ -164,7 +164,7 @@ TypeShape infer_matmul(std::string_view name, const TypeShape& a, const TypeShap
 
 }  // namespace
 
-TypeShape infer(Op op, const std::vector<TypeShape>& in, const OpArgs& args,
+TypeShape infer(Op op, const std::vector<TypeRef>& in, const OpArgs& args,
                 std::string_view user_op) {
   std::string_view name = user_op.empty() ? op_name(op) : user_op;
   check_arity(name, op, in.size());

@@ -18,6 +18,12 @@ struct TypeShape {
   Shape shape;
 };
 
+/// An input's dtype and shape, by reference (no copies while tracing).
+struct TypeRef {
+  DType dtype;
+  const Shape& shape;
+};
+
 /// What the caller supplies besides the inputs.
 struct OpArgs {
   std::vector<int64_t> attrs;  // axes, permutation, slice starts/steps, cat axis
@@ -27,7 +33,7 @@ struct OpArgs {
 
 /// The result of `op` on `inputs`, or tj::Error naming `op` (or `user_op`
 /// when given: the public function the user called).
-TypeShape infer(Op op, const std::vector<TypeShape>& inputs, const OpArgs& args,
+TypeShape infer(Op op, const std::vector<TypeRef>& inputs, const OpArgs& args,
                 std::string_view user_op = {});
 
 }  // namespace tj::ir

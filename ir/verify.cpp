@@ -28,7 +28,7 @@ void verify(const Graph& g) {
       continue;
     }
     TJ_CHECK(n.slot == -1, "{}: only leaves have slots", where());
-    std::vector<TypeShape> types;
+    std::vector<TypeRef> types;
     for (NodeId in : n.inputs) types.push_back(nodes[in].type());
     OpArgs args{.attrs = n.attrs, .dtype = n.dtype, .shape = n.shape};
     TypeShape t;

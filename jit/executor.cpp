@@ -11,6 +11,7 @@
 #include "ir/check.h"
 #include "ir/hash.h"
 #include "ir/kernel.h"
+#include "ir/verify.h"
 #include "jit/c_printer.h"
 #include "jit/cpu_compiler.h"
 #include "jit/host_allocator.h"
@@ -18,6 +19,7 @@
 #include "scheduler/plan.h"
 #include "tilejit_build_config.h"
 #include "trace/log.h"
+#include "trace/observe.h"
 
 #if TJ_HAVE_CBLAS
 #include <cblas.h>
@@ -31,7 +33,8 @@ namespace {
 
 // ---- counters (reported through tj::stats()) ---------------------------------
 struct JitCounters {
-  std::atomic<int64_t> plan_hits{0}, plan_misses{0}, compiled{0}, launched{0}, disk_hits{0};
+  std::atomic<int64_t> plan_hits{0}, plan_misses{0}, compiled{0}, launched{0}, disk_hits{0},
+      mem_hits{0};
   std::atomic<int64_t> compile_us{0};
 };
 JitCounters& counters() {
@@ -60,8 +63,12 @@ class KernelCache {
         const std::string& name = kernels[i].name;
         if (auto it = ready_.find(name); it != ready_.end()) {
           fns[i] = it->second.fn;
+          ++counters().mem_hits;
+          obs::kernel_mem_hit(kernels[i]);
         } else if (auto f = inflight_.find(name); f != inflight_.end()) {
           theirs[i] = f->second;
+          ++counters().mem_hits;
+          obs::kernel_mem_hit(kernels[i]);
         } else if (kernels[i].kind != ir::Kernel::Kind::matmul || true) {
           bool dup = false;
           for (size_t j : mine) dup = dup || kernels[j].name == name;
@@ -95,6 +102,7 @@ class KernelCache {
       std::shared_ptr<CpuModule> module = from_disk(source, kernels[mine[0]].name);
       if (module) {
         counters().disk_hits += static_cast<int64_t>(mine.size());
+        obs::kernels_loaded(ks, /*from_disk=*/true, 0);
       } else {
         double ms = 0;
         module = CpuModule::compile(source, kernels[mine[0]].name, &ms);
@@ -102,6 +110,7 @@ class KernelCache {
         counters().compile_us += static_cast<int64_t>(ms * 1000);
         log(LogLevel::info, "compiled {} kernel(s) in {:.0f} ms: {}", mine.size(), ms,
             kernels[mine[0]].name);
+        obs::kernels_loaded(ks, /*from_disk=*/false, ms);
         to_disk(source, ks, *module, ms);
       }
       std::lock_guard lock(mu_);
@@ -202,6 +211,7 @@ class PlanCache {
       std::lock_guard lock(mu_);
       if (auto it = ready_.find(g.hash()); it != ready_.end()) {
         ++counters().plan_hits;
+        obs::plan_ready(g, it->second->plan, /*hit=*/true);
         return it->second;
       }
       if (auto it = inflight_.find(g.hash()); it != inflight_.end()) {
@@ -212,13 +222,20 @@ class PlanCache {
     }
     if (wait.valid()) {
       ++counters().plan_hits;
-      return wait.get();
+      std::shared_ptr<const ReadyPlan> rp = wait.get();
+      obs::plan_ready(g, rp->plan, /*hit=*/true);
+      return rp;
     }
     ++counters().plan_misses;
     try {
       static const sched::Target target = cpu_target();
+      ir::verify(g);  // every new graph structure is checked once
       auto rp = std::make_shared<ReadyPlan>();
-      rp->plan = sched::make_plan(g, target);
+      {
+        obs::ScheduleScope observe;
+        rp->plan = sched::make_plan(g, target);
+      }
+      obs::plan_ready(g, rp->plan, /*hit=*/false);
       rp->fns = kernel_cache().get(rp->plan.kernels);
       if (config().log_level >= LogLevel::debug) {
         log(LogLevel::debug, "plan {:016x}: {} step(s)\n{}", g.hash(), rp->plan.steps.size(),
@@ -347,6 +364,8 @@ std::vector<BufferView> execute(const ir::Graph& g) {
       ip[q] = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
     }
     ++counters().launched;
+    obs::LaunchScope observe(k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel()
+                                                                      : shape_numel(k.domain));
     bool done = false;
 #if TJ_HAVE_CBLAS
     if (k.kind == ir::Kernel::Kind::matmul) done = run_blas(k, args);
@@ -395,6 +414,7 @@ JitStats jit_stats() {
   s.kernels_compiled = c.compiled.load();
   s.kernels_launched = c.launched.load();
   s.disk_hits = c.disk_hits.load();
+  s.mem_hits = c.mem_hits.load();
   s.compile_ms = static_cast<double>(c.compile_us.load()) / 1000.0;
   return s;
 }
@@ -407,6 +427,7 @@ void reset_jit_stats() {
   c.launched = 0;
   c.compile_us = 0;
   c.disk_hits = 0;
+  c.mem_hits = 0;
 }
 
 }  // namespace tj::jit

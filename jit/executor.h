@@ -16,7 +16,7 @@ std::vector<BufferView> execute(const ir::Graph& g);
 
 struct JitStats {
   int64_t plan_hits = 0, plan_misses = 0, kernels_compiled = 0, kernels_launched = 0;
-  int64_t disk_hits = 0;
+  int64_t disk_hits = 0, mem_hits = 0;
   double compile_ms = 0;
 };
 JitStats jit_stats();

@@ -7,6 +7,7 @@
 #include "ir/check.h"
 #include "tilejit/config.h"
 #include "trace/log.h"
+#include "trace/observe.h"
 
 extern char** environ;
 
@@ -25,6 +26,10 @@ constexpr const char* kKnownVars[] = {
     "TILEJIT_CACHE_DIR",
     "TILEJIT_CACHE_MAX_BYTES",
     "TILEJIT_CXX",
+    "TILEJIT_TRACE",
+    "TILEJIT_DUMP_DIR",
+    "TILEJIT_TIMELINE",
+    "TILEJIT_STATS",
 };
 
 std::string lower(std::string s) {
@@ -91,6 +96,38 @@ Config from_environment() {
       warn_invalid("TILEJIT_LOG", v, "error, warn (default), info, debug");
   }
   if (const char* v = std::getenv("TILEJIT_CXX")) c.cxx = v;
+  if (const char* v = std::getenv("TILEJIT_TRACE")) {
+    std::string s = lower(v);
+    if (s == "1" || s == "true" || s == "on" || s == "stderr")
+      c.trace = "stderr";
+    else if (s == "0" || s == "false" || s == "off" || s.empty())
+      c.trace.clear();
+    else
+      c.trace = v;  // a file path
+  }
+  if (const char* v = std::getenv("TILEJIT_DUMP_DIR")) {
+    std::string s = lower(v);
+    if (s == "1" || s == "true" || s == "on")
+      warn_invalid("TILEJIT_DUMP_DIR", v, "a directory path (created when missing), or 0 (off)");
+    else if (s != "0" && s != "off" && s != "false")
+      c.dump_dir = v;
+  }
+  if (const char* v = std::getenv("TILEJIT_TIMELINE")) {
+    std::string s = lower(v);
+    if (s == "1" || s == "true" || s == "on")
+      warn_invalid("TILEJIT_TIMELINE", v, "a file path such as timeline.json, or 0 (off)");
+    else if (s != "0" && s != "off" && s != "false")
+      c.timeline = v;
+  }
+  if (const char* v = std::getenv("TILEJIT_STATS")) {
+    std::string s = lower(v);
+    if (s == "1" || s == "true" || s == "on")
+      c.stats = true;
+    else if (s == "0" || s == "false" || s == "off")
+      c.stats = false;
+    else
+      warn_invalid("TILEJIT_STATS", v, "1 (print a stats line at exit) or 0 (off, the default)");
+  }
   for (char** e = environ; e && *e; ++e) {
     if (std::strncmp(*e, "TILEJIT_", 8) != 0) continue;
     std::string name(*e, std::strcspn(*e, "="));
@@ -109,8 +146,14 @@ Config from_environment() {
 }  // namespace
 
 Config& config() {
-  static Config c = from_environment();
-  return c;
+  // Never destroyed: the exit hook (TILEJIT_STATS, TILEJIT_TIMELINE) reads it
+  // after static destructors may have run.
+  static Config* c = [] {
+    auto* p = new Config(from_environment());
+    obs::install_exit_hook();
+    return p;
+  }();
+  return *c;
 }
 
 void log_line(LogLevel level, std::string_view msg) {

@@ -1,5 +1,7 @@
 #include "trace/stats.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 
 #include "jit/executor.h"
@@ -48,7 +50,16 @@ Stats stats() {
   s.kernels_launched = j.kernels_launched;
   s.compile_ms = j.compile_ms;
   s.cache_disk_hits = j.disk_hits;
+  s.cache_mem_hits = j.mem_hits;
   return s;
+}
+
+std::string stats_line(const Stats& s) {
+  return fmt::format(
+      "tilejit stats: flushes={} plan_hits={} kernels_compiled={} kernels_launched={} "
+      "cache_mem_hits={} cache_disk_hits={} compile_ms={:.1f} plan_misses={} ops_traced={}",
+      s.flushes, s.plan_hits, s.kernels_compiled, s.kernels_launched, s.cache_mem_hits,
+      s.cache_disk_hits, s.compile_ms, s.plan_misses, s.ops_traced);
 }
 
 void reset_stats() {

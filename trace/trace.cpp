@@ -9,6 +9,7 @@
 #include "ir/verify.h"
 #include "jit/executor.h"
 #include "trace/log.h"
+#include "trace/observe.h"
 #include "trace/stats.h"
 
 namespace tj::trace {
@@ -99,14 +100,11 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
   if (outs.empty()) return;
 
   ir::Graph g = b.finish(out_ids);
-#ifndef NDEBUG
-  ir::verify(g);  // development builds check every graph
-#endif
   if (config().log_level >= LogLevel::debug) {
-    ir::verify(g);
     log(LogLevel::debug, "flush ({}): {}", flush_reason_name(reason), ir::to_string(g));
   }
   if (observer()) observer()(g);
+  obs::FlushScope observe(reason, g);  // TILEJIT_TRACE / DUMP_DIR / TIMELINE
   std::vector<BufferView> results = jit::execute(g);
   record_flush(reason, static_cast<int64_t>(g.size()), g, static_cast<int64_t>(outs.size()));
 
@@ -138,7 +136,7 @@ const TensorImpl::Ptr& impl_of(const Tensor& t, std::string_view op) {
 
 Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
               std::string_view user_op) {
-  std::vector<ir::TypeShape> types;
+  std::vector<ir::TypeRef> types;
   types.reserve(inputs.size());
   Device device = inputs.empty() ? Device::cpu() : impl_of(inputs[0], user_op)->device;
   for (const Tensor& t : inputs) {

@@ -28,6 +28,19 @@ struct Config {
   LogLevel log_level = LogLevel::warn;
   /// TILEJIT_CXX: the C++ compiler for CPU kernels (empty: `c++`).
   std::string cxx;
+  /// TILEJIT_TRACE: one line per flush (reason, graph size, plan cache hit
+  /// or miss, kernels and the ops they fuse) written to "stderr"
+  /// (TILEJIT_TRACE=1) or appended to the file at this path; empty: off.
+  std::string trace;
+  /// TILEJIT_DUMP_DIR: directory that receives each compiled kernel's C++
+  /// source and Kernel IR, and each new graph before and after fusion as
+  /// Graphviz DOT; empty: off.
+  std::string dump_dir;
+  /// TILEJIT_TIMELINE: Chrome/Perfetto trace-event JSON file written at exit
+  /// (flushes, scheduling, compiles, cache hits, launches); empty: off.
+  std::string timeline;
+  /// TILEJIT_STATS: at exit print one line of `tj::stats()` to stderr.
+  bool stats = false;
 };
 
 /// The process-wide configuration. Changes apply to ops traced afterwards.
@@ -62,6 +75,7 @@ struct Stats {
   int64_t plan_hits = 0;         // flushes that reused a cached plan
   int64_t plan_misses = 0;       // flushes that scheduled and lowered a new graph
   int64_t kernels_compiled = 0;  // kernels compiled (not found in any cache)
+  int64_t cache_mem_hits = 0;    // kernels found in the in-memory kernel cache
   int64_t cache_disk_hits = 0;   // kernels loaded from the on-disk cache
   int64_t kernels_launched = 0;  // kernel launches, GEMM calls included
   double compile_ms = 0;         // time spent in compilers
@@ -69,5 +83,7 @@ struct Stats {
 
 Stats stats();
 void reset_stats();
+/// The TILEJIT_STATS line: `tilejit stats: flushes=N plan_hits=N ...`.
+std::string stats_line(const Stats& s);
 
 }  // namespace tj
