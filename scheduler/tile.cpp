@@ -22,7 +22,8 @@ int element_bytes(const ir::Kernel& k) {
 
 ir::TileConfig choose_tile(const ir::Kernel& k, const Target& t) {
   ir::TileConfig c;
-  c.vector_width = std::max(1, t.vector_bytes / std::min(element_bytes(k), 4));
+  // Values are computed in 4 bytes (f16/bf16/f32/bool/i32 promote) or 8 (f64, i64).
+  c.vector_width = std::max(1, t.vector_bytes / (element_bytes(k) >= 8 ? 8 : 4));
   const int64_t programs = static_cast<int64_t>(t.threads) * kProgramsPerThread;
   switch (k.kind) {
     case ir::Kernel::Kind::pointwise: {

@@ -1,0 +1,425 @@
+// Fusion, tiling and the CPU backend end to end: every fusion pattern of the
+// scheduler runs lazily, its flush is captured (trace::set_flush_observer)
+// and evaluated op by op by the reference evaluator, and the JIT results must
+// agree with it. Each row also states how many kernel launches the flush
+// takes (scheduler/fuse.h has the rules).
+//
+// Adding a fusion case is one row in fusion_cases(): a name, a lambda that
+// builds the program with the public API and returns its outputs, and the
+// expected number of launches. Outputs are returned in the order they were
+// created (that is the order of the flushed graph's outputs); intermediates
+// must not be held past the lambda, or they become outputs too.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ir/print.h"
+#include "ir/reference_eval.h"
+#include "scheduler/plan.h"
+#include "test_util.h"
+#include "trace/trace.h"
+
+namespace tj {
+namespace {
+
+// ---- inputs ------------------------------------------------------------------
+
+/// A computed (ready) tensor of `dtype` with deterministic pseudo-random
+/// values: floats uniform in [lo, hi), integers in [lo, hi], bools 50/50.
+Tensor input(const Shape& shape, DType dtype, uint32_t seed, double lo = -2.0, double hi = 2.0) {
+  std::mt19937 rng(seed);
+  const int64_t n = shape_numel(shape);
+  std::uniform_real_distribution<double> u(lo, hi);
+  auto ints = [&] {
+    std::uniform_int_distribution<int64_t> d(static_cast<int64_t>(lo), static_cast<int64_t>(hi));
+    std::vector<int64_t> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+  };
+  switch (dtype) {
+    case DType::f32: {
+      std::vector<float> v(n);
+      for (auto& x : v) x = static_cast<float>(u(rng));
+      return from_vector(v, shape);
+    }
+    case DType::f64: {
+      std::vector<double> v(n);
+      for (auto& x : v) x = u(rng);
+      return from_vector(v, shape);
+    }
+    case DType::f16: {
+      std::vector<half> v(n);
+      for (auto& x : v) x = half(static_cast<float>(u(rng)));
+      return from_vector(v, shape);
+    }
+    case DType::bf16: {
+      std::vector<bfloat16> v(n);
+      for (auto& x : v) x = bfloat16(static_cast<float>(u(rng)));
+      return from_vector(v, shape);
+    }
+    case DType::i32: {
+      auto w = ints();
+      return from_vector(std::vector<int32_t>(w.begin(), w.end()), shape);
+    }
+    case DType::i64: return from_vector(ints(), shape);
+    case DType::bool_: {
+      std::vector<bool> v(n);
+      for (int64_t i = 0; i < n; ++i) v[i] = (rng() & 1) != 0;
+      return from_vector(v, shape);
+    }
+  }
+  return {};
+}
+
+Tensor f32_input(const Shape& shape, uint32_t seed, double lo = -2.0, double hi = 2.0) {
+  return input(shape, DType::f32, seed, lo, hi);
+}
+
+// ---- the table ---------------------------------------------------------------
+
+struct Tol {
+  double rtol = -1, atol = -1;  // negative: the output dtype's default
+};
+
+struct FusionCase {
+  std::string name;
+  std::function<std::vector<Tensor>()> build;
+  int64_t kernels = 1;   // kernel launches (GEMM calls included) of the one flush
+  bool at_most = false;  // kernels is an upper bound
+  Tol tol = {};
+};
+
+void PrintTo(const FusionCase& c, std::ostream* os) { *os << c.name; }
+
+/// Tolerances against the reference evaluator. Floating kernels compute in
+/// f32 (f64 for f64) with vectorized math within a few ulp; the reference
+/// rounds every node to its dtype, while a fused f16/bf16 chain keeps f32
+/// between ops (DESIGN.md: "computed in f32 inside kernels"), so half types
+/// get a few of their ulps. Integers and bools are exact.
+Tol default_tol(DType t) {
+  switch (t) {
+    case DType::f32: return {2e-5, 1e-5};
+    case DType::f64: return {1e-10, 1e-12};
+    case DType::f16: return {1e-2, 1e-2};
+    case DType::bf16: return {4e-2, 4e-2};
+    case DType::i32:
+    case DType::i64:
+    case DType::bool_: return {0, 0};
+  }
+  return {};
+}
+
+std::vector<Tensor> chain8(const Tensor& x) {
+  Tensor t = x * 1.5 + 0.25;
+  t = t * sigmoid(t);
+  t = tanh(t);
+  return {t * x + x * x};
+}
+
+/// A fused chain for each dtype: arithmetic, a transcendental (floats),
+/// comparisons and selects (integers), logic (bool).
+std::vector<Tensor> dtype_chain(DType t) {
+  Tensor x = input({37, 29}, t, 11, -3, 3), y = input({37, 29}, t, 12, -3, 3);
+  if (t == DType::bool_) {
+    Tensor z = input({37, 29}, t, 13);
+    return {(x & y) | (~z ^ x)};
+  }
+  if (is_floating(t)) {
+    Tensor u = x * 1.5 + y;
+    u = u * sigmoid(u);
+    return {tanh(u) - x * y};
+  }
+  Tensor u = x * 3 + y;
+  u = maximum(u, y - x);
+  return {where(u > 0, u, -u) * 2 - x};
+}
+
+std::vector<FusionCase> fusion_cases() {
+  std::vector<FusionCase> c;
+  // ---- the patterns of issue 3 -----------------------------------------------
+  c.push_back({"chain8_pointwise", [] { return chain8(f32_input({64, 100}, 1)); }, 1});
+  c.push_back({"softmax", [] { return std::vector<Tensor>{softmax(f32_input({64, 1000}, 2, -4, 4), 1)}; }, 1});
+  c.push_back({"softmax_dim0", [] { return std::vector<Tensor>{softmax(f32_input({100, 48}, 3, -4, 4), 0)}; }, 1});
+  c.push_back({"log_softmax", [] { return std::vector<Tensor>{log_softmax(f32_input({32, 500}, 4, -4, 4), 1)}; }, 1});
+  c.push_back({"layer_norm_weight_bias",
+               [] {
+                 Tensor x = f32_input({16, 256}, 5), w = f32_input({256}, 6, 0.5, 1.5), b = f32_input({256}, 7);
+                 return std::vector<Tensor>{layer_norm(x, {256}, w, b)};
+               },
+               1});
+  c.push_back({"rms_norm",
+               [] {
+                 Tensor x = f32_input({16, 256}, 8), w = f32_input({256}, 9, 0.5, 1.5);
+                 return std::vector<Tensor>{rms_norm(x, {256}, w)};
+               },
+               1});
+  c.push_back({"var", [] { return std::vector<Tensor>{f32_input({32, 500}, 10).var({1})}; }, 1});
+  c.push_back({"matmul_bias_gelu",
+               [] {
+                 Tensor x = f32_input({64, 128}, 11, -1, 1), w = f32_input({128, 96}, 12, -0.2, 0.2);
+                 Tensor b = f32_input({96}, 13);
+                 return std::vector<Tensor>{gelu(matmul(x, w) + b, "tanh")};
+               },
+               2, /*at_most=*/true, {1e-4, 1e-5}});
+  c.push_back({"sum_two_stage_1M",
+               [] { return std::vector<Tensor>{f32_input({1 << 20}, 14, 0, 1).sum()}; }, 2, false,
+               {1e-5, 0}});
+  c.push_back({"horizontal_two_pointwise_outputs",
+               [] {
+                 Tensor x = f32_input({256, 64}, 15), y = f32_input({256, 64}, 16);
+                 Tensor a = x * 2 + 1;
+                 Tensor b = exp(y) - y;
+                 return std::vector<Tensor>{a, b};
+               },
+               1});
+  c.push_back({"reduce_prologue_epilogue",
+               [] { return std::vector<Tensor>{sqrt((f32_input({128, 300}, 17) * f32_input({128, 300}, 18)).sum({1}))}; },
+               1, false, {2e-5, 1e-5}});
+  c.push_back({"reduce_square_sum_sqrt",
+               [] {
+                 Tensor x = f32_input({128, 300}, 19);
+                 return std::vector<Tensor>{(x * x).sum({1}).sqrt()};
+               },
+               1});
+  c.push_back({"transposed_sliced_broadcast_inputs",
+               [] {
+                 Tensor x = f32_input({64, 48}, 20);
+                 Tensor z = f32_input({48, 128}, 21);
+                 Tensor b = f32_input({64}, 22);
+                 return std::vector<Tensor>{x.t() * z.slice(1, 0, 128, 2) + b};
+               },
+               1});
+  c.push_back({"expanded_and_permuted_inputs",
+               [] {
+                 Tensor x = f32_input({4, 1, 6}, 23);
+                 Tensor y = f32_input({6, 5, 4}, 24);
+                 return std::vector<Tensor>{exp(x.expand({4, 5, 6})) * y.permute({2, 1, 0})};
+               },
+               1});
+  c.push_back({"softmax_of_transposed",
+               [] { return std::vector<Tensor>{softmax(f32_input({300, 40}, 25, -4, 4).t(), 1)}; }, 1});
+  c.push_back({"softmax_of_sliced_rows",
+               [] { return std::vector<Tensor>{softmax(f32_input({40, 300}, 38, -4, 4).slice(1, 1, 300, 3), 1)}; },
+               1});
+  c.push_back({"layer_norm_f16",
+               [] {
+                 Tensor x = input({8, 384}, f16, 39), w = input({384}, f16, 40, 0.5, 1.5);
+                 return std::vector<Tensor>{layer_norm(x, {384}, w, input({384}, f16, 41))};
+               },
+               1});
+  c.push_back({"reduction_consumed_in_other_shape",
+               [] {
+                 Tensor x = f32_input({64, 32}, 26), z = f32_input({16, 32}, 27);
+                 return std::vector<Tensor>{z * x.sum({0})};
+               },
+               2});
+  // ---- NaN in max/min and arg reductions -------------------------------------------
+  c.push_back({"max_min_argmax_argmin_nan",
+               [] {
+                 std::vector<float> v(6 * 9);
+                 std::mt19937 rng(28);
+                 for (auto& e : v) e = static_cast<float>(rng() % 1000) / 100.0f - 5.0f;
+                 const float nan = std::numeric_limits<float>::quiet_NaN();
+                 v[0 * 9 + 4] = nan;                       // row 0: one NaN
+                 v[2 * 9 + 1] = nan, v[2 * 9 + 7] = nan;  // row 2: two NaNs (first wins)
+                 v[4 * 9 + 8] = nan;                       // row 4: NaN last
+                 v[5 * 9 + 3] = v[5 * 9 + 6] = 9.5f;       // row 5: tied max (first wins)
+                 v[5 * 9 + 2] = v[5 * 9 + 5] = -9.5f;      // row 5: tied min
+                 Tensor x = from_vector(v, {6, 9});
+                 return std::vector<Tensor>{x.max({1}), x.min({1}), x.argmax(1), x.argmin(1)};
+               },
+               1});
+  c.push_back({"max_of_all_with_nan",
+               [] {
+                 std::vector<float> v(1000, 1.0f);
+                 v[517] = std::numeric_limits<float>::quiet_NaN();
+                 Tensor x = from_vector(v, {1000});
+                 return std::vector<Tensor>{x.max(), x.argmin()};
+               },
+               1});
+  // ---- random numbers are fused and match the reference ------------------------------
+  c.push_back({"rand_randn_fused_into_consumer",
+               [] {
+                 manual_seed(42);
+                 Tensor r = rand({1000});
+                 Tensor n = randn({1000});
+                 return std::vector<Tensor>{r * 2 - 1 + n * 0.5};
+               },
+               1});
+  c.push_back({"rand_f64_broadcast_consumer",
+               [] {
+                 manual_seed(43);
+                 Tensor r = rand({257, 3}, f64);
+                 return std::vector<Tensor>{r * input({3}, f64, 29)};
+               },
+               1});
+  // ---- every dtype through a fused chain, and reduced ----------------------------------
+  for (DType t : {f32, f16, bf16, f64, i32, i64, bool_}) {
+    c.push_back({"chain_" + std::string(dtype_name(t)), [t] { return dtype_chain(t); }, 1});
+    c.push_back({"rowsum_" + std::string(dtype_name(t)),
+                 [t] { return std::vector<Tensor>{input({23, 41}, t, 30, -3, 3).sum({1})}; }, 1, false,
+                 t == f16 || t == bf16 ? Tol{2e-2, 5e-2} : Tol{}});
+  }
+  // ---- odd sizes: pointwise and row kernels -----------------------------------------------
+  for (int64_t n : {1, 7, 1023, 1000003}) {
+    std::string s = std::to_string(n);
+    c.push_back({"odd_pointwise_" + s, [n] { return chain8(f32_input({n}, 31)); }, 1});
+    c.push_back({"odd_softmax_2x" + s,
+                 [n] { return std::vector<Tensor>{softmax(f32_input({2, n}, 32, -4, 4), 1)}; }, 1});
+    c.push_back({"odd_layer_norm_3x" + s,
+                 [n] { return std::vector<Tensor>{layer_norm(f32_input({3, n}, 33), {n})}; }, 1, false,
+                 {1e-4, 1e-4}});
+    if (n < 1000000)
+      c.push_back({"odd_rows_softmax_" + s + "x7",
+                   [n] { return std::vector<Tensor>{softmax(f32_input({n, 7}, 34, -4, 4), 1)}; }, 1});
+  }
+  // ---- empty tensors ------------------------------------------------------------------
+  c.push_back({"empty_pointwise",
+               [] { return std::vector<Tensor>{f32_input({0, 5}, 35) * 2 + 1}; }, 0});
+  c.push_back({"empty_reduced_axis_sum",
+               [] { return std::vector<Tensor>{f32_input({4, 0}, 36).sum({1})}; }, 1});
+  c.push_back({"empty_rows_softmax",
+               [] { return std::vector<Tensor>{softmax(f32_input({0, 5}, 37), 1)}; }, 0});
+  return c;
+}
+
+// ---- the runner ----------------------------------------------------------------
+
+/// The plan the executor would make for `g` (for messages only).
+std::string describe_plan(const ir::Graph& g) {
+  sched::Target t;
+  t.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string s;
+  try {
+    sched::Plan p = sched::make_plan(g, t);
+    s = p.schedule_text;
+    for (const auto& st : p.steps) {
+      const ir::Kernel& k = p.kernels[st.kernel];
+      s += "  launch " + k.name + ": " + k.summary + "\n";
+    }
+  } catch (const std::exception& e) {
+    s = std::string("make_plan threw: ") + e.what();
+  }
+  return s + ir::to_string(g);
+}
+
+::testing::AssertionResult matches_reference(const Tensor& t, const ir::RefValue& ref, Tol tol) {
+  if (t.dtype() != ref.dtype)
+    return ::testing::AssertionFailure() << "dtype " << t.dtype() << ", reference " << ref.dtype;
+  if (t.shape() != ref.shape)
+    return ::testing::AssertionFailure() << "shape " << shape_str(t.shape()) << ", reference "
+                                         << shape_str(ref.shape);
+  if (!ref.floating()) {
+    std::vector<int64_t> got = t.to_vector<int64_t>();
+    for (size_t i = 0; i < got.size(); ++i)
+      if (got[i] != ref.i[i])
+        return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", expected "
+                                             << ref.i[i];
+    return ::testing::AssertionSuccess();
+  }
+  Tol d = default_tol(ref.dtype);
+  return testing::all_close(t.to_vector<double>(), ref.f, tol.rtol >= 0 ? tol.rtol : d.rtol,
+                            tol.atol >= 0 ? tol.atol : d.atol);
+}
+
+class FusionTest : public ::testing::TestWithParam<FusionCase> {
+ protected:
+  void TearDown() override { trace::set_flush_observer({}); }
+};
+
+TEST_P(FusionTest, MatchesReferenceWithKernelCount) {
+  const FusionCase& c = GetParam();
+  sync();  // nothing pending from earlier tests
+  std::vector<ir::Graph> graphs;
+  trace::set_flush_observer([&](const ir::Graph& g) { graphs.push_back(g); });
+  reset_stats();
+  std::vector<Tensor> outs = c.build();
+  sync();
+  const Stats st = stats();
+  trace::set_flush_observer({});
+
+  ASSERT_EQ(graphs.size(), 1u) << "expected one flush";
+  EXPECT_EQ(st.flushes, 1);
+  const ir::Graph& g = graphs[0];
+  if (c.at_most)
+    EXPECT_LE(st.kernels_launched, c.kernels) << describe_plan(g);
+  else
+    EXPECT_EQ(st.kernels_launched, c.kernels) << describe_plan(g);
+
+  std::vector<ir::RefValue> ref = ir::reference_eval(g);
+  ASSERT_EQ(ref.size(), outs.size()) << "graph outputs vs returned tensors\n" << ir::to_string(g);
+  for (size_t k = 0; k < outs.size(); ++k) {
+    ASSERT_TRUE(outs[k].is_materialized()) << "output " << k;
+    EXPECT_TRUE(matches_reference(outs[k], ref[k], c.tol)) << "output " << k << "\n" << describe_plan(g);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, FusionTest, ::testing::ValuesIn(fusion_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+// ---- the plan cache ----------------------------------------------------------------
+
+/// One iteration of a loop body: a scalar that changes every iteration (a
+/// kernel parameter, not part of the plan's identity), a row reduction and
+/// a pointwise epilogue.
+Tensor loop_body(const Tensor& x, double s) { return tanh(x * s + 1.0).sum({1}) * 0.5; }
+
+std::vector<double> loop_body_expected(const Tensor& x, double s) {
+  std::vector<double> v = x.to_vector<double>();
+  const int64_t rows = x.size(0), cols = x.size(1);
+  std::vector<double> out(rows, 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    double acc = 0;
+    for (int64_t j = 0; j < cols; ++j) acc += std::tanh(v[r * cols + j] * s + 1.0);
+    out[r] = acc * 0.5;
+  }
+  return out;
+}
+
+TEST(PlanCacheTest, HitsFromTheSecondIterationAndMissesOnNewShapeOrDType) {
+  sync();
+  Tensor x = f32_input({33, 19}, 50);
+  reset_stats();
+  for (int it = 0; it < 5; ++it) {
+    const Stats before = stats();
+    const double s = 0.25 + 0.5 * it;
+    Tensor y = loop_body(x, s);
+    sync();
+    const Stats after = stats();
+    EXPECT_TRUE(testing::all_close(y, loop_body_expected(x, s), 2e-5, 1e-5)) << "iteration " << it;
+    EXPECT_EQ(after.flushes - before.flushes, 1) << "iteration " << it;
+    if (it == 0) {
+      EXPECT_EQ(after.plan_misses - before.plan_misses, 1) << "a new program misses";
+      EXPECT_EQ(after.plan_hits - before.plan_hits, 0);
+      continue;
+    }
+    EXPECT_EQ(after.plan_hits - before.plan_hits, 1) << "iteration " << it << " should reuse the plan";
+    EXPECT_EQ(after.plan_misses - before.plan_misses, 0) << "iteration " << it;
+    EXPECT_EQ(after.kernels_compiled - before.kernels_compiled, 0) << "iteration " << it;
+    EXPECT_EQ(after.cache_disk_hits - before.cache_disk_hits, 0) << "iteration " << it;
+  }
+  auto one_flush = [](const Tensor& in, const char* what, int64_t want_misses, int64_t want_hits) {
+    const Stats before = stats();
+    Tensor y = loop_body(in, 0.75);
+    sync();
+    const Stats after = stats();
+    EXPECT_EQ(after.plan_misses - before.plan_misses, want_misses) << what;
+    EXPECT_EQ(after.plan_hits - before.plan_hits, want_hits) << what;
+    Tensor in64 = in.cast(f64);
+    EXPECT_TRUE(testing::all_close(y.cast(f64), loop_body_expected(in64, 0.75),
+                                   in.dtype() == f64 ? 1e-10 : 2e-5, 1e-5))
+        << what;
+  };
+  one_flush(f32_input({34, 19}, 51), "another shape", 1, 0);
+  one_flush(input({33, 19}, f64, 52), "another dtype", 1, 0);
+  one_flush(f32_input({33, 19}, 53), "the first program again, other data", 0, 1);
+}
+
+}  // namespace
+}  // namespace tj
