@@ -60,7 +60,7 @@ NodeId GraphBuilder::buffer(const BufferView& view) {
   return intern(std::move(n));
 }
 
-NodeId GraphBuilder::scalar(DType dtype, ScalarValue value) {
+NodeId GraphBuilder::scalar(DType dtype, ScalarValue value, bool intern_value) {
   // Scalars with equal values and dtypes are one node: x * 2 + x * 2
   // computes x * 2 once.
   uint64_t bits;
@@ -68,6 +68,7 @@ NodeId GraphBuilder::scalar(DType dtype, ScalarValue value) {
   uint64_t key = Hasher().add(bits).add(static_cast<uint64_t>(value.i)).add(
       static_cast<uint64_t>(dtype)).get();
   for (NodeId id : scalar_nodes_[key]) {
+    if (!intern_value) break;
     const Node& n = g_.nodes_[id];
     const ScalarValue& v = g_.scalars_[n.slot];
     if (n.dtype == dtype && std::memcmp(&v.f, &value.f, sizeof(double)) == 0 && v.i == value.i)
@@ -79,7 +80,7 @@ NodeId GraphBuilder::scalar(DType dtype, ScalarValue value) {
   n.slot = static_cast<int32_t>(g_.scalars_.size());
   g_.scalars_.push_back(value);
   NodeId id = intern(std::move(n));
-  scalar_nodes_[key].push_back(id);
+  if (intern_value) scalar_nodes_[key].push_back(id);
   return id;
 }
 

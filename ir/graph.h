@@ -73,7 +73,11 @@ class Graph {
 class GraphBuilder {
  public:
   NodeId buffer(const BufferView& view);
-  NodeId scalar(DType dtype, ScalarValue value);
+  /// With `intern`, scalars of equal value and dtype are one node (so
+  /// x * 2 + x * 2 computes x * 2 once); without, the scalar is a leaf of its
+  /// own, so the graph's structure never depends on its value (random seeds
+  /// and offsets).
+  NodeId scalar(DType dtype, ScalarValue value, bool intern = true);
   /// Any non-leaf op (and Iota / Rand sources).
   NodeId add(Op op, const std::vector<NodeId>& inputs, const OpArgs& args);
 

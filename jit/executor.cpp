@@ -204,6 +204,11 @@ sched::Target cpu_target() {
 
 class PlanCache {
  public:
+  bool contains(uint64_t h) {
+    std::lock_guard lock(mu_);
+    return ready_.count(h) != 0;
+  }
+
   std::shared_ptr<const ReadyPlan> get(const ir::Graph& g) {
     std::shared_future<std::shared_ptr<const ReadyPlan>> wait;
     std::promise<std::shared_ptr<const ReadyPlan>> mine;
@@ -405,6 +410,8 @@ std::vector<BufferView> execute(const ir::Graph& g) {
   }
   return out;
 }
+
+bool plan_cached(uint64_t graph_hash) { return plan_cache().contains(graph_hash); }
 
 JitStats jit_stats() {
   JitCounters& c = counters();

@@ -20,6 +20,9 @@ struct JitStats {
   double compile_ms = 0;
 };
 JitStats jit_stats();
+/// True when a plan for this structural hash is in memory (the lookup a
+/// plan-cache hit performs; used to measure it).
+bool plan_cached(uint64_t graph_hash);
 void reset_jit_stats();
 
 }  // namespace tj::jit

@@ -47,8 +47,8 @@ Tensor random(Op op, std::string_view name, const Shape& shape, TensorOptions op
   uint64_t offset = g.offset.fetch_add(n);
   auto seed = static_cast<int64_t>(g.seed.load());
   return trace::record(op,
-                       {trace::scalar_tensor(seed, DType::i64, dev),
-                        trace::scalar_tensor(static_cast<int64_t>(offset), DType::i64, dev)},
+                       {trace::scalar_tensor(seed, DType::i64, dev, /*shared=*/false),
+                        trace::scalar_tensor(static_cast<int64_t>(offset), DType::i64, dev, false)},
                        {.dtype = t, .shape = shape}, name);
 }
 

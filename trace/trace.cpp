@@ -81,7 +81,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
       if (f.leaf && p->is_ready()) {
         id = b.buffer(p->value);
       } else if (f.leaf) {
-        id = b.scalar(p->dtype, p->scalar);
+        id = b.scalar(p->dtype, p->scalar, /*intern=*/p->attrs.empty());
       } else {
         std::vector<ir::NodeId> in_ids;
         in_ids.reserve(f.inputs.size());
@@ -173,8 +173,9 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
   return out;
 }
 
-Tensor scalar_tensor(Scalar value, DType t, Device device) {
+Tensor scalar_tensor(Scalar value, DType t, Device device, bool shared) {
   auto impl = std::make_shared<TensorImpl>();
+  if (!shared) impl->attrs = {1};
   impl->dtype = t;
   impl->device = device;
   impl->op = ir::Op::Scalar;

@@ -32,7 +32,8 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
 
 /// A 0-d constant of dtype `t` (a run-time value, not part of the graph's
 /// structural hash).
-Tensor scalar_tensor(Scalar value, DType t, Device device);
+/// `shared`: equal values may be one graph node (see GraphBuilder::scalar).
+Tensor scalar_tensor(Scalar value, DType t, Device device, bool shared = true);
 
 /// Computes everything pending in this thread's trace.
 void flush(FlushReason reason);
