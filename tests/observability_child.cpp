@@ -1,0 +1,55 @@
+// Child program for observability_test: runs a known workload so the test
+// can read what TILEJIT_TRACE, TILEJIT_DUMP_DIR, TILEJIT_TIMELINE and
+// TILEJIT_STATS produce (set by the test in the environment).
+//
+//   observability_child chain     8 pointwise ops on one tensor, then a host read
+//   observability_child reasons   one flush of each reason: host read, sync,
+//                                 trace limit, eager
+#include <cstdio>
+#include <string>
+
+#include "tilejit/tilejit.h"
+
+namespace {
+
+void chain() {
+  tj::Tensor x = tj::from_vector(std::vector<float>(1000, 0.5f));
+  for (int i = 0; i < 8; ++i) x = tj::sin(x);
+  std::printf("%.6f\n", x.to_vector<float>()[0]);
+}
+
+void reasons() {
+  tj::Tensor x = tj::from_vector(std::vector<float>(64, 0.25f));
+  tj::Tensor a = tj::sin(x) * 2.0;
+  std::printf("%.6f\n", a.to_vector<float>()[0]);  // host read
+  tj::Tensor b = tj::cos(x);
+  tj::sync();  // sync
+  {
+    tj::ConfigGuard g;
+    g->max_trace = 3;
+    tj::Tensor c = x;
+    for (int i = 0; i < 5; ++i) c = tj::exp(c) * 0.5;  // trace limit
+    tj::sync();
+  }
+  {
+    tj::ConfigGuard g;
+    g->lazy = false;
+    tj::Tensor d = tj::tanh(x);  // eager
+    std::printf("%.6f\n", d.to_vector<float>()[0]);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "chain";
+  if (mode == "chain") {
+    chain();
+  } else if (mode == "reasons") {
+    reasons();
+  } else {
+    std::fprintf(stderr, "usage: observability_child chain|reasons\n");
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,349 @@
+// Observability: TILEJIT_TRACE, TILEJIT_DUMP_DIR, TILEJIT_TIMELINE and
+// TILEJIT_STATS each change what they should (checked on a child program
+// with a known workload), invalid values warn, and every TILEJIT_* variable
+// the sources name is in the README's table.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "tilejit/tilejit.h"
+
+namespace tj {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ChildRun {
+  int rc = -1;
+  std::string err;  // stderr
+  std::string out;  // stdout
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// A fresh empty directory for one test.
+fs::path scratch(const std::string& name) {
+  fs::path d = fs::temp_directory_path() /
+               ("tj_obs_" + name + "_" + std::to_string(static_cast<long>(getpid())));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+/// Runs the child program in `mode` with `env` ("NAME=value ...") added to
+/// the environment (the kernel cache off unless `env` sets it).
+ChildRun child(const std::string& mode, const std::string& env, const fs::path& dir) {
+  fs::path err = dir / "stderr.txt";
+  std::string cmd = "env TILEJIT_CACHE=off " + env + " " + TJ_OBS_CHILD + " " + mode + " 2>" +
+                    err.string() + " </dev/null";
+  ChildRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = slurp(err);
+  return r;
+}
+
+std::vector<std::string> lines_with(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(prefix, 0) == 0) out.push_back(line);
+  return out;
+}
+
+/// key=value pairs of the stats line.
+std::map<std::string, std::string> stats_of(const std::string& err) {
+  std::map<std::string, std::string> kv;
+  auto lines = lines_with(err, "tilejit stats: ");
+  if (lines.size() != 1) return kv;
+  std::istringstream in(lines[0].substr(15));
+  for (std::string tok; in >> tok;) {
+    size_t eq = tok.find('=');
+    if (eq != std::string::npos) kv[tok.substr(0, eq)] = tok.substr(eq + 1);
+  }
+  return kv;
+}
+
+bool has_python() { return std::system("python3 -c 'import json' >/dev/null 2>&1") == 0; }
+
+TEST(Observability, OffByDefaultPrintsNothing) {
+  fs::path d = scratch("off");
+  ChildRun r = child("chain", "", d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(fs::directory_iterator(d)->path().filename(), "stderr.txt");
+}
+
+TEST(Observability, TraceNamesFlushReasons) {
+  fs::path d = scratch("trace");
+  ChildRun r = child("reasons", "TILEJIT_TRACE=1", d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto lines = lines_with(r.err, "tilejit trace: flush ");
+  ASSERT_GE(lines.size(), 4u) << r.err;
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  for (const char* reason : {"(host read)", "(sync)", "(trace limit)", "(eager)"})
+    EXPECT_NE(all.find(reason), std::string::npos) << reason << " missing from\n" << all;
+  EXPECT_NE(all.find("plan cache miss"), std::string::npos) << all;
+  EXPECT_NE(all.find("tj_pointwise_"), std::string::npos) << all;
+  // The host read's kernel names the two ops it fuses.
+  EXPECT_NE(lines[0].find("(host read)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("sin"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("mul"), std::string::npos) << lines[0];
+  EXPECT_NE(all.find("compiled 1 in"), std::string::npos) << all;
+  EXPECT_NE(all.find(" nodes, "), std::string::npos) << all;
+  // Normal events never read as errors, and nothing else is printed.
+  for (const auto& l : lines) {
+    EXPECT_EQ(l.find("error"), std::string::npos) << l;
+    EXPECT_EQ(l.find("warning"), std::string::npos) << l;
+  }
+  EXPECT_EQ(lines_with(r.err, "tilejit").size(), lines.size()) << r.err;
+}
+
+TEST(Observability, TraceToFileKeepsStderrClean) {
+  fs::path d = scratch("trace_file");
+  fs::path f = d / "trace.log";
+  ChildRun r = child("chain", "TILEJIT_TRACE=" + f.string(), d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  auto lines = lines_with(slurp(f), "tilejit trace: flush 1 (host read): ");
+  ASSERT_EQ(lines.size(), 1u) << slurp(f);
+  EXPECT_NE(lines[0].find("1 kernel: tj_pointwise_"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("(sin, sin, sin, sin, sin, sin, sin, sin)"), std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[0].find("1 launch;"), std::string::npos) << lines[0];
+}
+
+TEST(Observability, TraceSetInCode) {
+  fs::path d = scratch("trace_code");
+  fs::path f = d / "trace.log";
+  {
+    ConfigGuard g;
+    g->trace = f.string();
+    Tensor x = from_vector(std::vector<float>{1, 2, 3});
+    Tensor y = neg(x) + 1.0;
+    y.eval();
+  }
+  EXPECT_EQ(lines_with(slurp(f), "tilejit trace: flush ").size(), 1u) << slurp(f);
+  Tensor z = abs(from_vector(std::vector<float>{1, 2, 3}));
+  z.eval();  // off again: nothing more is written
+  EXPECT_EQ(lines_with(slurp(f), "tilejit trace: flush ").size(), 1u) << slurp(f);
+}
+
+TEST(Observability, DumpDirHoldsSourcesKernelIrAndGraphs) {
+  fs::path d = scratch("dump");
+  fs::path dump = d / "dump" / "nested";
+  ChildRun r = child("reasons", "TILEJIT_DUMP_DIR=" + dump.string(), d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  std::vector<fs::path> cpp, kir, before, after;
+  for (const auto& e : fs::directory_iterator(dump)) {
+    std::string n = e.path().filename().string();
+    if (n.ends_with(".cpp")) cpp.push_back(e.path());
+    if (n.ends_with(".kir")) kir.push_back(e.path());
+    if (n.ends_with(".before.dot")) before.push_back(e.path());
+    if (n.ends_with(".after.dot")) after.push_back(e.path());
+  }
+  ASSERT_GE(cpp.size(), 4u);
+  EXPECT_EQ(kir.size(), cpp.size());
+  EXPECT_GE(before.size(), 4u);
+  EXPECT_EQ(after.size(), before.size());
+  for (const fs::path& p : cpp) {
+    std::string src = slurp(p);
+    std::string name = p.stem().string();
+    EXPECT_TRUE(name.starts_with("tj_pointwise_")) << name;
+    EXPECT_NE(src.find("extern \"C\""), std::string::npos) << p;
+    EXPECT_NE(src.find(name), std::string::npos) << p;
+    EXPECT_TRUE(fs::exists(p.parent_path() / (name + ".kir"))) << name;
+  }
+  // The sources compile standalone.
+  const char* cxx = std::getenv("TILEJIT_CXX");
+  std::string cmd = std::string(cxx && *cxx ? cxx : "c++") + " -std=c++20 -fsyntax-only " +
+                    cpp[0].string() + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  // The graph after fusion colours the fused nodes.
+  std::string dot = slurp(after[0]);
+  EXPECT_NE(dot.find("digraph"), std::string::npos);
+  EXPECT_NE(dot.find("fillcolor=\"#8dd3c7\""), std::string::npos) << dot;
+  EXPECT_NE(dot.find("kernel 0"), std::string::npos) << dot;
+}
+
+TEST(Observability, DotFilesParseWithGraphviz) {
+  if (std::system("command -v dot >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "graphviz `dot` not installed (Debian package graphviz)";
+  fs::path d = scratch("dot");
+  ChildRun r = child("reasons", "TILEJIT_DUMP_DIR=" + (d / "dump").string(), d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(d / "dump")) {
+    if (e.path().extension() != ".dot") continue;
+    ++n;
+    std::string cmd = "dot -Tsvg " + e.path().string() + " -o /dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  EXPECT_GE(n, 8);
+}
+
+TEST(Observability, TimelineIsValidJsonWithEveryEventKind) {
+  fs::path d = scratch("timeline");
+  fs::path f = d / "timeline.json";
+  // Eager: eight flushes of the same graph, so plan cache hits appear.
+  ChildRun r = child("chain", "TILEJIT_LAZY=0 TILEJIT_TIMELINE=" + f.string(), d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  ASSERT_TRUE(fs::exists(f));
+  std::string json = slurp(f);
+  ASSERT_TRUE(json.starts_with("{\"traceEvents\":[")) << json.substr(0, 200);
+  ASSERT_TRUE(json.find("]") != std::string::npos);
+  for (const char* cat : {"flush", "schedule", "compile", "cache", "launch"})
+    EXPECT_NE(json.find(std::string("\"cat\":\"") + cat + "\""), std::string::npos) << cat;
+  if (!has_python()) return;  // the minimal checks above stand
+  std::string cmd =
+      "python3 -c 'import json,sys\n"
+      "d = json.load(open(sys.argv[1]))\n"
+      "ev = d[\"traceEvents\"]\n"
+      "cats = {e.get(\"cat\") for e in ev}\n"
+      "assert {\"flush\",\"schedule\",\"compile\",\"cache\",\"launch\"} <= cats, cats\n"
+      "launch = [e for e in ev if e.get(\"cat\") == \"launch\"]\n"
+      "assert len(launch) == 8, len(launch)\n"
+      "assert all(e[\"name\"].startswith(\"tj_pointwise_\") and e[\"args\"][\"size\"] == 1000"
+      " and e[\"ph\"] == \"X\" and e[\"dur\"] >= 0 for e in launch), launch\n"
+      "assert len([e for e in ev if e.get(\"cat\") == \"flush\"]) == 8\n"
+      "assert any(e[\"name\"] == \"plan cache hit\" for e in ev)\n"
+      "' " +
+      f.string() + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+TEST(Observability, StatsLineCountsLazyAndEagerChains) {
+  fs::path d = scratch("stats");
+  ChildRun lazy = child("chain", "TILEJIT_STATS=1", d);
+  ASSERT_EQ(lazy.rc, 0) << lazy.err;
+  auto lines = lines_with(lazy.err, "tilejit stats: ");
+  ASSERT_EQ(lines.size(), 1u) << lazy.err;
+  EXPECT_TRUE(lines[0].starts_with(
+      "tilejit stats: flushes=1 plan_hits=0 kernels_compiled=1 kernels_launched=1 "
+      "cache_mem_hits=0 cache_disk_hits=0 compile_ms="))
+      << lines[0];
+  EXPECT_EQ(lazy.err, lines[0] + "\n");  // nothing else
+
+  ChildRun eager = child("chain", "TILEJIT_STATS=1 TILEJIT_LAZY=0", d);
+  ASSERT_EQ(eager.rc, 0) << eager.err;
+  auto s = stats_of(eager.err);
+  EXPECT_EQ(s["flushes"], "8") << eager.err;
+  EXPECT_EQ(s["kernels_launched"], "8") << eager.err;
+  EXPECT_EQ(s["plan_hits"], "7") << eager.err;  // the same graph every time
+  EXPECT_EQ(s["kernels_compiled"], "1") << eager.err;
+  EXPECT_EQ(lazy.out, eager.out);  // same values
+}
+
+TEST(Observability, StatsCountDiskCacheHits) {
+  fs::path d = scratch("stats_disk");
+  std::string env = "TILEJIT_STATS=1 TILEJIT_CACHE=on TILEJIT_CACHE_DIR=" + (d / "cache").string();
+  ChildRun first = child("chain", env, d);
+  ASSERT_EQ(first.rc, 0) << first.err;
+  EXPECT_EQ(stats_of(first.err)["kernels_compiled"], "1") << first.err;
+  ChildRun second = child("chain", env, d);
+  ASSERT_EQ(second.rc, 0) << second.err;
+  auto s = stats_of(second.err);
+  EXPECT_EQ(s["kernels_compiled"], "0") << second.err;
+  EXPECT_EQ(s["cache_disk_hits"], "1") << second.err;
+  EXPECT_EQ(s["compile_ms"], "0.0") << second.err;
+}
+
+TEST(Observability, MemoryCacheHitsAreCounted) {
+  reset_stats();
+  Tensor x = from_vector(std::vector<float>(37, 1.5f));
+  Tensor w = from_vector(std::vector<float>(5, 0.5f));
+  Tensor a = sin(x);
+  a.eval();  // compiles (or finds) the kernel of sin over [37]
+  Tensor e = sin(x);
+  Tensor f = cos(w) + 2.0;
+  sync();  // a different graph: its sin kernel is the one compiled for `a`
+  EXPECT_GE(stats().cache_mem_hits, 1);
+  reset_stats();
+  EXPECT_EQ(stats().cache_mem_hits, 0);
+}
+
+TEST(Observability, InvalidValuesWarn) {
+  fs::path d = scratch("invalid");
+  ChildRun r = child("chain", "TILEJIT_STATS=maybe TILEJIT_TIMELINE=1 TILEJIT_DUMP_DIR=on", d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: ignoring TILEJIT_STATS=maybe; valid values: 1"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("warning: ignoring TILEJIT_TIMELINE=1; valid values: a file path"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("warning: ignoring TILEJIT_DUMP_DIR=on; valid values: a directory"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(lines_with(r.err, "tilejit stats:").empty()) << r.err;
+
+  ChildRun typo = child("chain", "TILEJIT_TRACES=1", d);
+  ASSERT_EQ(typo.rc, 0) << typo.err;
+  EXPECT_NE(typo.err.find("unknown variable TILEJIT_TRACES is ignored; known:"), std::string::npos)
+      << typo.err;
+  EXPECT_NE(typo.err.find("TILEJIT_TRACE,"), std::string::npos) << typo.err;
+  EXPECT_TRUE(lines_with(typo.err, "tilejit trace:").empty()) << typo.err;
+}
+
+// A variable read anywhere in the code but missing from the README's table
+// fails here.
+TEST(Observability, EveryVariableIsInTheReadmeTable) {
+  const fs::path root = TJ_SOURCE_DIR;
+  std::set<std::string> documented;
+  std::regex name_re("`(TILEJIT_[A-Z0-9_]+)`");
+  {
+    std::istringstream in(slurp(root / "README.md"));
+    for (std::string line; std::getline(in, line);) {
+      if (!line.starts_with("| `TILEJIT_")) continue;
+      std::string first_cell = line.substr(0, line.find('|', 1));
+      for (std::sregex_iterator it(first_cell.begin(), first_cell.end(), name_re), end; it != end;
+           ++it)
+        documented.insert((*it)[1]);
+    }
+  }
+  ASSERT_GE(documented.size(), 8u) << "README.md has no table of TILEJIT_ variables";
+
+  std::regex literal_re("\"(TILEJIT_[A-Z0-9_]+)");
+  std::map<std::string, std::string> used;  // name -> first file naming it
+  for (const char* dir : {"ir", "trace", "jit", "scheduler", "cache", "tools", "include"}) {
+    if (!fs::exists(root / dir)) continue;
+    for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
+      std::string ext = e.path().extension().string();
+      if (ext != ".cpp" && ext != ".h" && ext != ".cuh" && ext != ".def") continue;
+      std::string text = slurp(e.path());
+      for (std::sregex_iterator it(text.begin(), text.end(), literal_re), end; it != end; ++it)
+        used.emplace((*it)[1], fs::relative(e.path(), root).string());
+    }
+  }
+  ASSERT_TRUE(used.count("TILEJIT_LAZY")) << "the source scan found nothing";
+  for (const char* v : {"TILEJIT_TRACE", "TILEJIT_DUMP_DIR", "TILEJIT_TIMELINE", "TILEJIT_STATS"})
+    EXPECT_TRUE(used.count(v)) << v << " is not read anywhere";
+  for (const auto& [name, file] : used)
+    EXPECT_TRUE(documented.count(name))
+        << name << " (read in " << file << ") is missing from README.md's variable table";
+}
+
+}  // namespace
+}  // namespace tj

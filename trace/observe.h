@@ -1,0 +1,123 @@
+// Observability: what was traced, fused, compiled and launched.
+//
+// TILEJIT_TRACE   one line per flush: reason, graph size, plan cache hit or
+//                 miss, the kernels with the ops they fuse, compiles, launches.
+// TILEJIT_DUMP_DIR per kernel loaded into the process: <name>.cpp (a
+//                 standalone translation unit) and <name>.kir (Kernel IR); per
+//                 new graph: flush-N.before.dot and flush-N.after.dot (fused
+//                 groups coloured).
+// TILEJIT_TIMELINE Chrome trace-event JSON written at exit; event categories
+//                 flush, schedule, compile, cache, launch.
+// TILEJIT_STATS   one `tilejit stats: ...` line on stderr at exit.
+//
+// The hooks are called from trace/ (flushes) and jit/ (plans, kernels,
+// launches). Each is an inline test of `on()` when observability is off, so
+// the cost is one branch.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "ir/graph.h"
+#include "tilejit/config.h"
+
+namespace tj::ir {
+struct Kernel;
+}
+namespace tj::sched {
+struct Plan;
+}
+
+namespace tj::obs {
+
+/// True when TILEJIT_TRACE, TILEJIT_DUMP_DIR or TILEJIT_TIMELINE is on.
+inline bool on() {
+  const Config& c = config();
+  return !c.trace.empty() || !c.dump_dir.empty() || !c.timeline.empty();
+}
+
+/// Registers the exit hook that writes the timeline and the stats line
+/// (called once, by config()).
+void install_exit_hook();
+/// Writes the timeline file now (also done at exit). Returns false on error.
+bool write_timeline();
+
+namespace detail {
+using Clock = std::chrono::steady_clock;
+void flush_begin(FlushReason reason, const ir::Graph& g);
+void flush_end(bool failed);
+void plan_ready(const ir::Graph& g, const sched::Plan& p, bool hit);
+void schedule_done(Clock::time_point start);
+void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms);
+void kernel_mem_hit(const ir::Kernel& k);
+void launch_done(const ir::Kernel& k, int64_t size, Clock::time_point start);
+}  // namespace detail
+
+/// Spans one flush (trace/trace.cpp, materialize).
+class FlushScope {
+ public:
+  FlushScope(FlushReason reason, const ir::Graph& g) : active_(on()) {
+    if (active_) detail::flush_begin(reason, g);
+  }
+  ~FlushScope() {
+    if (active_) detail::flush_end(std::uncaught_exceptions() > 0);
+  }
+  FlushScope(const FlushScope&) = delete;
+  FlushScope& operator=(const FlushScope&) = delete;
+
+ private:
+  bool active_;
+};
+
+/// Spans sched::make_plan.
+class ScheduleScope {
+ public:
+  ScheduleScope() : active_(on()) {
+    if (active_) start_ = detail::Clock::now();
+  }
+  ~ScheduleScope() {
+    if (active_) detail::schedule_done(start_);
+  }
+  ScheduleScope(const ScheduleScope&) = delete;
+  ScheduleScope& operator=(const ScheduleScope&) = delete;
+
+ private:
+  bool active_;
+  detail::Clock::time_point start_;
+};
+
+/// Spans one kernel launch over `size` programs' worth of elements or rows.
+class LaunchScope {
+ public:
+  LaunchScope(const ir::Kernel& k, int64_t size) : k_(&k), size_(size), active_(on()) {
+    if (active_) start_ = detail::Clock::now();
+  }
+  ~LaunchScope() {
+    if (active_) detail::launch_done(*k_, size_, start_);
+  }
+  LaunchScope(const LaunchScope&) = delete;
+  LaunchScope& operator=(const LaunchScope&) = delete;
+
+ private:
+  const ir::Kernel* k_;
+  int64_t size_;
+  bool active_;
+  detail::Clock::time_point start_;
+};
+
+/// A plan was found in the plan cache (hit) or just made (miss).
+inline void plan_ready(const ir::Graph& g, const sched::Plan& p, bool hit) {
+  if (on()) detail::plan_ready(g, p, hit);
+}
+/// Kernels compiled (from_disk false, `ms` the compile time) or loaded from
+/// the on-disk cache.
+inline void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms) {
+  if (on()) detail::kernels_loaded(ks, from_disk, ms);
+}
+/// A kernel found in the in-memory kernel cache.
+inline void kernel_mem_hit(const ir::Kernel& k) {
+  if (on()) detail::kernel_mem_hit(k);
+}
+
+}  // namespace tj::obs
