@@ -26,7 +26,9 @@ double ms_since(Clock::time_point t0) {
 }
 
 /// A typical fused kernel: softmax(x * s + bias) over rows of n.
-tj::Tensor program(const tj::Tensor& x, const tj::Tensor& b) { return tj::softmax(x * 1.5f + b, -1); }
+tj::Tensor program(const tj::Tensor& x, const tj::Tensor& b) {
+  return tj::softmax(x * 1.5f + b, -1);
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -75,14 +77,16 @@ int main(int argc, char** argv) {
   // 2. Disk hits: a new process per shape finds every kernel on disk.
   std::vector<double> disk;
   for (int64_t n : sizes) {
-    std::string cmd = fmt::format("TILEJIT_CACHE_DIR='{}' '/proc/{}/exe' --child {}", dir, getpid(), n);
+    std::string cmd =
+        fmt::format("TILEJIT_CACHE_DIR='{}' '/proc/{}/exe' --child {}", dir, getpid(), n);
     FILE* p = popen(cmd.c_str(), "r");
     double ms = 0;
     long compiled = -1, hits = -1;
     if (p && fscanf(p, "%lf %ld %ld", &ms, &compiled, &hits) == 3 && compiled == 0 && hits >= 1)
       disk.push_back(ms);
     else
-      fmt::print("warning: child for n={} did not report a disk hit (compiled={}, hits={})\n", n, compiled, hits);
+      fmt::print("warning: child for n={} did not report a disk hit (compiled={}, hits={})\n", n,
+                 compiled, hits);
     if (p) pclose(p);
   }
 
@@ -106,7 +110,8 @@ int main(int argc, char** argv) {
                "disk hit", median(disk));
   fmt::print("{:<38} {:>9.3f} us   ({} of {} lookups hit)\n", "memory hit (plan lookup by hash)",
              lookup_us, found, reps);
-  fmt::print("{:<38} {:>9.3f} ms   (64 x 1000 softmax: trace, lookup, run)\n", "warm flush", median(warm));
+  fmt::print("{:<38} {:>9.3f} ms   (64 x 1000 softmax: trace, lookup, run)\n", "warm flush",
+             median(warm));
   std::string rm = "rm -rf '" + dir + "'";
   if (std::system(rm.c_str()) != 0) return 1;
   return 0;

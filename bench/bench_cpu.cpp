@@ -10,8 +10,9 @@
 //
 // A filter keeps the workloads whose name contains it (`bench_cpu softmax`).
 // See bench/README.md for how to read the output.
-#include <csignal>
+#include <unistd.h>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -21,7 +22,6 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include <fmt/core.h>
@@ -77,7 +77,8 @@ Options parse_args(int argc, char** argv) {
       o.filters.push_back(a);
     }
   }
-  if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.threads <= 0)
+    o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (o.quick) {
     o.budget_s = 0.8;
     o.max_reps = 5;
@@ -86,7 +87,8 @@ Options parse_args(int argc, char** argv) {
     // <build>/bench/bench_cpu -> <build>/bench-results.json
     char buf[4096];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    std::string exe = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("bench/bench_cpu");
+    std::string exe =
+        n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("bench/bench_cpu");
     std::string dir = exe.substr(0, exe.rfind('/'));
     dir = dir.substr(0, dir.rfind('/'));
     o.json_path = dir + "/bench-results.json";
@@ -142,10 +144,11 @@ void set_running(const std::string& workload, const char* variant) {
 
 extern "C" void on_crash(int sig) {
   char buf[320];
-  int n = std::snprintf(buf, sizeof buf,
-                        "\nbench_cpu: crashed (signal %d) while running %s; the rows finished before "
-                        "it are in the JSON file\n",
-                        sig, g_running);
+  int n =
+      std::snprintf(buf, sizeof buf,
+                    "\nbench_cpu: crashed (signal %d) while running %s; the rows finished before "
+                    "it are in the JSON file\n",
+                    sig, g_running);
   if (n > 0) (void)!write(2, buf, static_cast<size_t>(std::min<int>(n, sizeof buf - 1)));
   std::signal(sig, SIG_DFL);
   std::raise(sig);
@@ -183,7 +186,8 @@ Timing measure(const Options& o, const std::function<double()>& fn,
   t.first = first / per;
   double est = first_wall;
   if (first_wall < 0.5) est = wall().second;
-  int reps = est > 2.0 ? 1 : std::clamp(static_cast<int>(o.budget_s / std::max(est, 1e-9)), 1, o.max_reps);
+  int reps =
+      est > 2.0 ? 1 : std::clamp(static_cast<int>(o.budget_s / std::max(est, 1e-9)), 1, o.max_reps);
   if (before_timed) before_timed();
   for (int r = 0; r < reps; ++r) t.samples.push_back(once() / per);
   t.runs = reps;
@@ -229,15 +233,15 @@ StatList stats_per(double per) {
 
 struct Row {
   std::string name;
-  std::string size;       // human description of the sizes
-  std::string unit;       // ms, us or ns
-  double scale = 1e3;     // seconds -> unit
-  double bytes = 0;       // minimum memory traffic per run (for GB/s)
-  double flops = 0;       // per run (for GFLOP/s)
+  std::string size;    // human description of the sizes
+  std::string unit;    // ms, us or ns
+  double scale = 1e3;  // seconds -> unit
+  double bytes = 0;    // minimum memory traffic per run (for GB/s)
+  double flops = 0;    // per run (for GFLOP/s)
   Timing lazy, eager, hand, torch;
   double diff_lazy = kNaN, diff_eager = kNaN, diff_torch = kNaN;
   StatList stats_lazy, stats_eager;  // empty: not measured
-  StatList stats_cold;                // the first lazy run (compiles included)
+  StatList stats_cold;               // the first lazy run (compiles included)
   std::string stats_unit = "run";
   std::string error;
 };
@@ -411,11 +415,16 @@ void hand_mlp(ThreadPool& pool, const float* x, const float* w, const float* bia
 // The 5-op cycle of the host-overhead rows: t*b, t+a, t*0.9, tanh(t), t+0.1.
 tj::Tensor tj_cycle_op(const tj::Tensor& t, const tj::Tensor& a, const tj::Tensor& b, int k) {
   switch (k % bench::kCycleOps) {
-    case 0: return t * b;
-    case 1: return t + a;
-    case 2: return t * 0.9f;
-    case 3: return tj::tanh(t);
-    default: return t + 0.1f;
+    case 0:
+      return t * b;
+    case 1:
+      return t + a;
+    case 2:
+      return t * 0.9f;
+    case 3:
+      return tj::tanh(t);
+    default:
+      return t + 0.1f;
   }
 }
 
@@ -430,8 +439,7 @@ void hand_loop50(const float* a, const float* b, float* y, int64_t n) {
     const float* bb = b + i0;
     for (int64_t i = 0; i < m; ++i) t[i] = ab[i];
     for (int k = 0; k < 10; ++k)
-      for (int64_t i = 0; i < m; ++i)
-        t[i] = bench::fast_tanh((t[i] * bb[i] + ab[i]) * 0.9f) + 0.1f;
+      for (int64_t i = 0; i < m; ++i) t[i] = bench::fast_tanh((t[i] * bb[i] + ab[i]) * 0.9f) + 0.1f;
     for (int64_t i = 0; i < m; ++i) y[i0 + i] = t[i];
   }
 }
@@ -468,7 +476,10 @@ std::vector<Workload> make_workloads(const Options& o) {
   }
   const int64_t rows = q ? 256 : 1024, cols = 4096;
   if (selected(o, "softmax")) {
-    Workload w{"softmax", fmt::format("{}x{}", rows, cols), 8.0 * rows * cols, 0,
+    Workload w{"softmax",
+               fmt::format("{}x{}", rows, cols),
+               8.0 * rows * cols,
+               0,
                {random_tensor({rows, cols}, -4, 4, 2)}};
     w.tj_fn = [](const std::vector<tj::Tensor>& in) { return tj::softmax(in[0], -1); };
     w.hand_fn = [=](ThreadPool& p, const std::vector<HostTensor>& in, std::vector<float>& out) {
@@ -478,7 +489,10 @@ std::vector<Workload> make_workloads(const Options& o) {
     ws.push_back(std::move(w));
   }
   if (selected(o, "layer_norm")) {
-    Workload w{"layer_norm", fmt::format("{}x{} +w,b", rows, cols), 8.0 * rows * cols + 8.0 * cols, 0,
+    Workload w{"layer_norm",
+               fmt::format("{}x{} +w,b", rows, cols),
+               8.0 * rows * cols + 8.0 * cols,
+               0,
                {random_tensor({rows, cols}, -3, 5, 3), random_tensor({cols}, 0.5f, 1.5f, 4),
                 random_tensor({cols}, -0.5f, 0.5f, 5)}};
     w.tj_fn = [cols](const std::vector<tj::Tensor>& in) {
@@ -503,7 +517,10 @@ std::vector<Workload> make_workloads(const Options& o) {
   }
   if (selected(o, "bias_gelu")) {
     int64_t r = q ? 1024 : 4096, c = 1024;
-    Workload w{"bias_gelu", fmt::format("{}x{} +b[{}]", r, c, c), 8.0 * r * c + 4.0 * c, 0,
+    Workload w{"bias_gelu",
+               fmt::format("{}x{} +b[{}]", r, c, c),
+               8.0 * r * c + 4.0 * c,
+               0,
                {random_tensor({r, c}, -3, 3, 7), random_tensor({c}, -1, 1, 8)}};
     w.tj_fn = [](const std::vector<tj::Tensor>& in) { return tj::gelu(in[0] + in[1], "tanh"); };
     w.hand_fn = [=](ThreadPool& p, const std::vector<HostTensor>& in, std::vector<float>& out) {
@@ -514,11 +531,15 @@ std::vector<Workload> make_workloads(const Options& o) {
   }
   if (selected(o, "mlp")) {
     int64_t M = q ? 128 : 512, K = 1024, N = 1024;
-    Workload w{"mlp", fmt::format("{}x{} @ {}x{}^T +b relu", M, K, N, K),
-               4.0 * (M * K + N * K + N + M * N), 2.0 * M * N * K,
+    Workload w{"mlp",
+               fmt::format("{}x{} @ {}x{}^T +b relu", M, K, N, K),
+               4.0 * (M * K + N * K + N + M * N),
+               2.0 * M * N * K,
                {random_tensor({M, K}, -1, 1, 9), random_tensor({N, K}, -0.05f, 0.05f, 10),
                 random_tensor({N}, -0.1f, 0.1f, 11)}};
-    w.tj_fn = [](const std::vector<tj::Tensor>& in) { return tj::relu(tj::linear(in[0], in[1], in[2])); };
+    w.tj_fn = [](const std::vector<tj::Tensor>& in) {
+      return tj::relu(tj::linear(in[0], in[1], in[2]));
+    };
     w.hand_fn = [=](ThreadPool& p, const std::vector<HostTensor>& in, std::vector<float>& out) {
       hand_mlp(p, in[0].data.data(), in[1].data.data(), in[2].data.data(), out.data(), M, N, K);
     };
@@ -557,7 +578,8 @@ Row run_workload(const Options& o, ThreadPool& pool, const Workload& w) {
   try {
     set_running(w.name, "lazy");
     tj::reset_stats();
-    row.lazy = measure(o, run_tj, [] { tj::reset_stats(); }, 1, [&] { row.stats_cold = stats_per(1); });
+    row.lazy = measure(
+        o, run_tj, [] { tj::reset_stats(); }, 1, [&] { row.stats_cold = stats_per(1); });
     row.stats_lazy = stats_per(row.lazy.runs);
     row.diff_lazy = max_abs_diff(out.to_vector<float>(), hand_out);
     {
@@ -636,10 +658,13 @@ Row run_trace_op(const Options& o) {
   }
   set_running(row.name, "libtorch");
   if (auto tc = bench::make_torch_case(fmt::format("ops:{}", n_eager), in)) {
-    row.torch = measure(o, [&] {
-      tc->run();
-      return -1.0;
-    }, {}, n_eager);
+    row.torch = measure(
+        o,
+        [&] {
+          tc->run();
+          return -1.0;
+        },
+        {}, n_eager);
   }
   return row;
 }
@@ -783,8 +808,8 @@ std::string stats_line(const StatList& v) {
 void print_table(const std::vector<Row>& rows) {
   const bool torch = bench::torch_available();
   const char* hdr = "{:<11} {:>5} {:>9} {:>9} {:>9} {:>13} {:>9} {:>9} {:>10} {:>9} {:>15}  {}\n";
-  fmt::print(fmt::runtime(hdr), "workload", "unit", "lazy", "eager", "hand", "torch", "lazy/hand", "eager/lazy",
-             "torch/lazy", "lazy 1st", "GB/s lazy/hand", "size");
+  fmt::print(fmt::runtime(hdr), "workload", "unit", "lazy", "eager", "hand", "torch", "lazy/hand",
+             "eager/lazy", "torch/lazy", "lazy 1st", "GB/s lazy/hand", "size");
   fmt::print("{}\n", std::string(130, '-'));
   for (const Row& r : rows) {
     auto v = [&](const Timing& t) { return num(t.median * r.scale); };
@@ -796,13 +821,14 @@ void print_table(const std::vector<Row>& rows) {
                ratio(r.eager.median, r.lazy.median), ratio(r.torch.median, r.lazy.median),
                num(r.lazy.first * r.scale), rates, r.size);
   }
-  fmt::print("\nmedians; 'lazy 1st' is the first (cold) lazy run, compilation included; "
-             "GF = GFLOP/s (mlp). libtorch: {}\n",
-             bench::torch_version());
+  fmt::print(
+      "\nmedians; 'lazy 1st' is the first (cold) lazy run, compilation included; "
+      "GF = GFLOP/s (mlp). libtorch: {}\n",
+      bench::torch_version());
   fmt::print("\ncheck against the hand-written loop (max abs diff; not asserted):\n");
   for (const Row& r : rows) {
-    if (!std::isfinite(r.diff_lazy) && !std::isfinite(r.diff_eager) && !std::isfinite(r.diff_torch) &&
-        r.error.empty())
+    if (!std::isfinite(r.diff_lazy) && !std::isfinite(r.diff_eager) &&
+        !std::isfinite(r.diff_torch) && r.error.empty())
       continue;
     fmt::print("  {:<11} lazy {:<10} eager {:<10} torch {:<10}{}\n", r.name,
                fmt::format("{:.3g}", r.diff_lazy), fmt::format("{:.3g}", r.diff_eager),
@@ -824,9 +850,12 @@ std::string json_num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}",
 std::string json_str(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (static_cast<unsigned char>(c) < 0x20) o += fmt::format("\\u{:04x}", c);
-    else o += c;
+    if (c == '"' || c == '\\')
+      o += '\\', o += c;
+    else if (static_cast<unsigned char>(c) < 0x20)
+      o += fmt::format("\\u{:04x}", c);
+    else
+      o += c;
   }
   return o + "\"";
 }
@@ -884,11 +913,14 @@ void write_json(const Options& o, const std::vector<Row>& rows, double total_s, 
   gethostname(host, sizeof host - 1);
   std::string root = TJ_BENCH_SOURCE_ROOT;
   std::string commit = shell("git -C '" + root + "' rev-parse --short HEAD 2>/dev/null");
-  if (!commit.empty() && !shell("git -C '" + root + "' status --porcelain -uno 2>/dev/null").empty())
+  if (!commit.empty() &&
+      !shell("git -C '" + root + "' status --porcelain -uno 2>/dev/null").empty())
     commit += "-dirty";
   std::string env = "{";
-  for (const char* k : {"TILEJIT_LAZY", "TILEJIT_DEVICE", "TILEJIT_MAX_TRACE", "TILEJIT_LOG", "TILEJIT_CXX"})
-    if (const char* v = std::getenv(k)) env += fmt::format("{}{}: {}", env.size() > 1 ? ", " : "", json_str(k), json_str(v));
+  for (const char* k :
+       {"TILEJIT_LAZY", "TILEJIT_DEVICE", "TILEJIT_MAX_TRACE", "TILEJIT_LOG", "TILEJIT_CXX"})
+    if (const char* v = std::getenv(k))
+      env += fmt::format("{}{}: {}", env.size() > 1 ? ", " : "", json_str(k), json_str(v));
   env += "}";
 
   std::ostringstream js;
@@ -897,41 +929,48 @@ void write_json(const Options& o, const std::vector<Row>& rows, double total_s, 
                     json_str(cpu_model()), std::thread::hardware_concurrency(), json_str(host));
   js << fmt::format("  \"date\": {},\n  \"commit\": {},\n  \"compiler\": {},\n", json_str(date),
                     json_str(commit), json_str(__VERSION__));
-  js << fmt::format("  \"bench_flags\": \"-O3 -march=native\",\n  \"threads\": {},\n  \"quick\": {},\n",
-                    o.threads, o.quick ? "true" : "false");
+  js << fmt::format(
+      "  \"bench_flags\": \"-O3 -march=native\",\n  \"threads\": {},\n  \"quick\": {},\n",
+      o.threads, o.quick ? "true" : "false");
   js << fmt::format("  \"libtorch\": {},\n  \"env\": {},\n  \"total_seconds\": {},\n",
                     json_str(bench::torch_version()), env, json_num(total_s));
   js << fmt::format("  \"complete\": {},\n", complete ? "true" : "false");
-  js << fmt::format("  \"load_average_start\": {},\n  \"load_average_end\": {},\n", json_num(load_start),
-                    json_num(load_average()));
+  js << fmt::format("  \"load_average_start\": {},\n  \"load_average_end\": {},\n",
+                    json_num(load_start), json_num(load_average()));
   js << "  \"workloads\": [\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     auto gbs = [&](double sec) { return r.bytes > 0 && sec > 0 ? r.bytes / sec / 1e9 : kNaN; };
     auto gfs = [&](double sec) { return r.flops > 0 && sec > 0 ? r.flops / sec / 1e9 : kNaN; };
     js << "    {";
-    js << fmt::format("\"name\": {}, \"size\": {}, \"unit\": {}, ", json_str(r.name), json_str(r.size),
-                      json_str(r.unit));
+    js << fmt::format("\"name\": {}, \"size\": {}, \"unit\": {}, ", json_str(r.name),
+                      json_str(r.size), json_str(r.unit));
     js << fmt::format("\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}, ",
                       json_timing(r.lazy, r.scale), json_timing(r.eager, r.scale),
                       json_timing(r.hand, r.scale), json_timing(r.torch, r.scale));
-    auto rt = [](double a, double b) { return std::isfinite(a) && std::isfinite(b) && b > 0 ? a / b : kNaN; };
+    auto rt = [](double a, double b) {
+      return std::isfinite(a) && std::isfinite(b) && b > 0 ? a / b : kNaN;
+    };
     js << fmt::format("\"lazy_over_hand\": {}, \"eager_over_lazy\": {}, \"torch_over_lazy\": {}, ",
-                      json_num(rt(r.lazy.median, r.hand.median)), json_num(rt(r.eager.median, r.lazy.median)),
+                      json_num(rt(r.lazy.median, r.hand.median)),
+                      json_num(rt(r.eager.median, r.lazy.median)),
                       json_num(rt(r.torch.median, r.lazy.median)));
     js << fmt::format("\"bytes\": {}, \"flops\": {}, ", json_num(r.bytes), json_num(r.flops));
-    js << fmt::format("\"gb_per_s\": {{\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}}}, ",
-                      json_num(gbs(r.lazy.median)), json_num(gbs(r.eager.median)),
-                      json_num(gbs(r.hand.median)), json_num(gbs(r.torch.median)));
-    js << fmt::format("\"gflop_per_s\": {{\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}}}, ",
-                      json_num(gfs(r.lazy.median)), json_num(gfs(r.eager.median)),
-                      json_num(gfs(r.hand.median)), json_num(gfs(r.torch.median)));
+    js << fmt::format(
+        "\"gb_per_s\": {{\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}}}, ",
+        json_num(gbs(r.lazy.median)), json_num(gbs(r.eager.median)), json_num(gbs(r.hand.median)),
+        json_num(gbs(r.torch.median)));
+    js << fmt::format(
+        "\"gflop_per_s\": {{\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}}}, ",
+        json_num(gfs(r.lazy.median)), json_num(gfs(r.eager.median)), json_num(gfs(r.hand.median)),
+        json_num(gfs(r.torch.median)));
     js << fmt::format("\"max_abs_diff_vs_hand\": {{\"lazy\": {}, \"eager\": {}, \"torch\": {}}}, ",
                       json_num(r.diff_lazy), json_num(r.diff_eager), json_num(r.diff_torch));
-    js << fmt::format("\"stats_per\": {}, \"stats_lazy\": {}, \"stats_eager\": {}, \"stats_lazy_cold\": {}, \"error\": {}}}",
-                      json_str(r.stats_unit), json_stats(r.stats_lazy), json_stats(r.stats_eager),
-                      json_stats(r.stats_cold),
-                      r.error.empty() ? "null" : json_str(r.error));
+    js << fmt::format(
+        "\"stats_per\": {}, \"stats_lazy\": {}, \"stats_eager\": {}, \"stats_lazy_cold\": {}, "
+        "\"error\": {}}}",
+        json_str(r.stats_unit), json_stats(r.stats_lazy), json_stats(r.stats_eager),
+        json_stats(r.stats_cold), r.error.empty() ? "null" : json_str(r.error));
     js << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   js << "  ]\n}\n";
@@ -952,13 +991,15 @@ int main(int argc, char** argv) {
   bench::torch_set_threads(o.threads);
   const double t_start = now_s();
   const double load_start = load_average();
-  fmt::print("bench_cpu: {} ({} cores), {} threads for hand loops and libtorch, {}{}\n", cpu_model(),
-             std::thread::hardware_concurrency(), o.threads, o.quick ? "quick" : "full",
+  fmt::print("bench_cpu: {} ({} cores), {} threads for hand loops and libtorch, {}{}\n",
+             cpu_model(), std::thread::hardware_concurrency(), o.threads,
+             o.quick ? "quick" : "full",
              o.filters.empty() ? "" : ", filter: " + fmt::format("{}", fmt::join(o.filters, " ")));
   if (load_start > 0.5)
-    fmt::print("note: load average {:.2f} at start: other processes share the cores, expect noisy "
-               "absolute numbers (compare the ratios)\n",
-               load_start);
+    fmt::print(
+        "note: load average {:.2f} at start: other processes share the cores, expect noisy "
+        "absolute numbers (compare the ratios)\n",
+        load_start);
   std::fflush(stdout);
 
   std::vector<Row> rows;

@@ -20,11 +20,16 @@ torch::Tensor to_torch(const HostTensor& h) {
 torch::Tensor cycle_op(const torch::Tensor& t, const torch::Tensor& a, const torch::Tensor& b,
                        int k) {
   switch (k % kCycleOps) {
-    case 0: return t * b;
-    case 1: return t + a;
-    case 2: return t * 0.9;
-    case 3: return torch::tanh(t);
-    default: return t + 0.1;
+    case 0:
+      return t * b;
+    case 1:
+      return t + a;
+    case 2:
+      return t * 0.9;
+    case 3:
+      return torch::tanh(t);
+    default:
+      return t + 0.1;
   }
 }
 

@@ -174,7 +174,9 @@ inline float fast_tanh(float x) {
   float big = (1.0f - t) / (1.0f + t);
   big = x < 0 ? -big : big;
   float x2 = x * x;
-  float small = x + x * x2 * (-0.333333333f + x2 * (0.133333333f + x2 * (-0.0539682540f + x2 * 0.0218694885f)));
+  float small =
+      x +
+      x * x2 * (-0.333333333f + x2 * (0.133333333f + x2 * (-0.0539682540f + x2 * 0.0218694885f)));
   return ax < 0.25f ? small : big;
 }
 

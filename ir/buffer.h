@@ -42,9 +42,7 @@ struct BufferView {
   int64_t numel() const { return shape_numel(shape); }
   bool contiguous() const { return is_contiguous(shape, strides); }
   /// Address of the element at offset 0 of this view.
-  void* data() const {
-    return static_cast<char*>(storage->data) + offset * dtype_size(dtype);
-  }
+  void* data() const { return static_cast<char*>(storage->data) + offset * dtype_size(dtype); }
 };
 
 }  // namespace tj

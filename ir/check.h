@@ -24,7 +24,7 @@ template <class... Args>
 
 /// An internal invariant. Failing it is a bug in tilejit, and the message
 /// says so (it is still thrown as tj::Error so the process keeps working).
-#define TJ_CHECK(cond, ...)                                                             \
-  do {                                                                                  \
+#define TJ_CHECK(cond, ...)                                                                    \
+  do {                                                                                         \
     if (!(cond)) ::tj::internal_error(__FILE__, __LINE__, #cond, fmt::format("" __VA_ARGS__)); \
   } while (0)

@@ -10,26 +10,40 @@ namespace tj {
 
 std::string_view dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "f32";
-    case DType::f16: return "f16";
-    case DType::bf16: return "bf16";
-    case DType::f64: return "f64";
-    case DType::i32: return "i32";
-    case DType::i64: return "i64";
-    case DType::bool_: return "bool";
+    case DType::f32:
+      return "f32";
+    case DType::f16:
+      return "f16";
+    case DType::bf16:
+      return "bf16";
+    case DType::f64:
+      return "f64";
+    case DType::i32:
+      return "i32";
+    case DType::i64:
+      return "i64";
+    case DType::bool_:
+      return "bool";
   }
   return "?";
 }
 
 int64_t dtype_size(DType t) {
   switch (t) {
-    case DType::f32: return 4;
-    case DType::f16: return 2;
-    case DType::bf16: return 2;
-    case DType::f64: return 8;
-    case DType::i32: return 4;
-    case DType::i64: return 8;
-    case DType::bool_: return 1;
+    case DType::f32:
+      return 4;
+    case DType::f16:
+      return 2;
+    case DType::bf16:
+      return 2;
+    case DType::f64:
+      return 8;
+    case DType::i32:
+      return 4;
+    case DType::i64:
+      return 8;
+    case DType::bool_:
+      return 1;
   }
   return 0;
 }
@@ -44,13 +58,20 @@ std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t)
 namespace {
 int rank_of(DType t) {
   switch (t) {
-    case DType::bool_: return 0;
-    case DType::i32: return 1;
-    case DType::i64: return 2;
-    case DType::f16: return 3;
-    case DType::bf16: return 3;
-    case DType::f32: return 4;
-    case DType::f64: return 5;
+    case DType::bool_:
+      return 0;
+    case DType::i32:
+      return 1;
+    case DType::i64:
+      return 2;
+    case DType::f16:
+      return 3;
+    case DType::bf16:
+      return 3;
+    case DType::f32:
+      return 4;
+    case DType::f64:
+      return 5;
   }
   return 0;
 }
@@ -74,7 +95,7 @@ uint16_t float_to_half_bits(float f) {
     return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
   }
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to inf
-  if (abs < 0x38800000u) {  // subnormal half (or zero)
+  if (abs < 0x38800000u) {                                               // subnormal half (or zero)
     // Shift the float (with implicit bit) into half subnormal position.
     if (abs < 0x33000000u) return static_cast<uint16_t>(sign);  // < 2^-25: rounds to 0
     uint32_t exp = abs >> 23;
@@ -152,47 +173,69 @@ int64_t double_to_int64(double v) {
 
 double round_to_dtype(double v, DType t) {
   switch (t) {
-    case DType::f64: return v;
-    case DType::f32: return static_cast<double>(static_cast<float>(v));
-    case DType::f16: return half_bits_to_float(float_to_half_bits(static_cast<float>(v)));
-    case DType::bf16: return bf16_bits_to_float(float_to_bf16_bits(static_cast<float>(v)));
-    case DType::i32: return static_cast<double>(static_cast<int32_t>(double_to_int64(v)));
-    case DType::i64: return static_cast<double>(double_to_int64(v));
-    case DType::bool_: return v != 0 ? 1.0 : 0.0;
+    case DType::f64:
+      return v;
+    case DType::f32:
+      return static_cast<double>(static_cast<float>(v));
+    case DType::f16:
+      return half_bits_to_float(float_to_half_bits(static_cast<float>(v)));
+    case DType::bf16:
+      return bf16_bits_to_float(float_to_bf16_bits(static_cast<float>(v)));
+    case DType::i32:
+      return static_cast<double>(static_cast<int32_t>(double_to_int64(v)));
+    case DType::i64:
+      return static_cast<double>(double_to_int64(v));
+    case DType::bool_:
+      return v != 0 ? 1.0 : 0.0;
   }
   return v;
 }
 
 double load_as_double(const void* base, int64_t i, DType t) {
   switch (t) {
-    case DType::f32: return static_cast<const float*>(base)[i];
-    case DType::f64: return static_cast<const double*>(base)[i];
-    case DType::f16: return half_bits_to_float(static_cast<const uint16_t*>(base)[i]);
-    case DType::bf16: return bf16_bits_to_float(static_cast<const uint16_t*>(base)[i]);
-    case DType::i32: return static_cast<const int32_t*>(base)[i];
-    case DType::i64: return static_cast<double>(static_cast<const int64_t*>(base)[i]);
-    case DType::bool_: return static_cast<const uint8_t*>(base)[i] ? 1.0 : 0.0;
+    case DType::f32:
+      return static_cast<const float*>(base)[i];
+    case DType::f64:
+      return static_cast<const double*>(base)[i];
+    case DType::f16:
+      return half_bits_to_float(static_cast<const uint16_t*>(base)[i]);
+    case DType::bf16:
+      return bf16_bits_to_float(static_cast<const uint16_t*>(base)[i]);
+    case DType::i32:
+      return static_cast<const int32_t*>(base)[i];
+    case DType::i64:
+      return static_cast<double>(static_cast<const int64_t*>(base)[i]);
+    case DType::bool_:
+      return static_cast<const uint8_t*>(base)[i] ? 1.0 : 0.0;
   }
   return 0;
 }
 
 int64_t load_as_int(const void* base, int64_t i, DType t) {
   switch (t) {
-    case DType::i32: return static_cast<const int32_t*>(base)[i];
-    case DType::i64: return static_cast<const int64_t*>(base)[i];
-    case DType::bool_: return static_cast<const uint8_t*>(base)[i] ? 1 : 0;
+    case DType::i32:
+      return static_cast<const int32_t*>(base)[i];
+    case DType::i64:
+      return static_cast<const int64_t*>(base)[i];
+    case DType::bool_:
+      return static_cast<const uint8_t*>(base)[i] ? 1 : 0;
     case DType::f32:
     case DType::f64:
     case DType::f16:
-    case DType::bf16: return double_to_int64(load_as_double(base, i, t));
+    case DType::bf16:
+      return double_to_int64(load_as_double(base, i, t));
   }
   return 0;
 }
 
 void store_double(void* base, int64_t i, DType t, double v) {
   switch (t) {
-    case DType::f32: static_cast<float*>(base)[i] = static_cast<float>(v); return;
-    case DType::f64: static_cast<double*>(base)[i] = v; return;
+    case DType::f32:
+      static_cast<float*>(base)[i] = static_cast<float>(v);
+      return;
+    case DType::f64:
+      static_cast<double*>(base)[i] = v;
+      return;
     case DType::f16:
       static_cast<uint16_t*>(base)[i] = float_to_half_bits(static_cast<float>(v));
       return;
@@ -202,20 +245,32 @@ void store_double(void* base, int64_t i, DType t, double v) {
     case DType::i32:
       static_cast<int32_t*>(base)[i] = static_cast<int32_t>(double_to_int64(v));
       return;
-    case DType::i64: static_cast<int64_t*>(base)[i] = double_to_int64(v); return;
-    case DType::bool_: static_cast<uint8_t*>(base)[i] = v != 0 ? 1 : 0; return;
+    case DType::i64:
+      static_cast<int64_t*>(base)[i] = double_to_int64(v);
+      return;
+    case DType::bool_:
+      static_cast<uint8_t*>(base)[i] = v != 0 ? 1 : 0;
+      return;
   }
 }
 
 void store_int(void* base, int64_t i, DType t, int64_t v) {
   switch (t) {
-    case DType::i32: static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v); return;
-    case DType::i64: static_cast<int64_t*>(base)[i] = v; return;
-    case DType::bool_: static_cast<uint8_t*>(base)[i] = v != 0 ? 1 : 0; return;
+    case DType::i32:
+      static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v);
+      return;
+    case DType::i64:
+      static_cast<int64_t*>(base)[i] = v;
+      return;
+    case DType::bool_:
+      static_cast<uint8_t*>(base)[i] = v != 0 ? 1 : 0;
+      return;
     case DType::f32:
     case DType::f64:
     case DType::f16:
-    case DType::bf16: store_double(base, i, t, static_cast<double>(v)); return;
+    case DType::bf16:
+      store_double(base, i, t, static_cast<double>(v));
+      return;
   }
 }
 

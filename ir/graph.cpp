@@ -65,8 +65,11 @@ NodeId GraphBuilder::scalar(DType dtype, ScalarValue value, bool intern_value) {
   // computes x * 2 once.
   uint64_t bits;
   std::memcpy(&bits, &value.f, sizeof bits);
-  uint64_t key = Hasher().add(bits).add(static_cast<uint64_t>(value.i)).add(
-      static_cast<uint64_t>(dtype)).get();
+  uint64_t key = Hasher()
+                     .add(bits)
+                     .add(static_cast<uint64_t>(value.i))
+                     .add(static_cast<uint64_t>(dtype))
+                     .get();
   for (NodeId id : scalar_nodes_[key]) {
     if (!intern_value) break;
     const Node& n = g_.nodes_[id];

@@ -42,7 +42,8 @@ TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeRe
           a != DType::bool_)
         fail("{}: needs bool inputs, got {}", name, dt(a));
       return {DType::bool_, shape};
-    case DTypeRule::Index: break;
+    case DTypeRule::Index:
+      break;
     case DTypeRule::Same:
       if (op == Op::Where) {
         if (in[0].dtype != DType::bool_)
@@ -53,9 +54,10 @@ TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeRe
       }
       require_same(0);
       if (a == DType::bool_ && (op == Op::Neg || op == Op::Sub))
-        fail("{}: not defined for bool tensors; use logical_not / logical_xor, or cast to an "
-             "integer dtype first",
-             name);
+        fail(
+            "{}: not defined for bool tensors; use logical_not / logical_xor, or cast to an "
+            "integer dtype first",
+            name);
       return {a, shape};
   }
   TJ_CHECK(false, "pointwise op {} has rule Index", op_name(op));
@@ -103,9 +105,10 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef
       for (size_t i = 0; ok && i < x.shape.size(); ++i)
         ok = x.shape[i] == to[lead + i] || x.shape[i] == 1;
       if (!ok)
-        fail("{}: cannot expand shape {} to {}: only size-1 dimensions (or new leading ones) can "
-             "be expanded",
-             name, shape_str(x.shape), shape_str(to));
+        fail(
+            "{}: cannot expand shape {} to {}: only size-1 dimensions (or new leading ones) can "
+            "be expanded",
+            name, shape_str(x.shape), shape_str(to));
       return {x.dtype, to};
     }
     case Op::Slice: {
@@ -130,14 +133,16 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef
         bool ok = t.shape.size() == x.shape.size() && t.dtype == x.dtype;
         for (int64_t d = 0; ok && d < rank; ++d) ok = d == axis || t.shape[d] == x.shape[d];
         if (!ok)
-          fail("{}: tensors must have the same dtype and the same shape except in dimension {}; "
-               "got {} {} and {} {}",
-               name, axis, dt(x.dtype), shape_str(x.shape), dt(t.dtype), shape_str(t.shape));
+          fail(
+              "{}: tensors must have the same dtype and the same shape except in dimension {}; "
+              "got {} {} and {} {}",
+              name, axis, dt(x.dtype), shape_str(x.shape), dt(t.dtype), shape_str(t.shape));
         s[axis] += t.shape[axis];
       }
       return {x.dtype, s};
     }
-    default: break;
+    default:
+      break;
   }
   TJ_CHECK(false, "not a movement op: {}", op_name(op));
 }
@@ -145,7 +150,8 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef
 TypeShape infer_matmul(std::string_view name, const TypeRef& a, const TypeRef& b) {
   if (a.dtype != b.dtype)
     fail("{}: operands must have one dtype, got {} and {}", name, dt(a.dtype), dt(b.dtype));
-  if (a.dtype == DType::bool_) fail("{}: not defined for bool tensors (cast to a number type)", name);
+  if (a.dtype == DType::bool_)
+    fail("{}: not defined for bool tensors (cast to a number type)", name);
   size_t ra = a.shape.size(), rb = b.shape.size();
   if (ra < 2 || ra != rb)
     fail("{}: expects operands of equal rank >= 2, got {} and {}", name, shape_str(a.shape),
@@ -154,9 +160,10 @@ TypeShape infer_matmul(std::string_view name, const TypeRef& a, const TypeRef& b
     if (a.shape[i] != b.shape[i])
       fail("{}: batch dimensions differ: {} and {}", name, shape_str(a.shape), shape_str(b.shape));
   if (a.shape[ra - 1] != b.shape[rb - 2])
-    fail("{}: shapes {} and {} cannot be multiplied: the last dimension of the first ({}) must "
-         "equal the second-to-last dimension of the second ({})",
-         name, shape_str(a.shape), shape_str(b.shape), a.shape[ra - 1], b.shape[rb - 2]);
+    fail(
+        "{}: shapes {} and {} cannot be multiplied: the last dimension of the first ({}) must "
+        "equal the second-to-last dimension of the second ({})",
+        name, shape_str(a.shape), shape_str(b.shape), a.shape[ra - 1], b.shape[rb - 2]);
   Shape s = a.shape;
   s[ra - 1] = b.shape[rb - 1];
   return {a.dtype, s};
@@ -187,10 +194,14 @@ TypeShape infer(Op op, const std::vector<TypeRef>& in, const OpArgs& args,
       return {args.dtype, args.shape};
     case OpKind::Unary:
     case OpKind::Binary:
-    case OpKind::Ternary: return infer_pointwise(name, op, in, args);
-    case OpKind::Reduce: return infer_reduce(name, op, in[0], args);
-    case OpKind::Movement: return infer_movement(name, op, in, args);
-    case OpKind::Matmul: return infer_matmul(name, in[0], in[1]);
+    case OpKind::Ternary:
+      return infer_pointwise(name, op, in, args);
+    case OpKind::Reduce:
+      return infer_reduce(name, op, in[0], args);
+    case OpKind::Movement:
+      return infer_movement(name, op, in, args);
+    case OpKind::Matmul:
+      return infer_matmul(name, in[0], in[1]);
   }
   TJ_CHECK(false);
 }

@@ -22,16 +22,25 @@ namespace {
 
 std::string kop_name(const KInstr& in) {
   switch (in.kop) {
-    case KOp::Load: return "load";
-    case KOp::Param: return "param";
-    case KOp::Index: return "index";
-    case KOp::Rand: return std::string(op_name(in.op));
+    case KOp::Load:
+      return "load";
+    case KOp::Param:
+      return "param";
+    case KOp::Index:
+      return "index";
+    case KOp::Rand:
+      return std::string(op_name(in.op));
     case KOp::Unary:
-    case KOp::Binary: return std::string(op_name(in.op));
-    case KOp::Where: return "where";
-    case KOp::Cast: return "cast";
-    case KOp::Reduced: return "reduced";
-    case KOp::Store: return "store";
+    case KOp::Binary:
+      return std::string(op_name(in.op));
+    case KOp::Where:
+      return "where";
+    case KOp::Cast:
+      return "cast";
+    case KOp::Reduced:
+      return "reduced";
+    case KOp::Store:
+      return "store";
   }
   return "?";
 }
@@ -42,12 +51,15 @@ std::string to_string(const Kernel& k) {
   const char* kind = k.kind == Kernel::Kind::pointwise ? "pointwise"
                      : k.kind == Kernel::Kind::row     ? "row"
                                                        : "matmul";
-  std::string s = fmt::format("kernel {} ({}): domain {} reduced {} tile(block={}, rows={}, vec={}{})\n",
-                              k.name, kind, shape_str(k.domain), k.reduced, k.tile.block, k.tile.rows,
-                              k.tile.vector_width, k.tile.persistent ? ", persistent" : "");
+  std::string s =
+      fmt::format("kernel {} ({}): domain {} reduced {} tile(block={}, rows={}, vec={}{})\n",
+                  k.name, kind, shape_str(k.domain), k.reduced, k.tile.block, k.tile.rows,
+                  k.tile.vector_width, k.tile.persistent ? ", persistent" : "");
   s += fmt::format("  fuses: {}\n", k.summary);
-  for (size_t i = 0; i < k.args.size(); ++i) s += fmt::format("  arg{}: {}*\n", i, dtype_name(k.args[i]));
-  for (size_t i = 0; i < k.params.size(); ++i) s += fmt::format("  param{}: {}\n", i, dtype_name(k.params[i]));
+  for (size_t i = 0; i < k.args.size(); ++i)
+    s += fmt::format("  arg{}: {}*\n", i, dtype_name(k.args[i]));
+  for (size_t i = 0; i < k.params.size(); ++i)
+    s += fmt::format("  param{}: {}\n", i, dtype_name(k.params[i]));
   for (size_t i = 0; i < k.accesses.size(); ++i) {
     const Access& a = k.accesses[i];
     s += fmt::format("  acc{}: arg{} {} strides={} offset={}\n", i, a.arg, dtype_name(a.dtype),
@@ -74,7 +86,8 @@ void verify(const Kernel& k) {
   for (const Access& a : k.accesses) {
     TJ_CHECK(a.strides.size() == k.domain.size(), "{}: access with {} strides for a {}-d domain",
              k.name, a.strides.size(), k.domain.size());
-    TJ_CHECK(a.arg < static_cast<int32_t>(k.args.size()), "{}: access to missing arg {}", k.name, a.arg);
+    TJ_CHECK(a.arg < static_cast<int32_t>(k.args.size()), "{}: access to missing arg {}", k.name,
+             a.arg);
   }
   if (k.kind == Kernel::Kind::matmul) return;
   for (size_t i = 0; i < k.body.size(); ++i) {
@@ -85,15 +98,18 @@ void verify(const Kernel& k) {
         TJ_CHECK(k.body[o].row_level, "{}: row-level v{} uses element-level v{}", k.name, i, o);
     }
     if (in.kop == KOp::Load || in.kop == KOp::Store || in.kop == KOp::Index)
-      TJ_CHECK(in.access >= 0 && in.access < static_cast<int32_t>(k.accesses.size()), "{}: v{}", k.name, i);
+      TJ_CHECK(in.access >= 0 && in.access < static_cast<int32_t>(k.accesses.size()), "{}: v{}",
+               k.name, i);
     if (in.kop == KOp::Param)
-      TJ_CHECK(in.param >= 0 && in.param < static_cast<int32_t>(k.params.size()), "{}: v{}", k.name, i);
+      TJ_CHECK(in.param >= 0 && in.param < static_cast<int32_t>(k.params.size()), "{}: v{}", k.name,
+               i);
     if (in.kop == KOp::Reduced)
       TJ_CHECK(in.param >= 0 && in.param < static_cast<int32_t>(k.stages.size()) && in.row_level,
                "{}: v{}", k.name, i);
   }
   for (const Stage& s : k.stages)
-    TJ_CHECK(s.value >= 0 && s.value < static_cast<int32_t>(k.body.size()), "{}: stage value", k.name);
+    TJ_CHECK(s.value >= 0 && s.value < static_cast<int32_t>(k.body.size()), "{}: stage value",
+             k.name);
 }
 
 }  // namespace tj::ir

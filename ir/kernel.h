@@ -29,14 +29,15 @@ namespace tj::ir {
 struct Access {
   int32_t arg = -1;  // kernel buffer argument
   DType dtype = DType::f32;
-  Strides strides;   // one per domain dim
+  Strides strides;  // one per domain dim
   int64_t offset = 0;
 };
 
 enum class KOp : uint8_t {
   Load,     // access → value
   Param,    // scalar kernel argument `param` (a run-time value)
-  Index,    // flat row-major index of the domain point within `shape` (for iota/rand): uses access strides
+  Index,    // flat row-major index of the domain point within `shape` (for iota/rand): uses access
+            // strides
   Rand,     // Philox of (param a = seed, param b = offset) and Index instr c
   Unary,    // op(a)
   Binary,   // op(a, b)
@@ -48,7 +49,7 @@ enum class KOp : uint8_t {
 
 struct KInstr {
   KOp kop = KOp::Load;
-  Op op = Op::Copy;  // Unary/Binary/Rand: the graph op
+  Op op = Op::Copy;          // Unary/Binary/Rand: the graph op
   DType dtype = DType::f32;  // value dtype (Load/Store: the buffer's dtype)
   int32_t a = -1, b = -1, c = -1;
   int32_t access = -1;
@@ -57,28 +58,28 @@ struct KInstr {
 };
 
 struct Stage {
-  Op op = Op::Sum;  // Sum, Prod, Max, Min, ArgMax, ArgMin
-  int32_t value = -1;  // instruction whose values are reduced (element-level)
+  Op op = Op::Sum;           // Sum, Prod, Max, Min, ArgMax, ArgMin
+  int32_t value = -1;        // instruction whose values are reduced (element-level)
   DType dtype = DType::f32;  // result dtype (i64 for arg reductions)
 };
 
 /// Tile configuration: part of the kernel's identity. See scheduler/tile.h
 /// for how it is chosen.
 struct TileConfig {
-  int64_t block = 0;      // pointwise: domain elements per program
-  int64_t rows = 0;       // row kernels: rows per program
-  int vector_width = 0;   // elements per vector register (informational for the CPU)
+  int64_t block = 0;        // pointwise: domain elements per program
+  int64_t rows = 0;         // row kernels: rows per program
+  int vector_width = 0;     // elements per vector register (informational for the CPU)
   bool persistent = false;  // row kernels: a row fits the per-program tile
 };
 
 struct Kernel {
   enum class Kind : uint8_t { pointwise, row, matmul };
   Kind kind = Kind::pointwise;
-  std::string name;        // tj_pointwise_..., tj_row_softmax_..., tj_matmul_...
-  std::string summary;     // the fused graph ops, e.g. "max, sub, exp, sum, div"
-  Shape domain;            // kept dims, then `reduced` reduced dims
+  std::string name;     // tj_pointwise_..., tj_row_softmax_..., tj_matmul_...
+  std::string summary;  // the fused graph ops, e.g. "max, sub, exp, sum, div"
+  Shape domain;         // kept dims, then `reduced` reduced dims
   int reduced = 0;
-  std::vector<DType> args;  // buffer arguments
+  std::vector<DType> args;    // buffer arguments
   std::vector<DType> params;  // scalar arguments
   std::vector<Access> accesses;
   std::vector<KInstr> body;

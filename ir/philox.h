@@ -44,9 +44,12 @@ inline double uniform(uint64_t counter, uint64_t seed, DType t) {
       uint64_t bits = (static_cast<uint64_t>(o.x[0]) << 21) ^ (o.x[1] >> 11);
       return static_cast<double>(bits & ((1ull << 53) - 1)) * 0x1p-53;
     }
-    case DType::f16: return static_cast<double>(o.x[0] >> 21) * 0x1p-11;
-    case DType::bf16: return static_cast<double>(o.x[0] >> 24) * 0x1p-8;
-    default: return static_cast<double>(o.x[0] >> 8) * 0x1p-24;
+    case DType::f16:
+      return static_cast<double>(o.x[0] >> 21) * 0x1p-11;
+    case DType::bf16:
+      return static_cast<double>(o.x[0] >> 24) * 0x1p-8;
+    default:
+      return static_cast<double>(o.x[0] >> 8) * 0x1p-24;
   }
 }
 

@@ -8,7 +8,8 @@ namespace {
 
 std::string attr_str(const Node& n) {
   switch (op_info(n.op).kind) {
-    case OpKind::Reduce: return " axes=" + shape_str(n.attrs);
+    case OpKind::Reduce:
+      return " axes=" + shape_str(n.attrs);
     case OpKind::Movement:
       if (n.op == Op::Permute) return " perm=" + shape_str(n.attrs);
       if (n.op == Op::Cat) return fmt::format(" axis={}", n.attrs.at(0));
@@ -24,7 +25,8 @@ std::string attr_str(const Node& n) {
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:
-    case OpKind::Matmul: return "";
+    case OpKind::Matmul:
+      return "";
   }
   return "";
 }
@@ -40,7 +42,8 @@ std::string node_str(const Graph& g, NodeId id) {
     return s + (is_floating(n.dtype) ? fmt::format(" s{}={}", n.slot, v.f)
                                      : fmt::format(" s{}={}", n.slot, v.i));
   }
-  for (size_t i = 0; i < n.inputs.size(); ++i) s += fmt::format("{}%{}", i ? ", " : " ", n.inputs[i]);
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    s += fmt::format("{}%{}", i ? ", " : " ", n.inputs[i]);
   return s + attr_str(n);
 }
 

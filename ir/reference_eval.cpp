@@ -29,9 +29,12 @@ RefValue make_value(DType t, const Shape& s) {
 /// Wraps an i64 result to the integer dtype it is stored in.
 int64_t wrap_int(int64_t v, DType t) {
   switch (t) {
-    case DType::i32: return static_cast<int32_t>(static_cast<uint32_t>(v));
-    case DType::bool_: return v != 0;
-    default: return v;
+    case DType::i32:
+      return static_cast<int32_t>(static_cast<uint32_t>(v));
+    case DType::bool_:
+      return v != 0;
+    default:
+      return v;
   }
 }
 
@@ -39,39 +42,94 @@ int64_t wrap_int(int64_t v, DType t) {
 
 double unary_f(Op op, double x) {
   switch (op) {
-    case Op::Copy: return x;
-    case Op::Neg: return -x;
-    case Op::Abs: return std::fabs(x);
-    case Op::Exp: return std::exp(x);
-    case Op::Exp2: return std::exp2(x);
-    case Op::Log: return std::log(x);
-    case Op::Log2: return std::log2(x);
-    case Op::Log1p: return std::log1p(x);
-    case Op::Expm1: return std::expm1(x);
-    case Op::Sqrt: return std::sqrt(x);
-    case Op::Rsqrt: return 1.0 / std::sqrt(x);
-    case Op::Sin: return std::sin(x);
-    case Op::Cos: return std::cos(x);
-    case Op::Tanh: return std::tanh(x);
-    case Op::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
-    case Op::Relu: return std::isnan(x) ? x : (x > 0 ? x : 0.0);
-    case Op::GeluErf: return 0.5 * x * (1.0 + std::erf(x * kInvSqrt2));
-    case Op::GeluTanh: return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
-    case Op::Silu: return x / (1.0 + std::exp(-x));
-    case Op::Erf: return std::erf(x);
-    case Op::Floor: return std::floor(x);
-    case Op::Ceil: return std::ceil(x);
-    case Op::Round: return std::nearbyint(x);
-    case Op::Reciprocal: return 1.0 / x;
-    case Op::LogicalNot: return x == 0 ? 1.0 : 0.0;
+    case Op::Copy:
+      return x;
+    case Op::Neg:
+      return -x;
+    case Op::Abs:
+      return std::fabs(x);
+    case Op::Exp:
+      return std::exp(x);
+    case Op::Exp2:
+      return std::exp2(x);
+    case Op::Log:
+      return std::log(x);
+    case Op::Log2:
+      return std::log2(x);
+    case Op::Log1p:
+      return std::log1p(x);
+    case Op::Expm1:
+      return std::expm1(x);
+    case Op::Sqrt:
+      return std::sqrt(x);
+    case Op::Rsqrt:
+      return 1.0 / std::sqrt(x);
+    case Op::Sin:
+      return std::sin(x);
+    case Op::Cos:
+      return std::cos(x);
+    case Op::Tanh:
+      return std::tanh(x);
+    case Op::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case Op::Relu:
+      return std::isnan(x) ? x : (x > 0 ? x : 0.0);
+    case Op::GeluErf:
+      return 0.5 * x * (1.0 + std::erf(x * kInvSqrt2));
+    case Op::GeluTanh:
+      return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
+    case Op::Silu:
+      return x / (1.0 + std::exp(-x));
+    case Op::Erf:
+      return std::erf(x);
+    case Op::Floor:
+      return std::floor(x);
+    case Op::Ceil:
+      return std::ceil(x);
+    case Op::Round:
+      return std::nearbyint(x);
+    case Op::Reciprocal:
+      return 1.0 / x;
+    case Op::LogicalNot:
+      return x == 0 ? 1.0 : 0.0;
     case Op::Cast:
-    case Op::Buffer: case Op::Scalar: case Op::Iota: case Op::RandUniform: case Op::RandNormal:
-    case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::FloorDiv:
-    case Op::Remainder: case Op::Pow: case Op::Maximum: case Op::Minimum: case Op::Eq:
-    case Op::Ne: case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::LogicalAnd:
-    case Op::LogicalOr: case Op::LogicalXor: case Op::Where: case Op::Sum: case Op::Prod:
-    case Op::Max: case Op::Min: case Op::ArgMax: case Op::ArgMin: case Op::Reshape:
-    case Op::Permute: case Op::Expand: case Op::Slice: case Op::Cat: case Op::Matmul: break;
+    case Op::Buffer:
+    case Op::Scalar:
+    case Op::Iota:
+    case Op::RandUniform:
+    case Op::RandNormal:
+    case Op::Add:
+    case Op::Sub:
+    case Op::Mul:
+    case Op::Div:
+    case Op::FloorDiv:
+    case Op::Remainder:
+    case Op::Pow:
+    case Op::Maximum:
+    case Op::Minimum:
+    case Op::Eq:
+    case Op::Ne:
+    case Op::Lt:
+    case Op::Le:
+    case Op::Gt:
+    case Op::Ge:
+    case Op::LogicalAnd:
+    case Op::LogicalOr:
+    case Op::LogicalXor:
+    case Op::Where:
+    case Op::Sum:
+    case Op::Prod:
+    case Op::Max:
+    case Op::Min:
+    case Op::ArgMax:
+    case Op::ArgMin:
+    case Op::Reshape:
+    case Op::Permute:
+    case Op::Expand:
+    case Op::Slice:
+    case Op::Cat:
+    case Op::Matmul:
+      break;
   }
   TJ_CHECK(false, "{} is not a unary op", op_name(op));
 }
@@ -81,22 +139,32 @@ int64_t unary_i(Op op, int64_t x) {
     case Op::Copy:
     case Op::Floor:
     case Op::Ceil:
-    case Op::Round: return x;
-    case Op::Neg: return static_cast<int64_t>(0ull - static_cast<uint64_t>(x));
-    case Op::Abs: return x < 0 ? static_cast<int64_t>(0ull - static_cast<uint64_t>(x)) : x;
-    case Op::Relu: return x > 0 ? x : 0;
-    case Op::LogicalNot: return x == 0;
-    default: break;
+    case Op::Round:
+      return x;
+    case Op::Neg:
+      return static_cast<int64_t>(0ull - static_cast<uint64_t>(x));
+    case Op::Abs:
+      return x < 0 ? static_cast<int64_t>(0ull - static_cast<uint64_t>(x)) : x;
+    case Op::Relu:
+      return x > 0 ? x : 0;
+    case Op::LogicalNot:
+      return x == 0;
+    default:
+      break;
   }
   TJ_CHECK(false, "{} has no integer form", op_name(op));
 }
 
 double binary_f(Op op, double a, double b) {
   switch (op) {
-    case Op::Add: return a + b;
-    case Op::Sub: return a - b;
-    case Op::Mul: return a * b;
-    case Op::Div: return a / b;
+    case Op::Add:
+      return a + b;
+    case Op::Sub:
+      return a - b;
+    case Op::Mul:
+      return a * b;
+    case Op::Div:
+      return a / b;
     case Op::FloorDiv: {
       if (b == 0) return a / b;
       double mod = std::fmod(a, b);
@@ -111,19 +179,32 @@ double binary_f(Op op, double a, double b) {
       if (r != 0 && ((r < 0) != (b < 0))) r += b;
       return r;
     }
-    case Op::Pow: return std::pow(a, b);
-    case Op::Maximum: return std::isnan(a) || std::isnan(b) ? NAN : (a > b ? a : b);
-    case Op::Minimum: return std::isnan(a) || std::isnan(b) ? NAN : (a < b ? a : b);
-    case Op::Eq: return a == b;
-    case Op::Ne: return a != b;
-    case Op::Lt: return a < b;
-    case Op::Le: return a <= b;
-    case Op::Gt: return a > b;
-    case Op::Ge: return a >= b;
-    case Op::LogicalAnd: return (a != 0) && (b != 0);
-    case Op::LogicalOr: return (a != 0) || (b != 0);
-    case Op::LogicalXor: return (a != 0) != (b != 0);
-    default: break;
+    case Op::Pow:
+      return std::pow(a, b);
+    case Op::Maximum:
+      return std::isnan(a) || std::isnan(b) ? NAN : (a > b ? a : b);
+    case Op::Minimum:
+      return std::isnan(a) || std::isnan(b) ? NAN : (a < b ? a : b);
+    case Op::Eq:
+      return a == b;
+    case Op::Ne:
+      return a != b;
+    case Op::Lt:
+      return a < b;
+    case Op::Le:
+      return a <= b;
+    case Op::Gt:
+      return a > b;
+    case Op::Ge:
+      return a >= b;
+    case Op::LogicalAnd:
+      return (a != 0) && (b != 0);
+    case Op::LogicalOr:
+      return (a != 0) || (b != 0);
+    case Op::LogicalXor:
+      return (a != 0) != (b != 0);
+    default:
+      break;
   }
   TJ_CHECK(false, "{} is not a binary op", op_name(op));
 }
@@ -142,9 +223,12 @@ int64_t ipow(int64_t a, int64_t b) {
 int64_t binary_i(Op op, int64_t a, int64_t b) {
   auto ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
   switch (op) {
-    case Op::Add: return static_cast<int64_t>(ua + ub);
-    case Op::Sub: return static_cast<int64_t>(ua - ub);
-    case Op::Mul: return static_cast<int64_t>(ua * ub);
+    case Op::Add:
+      return static_cast<int64_t>(ua + ub);
+    case Op::Sub:
+      return static_cast<int64_t>(ua - ub);
+    case Op::Mul:
+      return static_cast<int64_t>(ua * ub);
     case Op::FloorDiv: {
       // Integer division by zero gives 0 (it cannot raise inside a kernel).
       if (b == 0) return 0;
@@ -159,19 +243,32 @@ int64_t binary_i(Op op, int64_t a, int64_t b) {
       if (r != 0 && ((r < 0) != (b < 0))) r += b;
       return r;
     }
-    case Op::Pow: return ipow(a, b);
-    case Op::Maximum: return a > b ? a : b;
-    case Op::Minimum: return a < b ? a : b;
-    case Op::Eq: return a == b;
-    case Op::Ne: return a != b;
-    case Op::Lt: return a < b;
-    case Op::Le: return a <= b;
-    case Op::Gt: return a > b;
-    case Op::Ge: return a >= b;
-    case Op::LogicalAnd: return (a != 0) && (b != 0);
-    case Op::LogicalOr: return (a != 0) || (b != 0);
-    case Op::LogicalXor: return (a != 0) != (b != 0);
-    default: break;
+    case Op::Pow:
+      return ipow(a, b);
+    case Op::Maximum:
+      return a > b ? a : b;
+    case Op::Minimum:
+      return a < b ? a : b;
+    case Op::Eq:
+      return a == b;
+    case Op::Ne:
+      return a != b;
+    case Op::Lt:
+      return a < b;
+    case Op::Le:
+      return a <= b;
+    case Op::Gt:
+      return a > b;
+    case Op::Ge:
+      return a >= b;
+    case Op::LogicalAnd:
+      return (a != 0) && (b != 0);
+    case Op::LogicalOr:
+      return (a != 0) || (b != 0);
+    case Op::LogicalXor:
+      return (a != 0) != (b != 0);
+    default:
+      break;
   }
   TJ_CHECK(false, "{} has no integer form", op_name(op));
 }
@@ -226,7 +323,8 @@ RefValue eval_buffer(const BufferView& b) {
 RefValue eval_source(const Graph& g, const Node& n, const std::vector<const RefValue*>& in) {
   RefValue v = make_value(n.dtype, n.shape);
   switch (n.op) {
-    case Op::Buffer: return eval_buffer(g.buffers()[n.slot]);
+    case Op::Buffer:
+      return eval_buffer(g.buffers()[n.slot]);
     case Op::Scalar: {
       const ScalarValue& s = g.scalars()[n.slot];
       if (v.floating())
@@ -253,13 +351,14 @@ RefValue eval_source(const Graph& g, const Node& n, const std::vector<const RefV
       auto offset = static_cast<uint64_t>(in[1]->i[0]);
       for (int64_t k = 0; k < v.numel(); ++k) {
         uint64_t c = offset + static_cast<uint64_t>(k);
-        double x = n.op == Op::RandUniform ? philox::uniform(c, seed, n.dtype)
-                                           : philox::normal(c, seed);
+        double x =
+            n.op == Op::RandUniform ? philox::uniform(c, seed, n.dtype) : philox::normal(c, seed);
         v.f[k] = round_f(x, n.dtype);
       }
       return v;
     }
-    default: break;
+    default:
+      break;
   }
   TJ_CHECK(false, "{} is not a source", op_name(n.op));
 }
@@ -277,7 +376,8 @@ RefValue eval_pointwise(const Node& n, const std::vector<const RefValue*>& in) {
       if (v.floating())
         v.f[k] = round_f(a.as_double(o[0]), n.dtype);
       else if (a.floating())
-        v.i[k] = n.dtype == DType::bool_ ? (a.f[o[0]] != 0) : wrap_int(double_to_int64(a.f[o[0]]), n.dtype);
+        v.i[k] = n.dtype == DType::bool_ ? (a.f[o[0]] != 0)
+                                         : wrap_int(double_to_int64(a.f[o[0]]), n.dtype);
       else
         v.i[k] = wrap_int(a.i[o[0]], n.dtype);
       return;
@@ -326,13 +426,22 @@ RefValue eval_reduce(const Node& n, const RefValue& x) {
   const bool fl = x.floating();
   double init = 0;
   switch (n.op) {
-    case Op::Sum: init = 0; break;
-    case Op::Prod: init = 1; break;
+    case Op::Sum:
+      init = 0;
+      break;
+    case Op::Prod:
+      init = 1;
+      break;
     case Op::Max:
-    case Op::ArgMax: init = -std::numeric_limits<double>::infinity(); break;
+    case Op::ArgMax:
+      init = -std::numeric_limits<double>::infinity();
+      break;
     case Op::Min:
-    case Op::ArgMin: init = std::numeric_limits<double>::infinity(); break;
-    default: TJ_CHECK(false, "{} is not a reduction", op_name(n.op));
+    case Op::ArgMin:
+      init = std::numeric_limits<double>::infinity();
+      break;
+    default:
+      TJ_CHECK(false, "{} is not a reduction", op_name(n.op));
   }
   std::fill(acc.begin(), acc.end(), init);
   std::fill(iacc.begin(), iacc.end(), n.op == Op::Prod ? 1 : 0);
@@ -353,13 +462,15 @@ RefValue eval_reduce(const Node& n, const RefValue& x) {
         if (fl)
           acc[j] += x.f[k];
         else
-          iacc[j] = static_cast<int64_t>(static_cast<uint64_t>(iacc[j]) + static_cast<uint64_t>(x.i[k]));
+          iacc[j] =
+              static_cast<int64_t>(static_cast<uint64_t>(iacc[j]) + static_cast<uint64_t>(x.i[k]));
         return;
       case Op::Prod:
         if (fl)
           acc[j] *= x.f[k];
         else
-          iacc[j] = static_cast<int64_t>(static_cast<uint64_t>(iacc[j]) * static_cast<uint64_t>(x.i[k]));
+          iacc[j] =
+              static_cast<int64_t>(static_cast<uint64_t>(iacc[j]) * static_cast<uint64_t>(x.i[k]));
         return;
       case Op::Max:
       case Op::Min:
@@ -385,7 +496,8 @@ RefValue eval_reduce(const Node& n, const RefValue& x) {
         seen[j] = 1;
         return;
       }
-      default: return;
+      default:
+        return;
     }
   });
   for (int64_t j = 0; j < count; ++j) {
@@ -422,7 +534,9 @@ RefValue eval_movement(const Node& n, const std::vector<const RefValue*>& in) {
       copy_from(st, 0);
       return v;
     }
-    case Op::Expand: copy_from(broadcast_strides(x.shape, n.shape), 0); return v;
+    case Op::Expand:
+      copy_from(broadcast_strides(x.shape, n.shape), 0);
+      return v;
     case Op::Slice: {
       size_t r = n.shape.size();
       Strides st(r);
@@ -452,7 +566,8 @@ RefValue eval_movement(const Node& n, const std::vector<const RefValue*>& in) {
       }
       return v;
     }
-    default: break;
+    default:
+      break;
   }
   TJ_CHECK(false, "{} is not a movement op", op_name(n.op));
 }
@@ -472,8 +587,9 @@ RefValue eval_matmul(const Node& n, const RefValue& a, const RefValue& b) {
         } else {
           uint64_t s = static_cast<uint64_t>(a.i[ao + m * K + k]);
           for (int64_t j = 0; j < N; ++j)
-            v.i[vo + m * N + j] = static_cast<int64_t>(static_cast<uint64_t>(v.i[vo + m * N + j]) +
-                                                       s * static_cast<uint64_t>(b.i[bo + k * N + j]));
+            v.i[vo + m * N + j] =
+                static_cast<int64_t>(static_cast<uint64_t>(v.i[vo + m * N + j]) +
+                                     s * static_cast<uint64_t>(b.i[bo + k * N + j]));
         }
       }
   }
@@ -499,13 +615,23 @@ std::vector<RefValue> reference_eval(const Graph& g) {
     std::vector<const RefValue*> in;
     for (NodeId i : n.inputs) in.push_back(&vals[i]);
     switch (op_info(n.op).kind) {
-      case OpKind::Source: vals[id] = eval_source(g, n, in); break;
+      case OpKind::Source:
+        vals[id] = eval_source(g, n, in);
+        break;
       case OpKind::Unary:
       case OpKind::Binary:
-      case OpKind::Ternary: vals[id] = eval_pointwise(n, in); break;
-      case OpKind::Reduce: vals[id] = eval_reduce(n, *in[0]); break;
-      case OpKind::Movement: vals[id] = eval_movement(n, in); break;
-      case OpKind::Matmul: vals[id] = eval_matmul(n, *in[0], *in[1]); break;
+      case OpKind::Ternary:
+        vals[id] = eval_pointwise(n, in);
+        break;
+      case OpKind::Reduce:
+        vals[id] = eval_reduce(n, *in[0]);
+        break;
+      case OpKind::Movement:
+        vals[id] = eval_movement(n, in);
+        break;
+      case OpKind::Matmul:
+        vals[id] = eval_matmul(n, *in[0], *in[1]);
+        break;
     }
     for (NodeId i : n.inputs)
       if (--uses[i] == 0 && !is_output[i]) vals[i] = RefValue{};

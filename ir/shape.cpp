@@ -49,9 +49,10 @@ Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b) {
     int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (da != db && da != 1 && db != 1)
-      fail("{}: cannot broadcast shapes {} and {}: dimension {} is {} in one and {} in the other; "
-           "sizes must be equal or 1 (trailing dimensions are aligned)",
-           op, shape_str(a), shape_str(b), i, da, db);
+      fail(
+          "{}: cannot broadcast shapes {} and {}: dimension {} is {} in one and {} in the other; "
+          "sizes must be equal or 1 (trailing dimensions are aligned)",
+          op, shape_str(a), shape_str(b), i, da, db);
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -84,9 +85,9 @@ std::vector<int64_t> normalize_axes(std::string_view op, const std::vector<int64
 }
 
 void internal_error(const char* file, int line, const char* cond, const std::string& msg) {
-  throw Error(fmt::format(
-      "tilejit internal error (a bug in tilejit, please report it): {} at {}:{}{}{}", cond, file,
-      line, msg.empty() ? "" : ": ", msg));
+  throw Error(
+      fmt::format("tilejit internal error (a bug in tilejit, please report it): {} at {}:{}{}{}",
+                  cond, file, line, msg.empty() ? "" : ": ", msg));
 }
 
 }  // namespace tj

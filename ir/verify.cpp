@@ -11,9 +11,12 @@ void verify(const Graph& g) {
   const auto& nodes = g.nodes();
   for (size_t id = 0; id < nodes.size(); ++id) {
     const Node& n = nodes[id];
-    auto where = [&] { return fmt::format("node %{}: {}", id, node_str(g, static_cast<NodeId>(id))); };
+    auto where = [&] {
+      return fmt::format("node %{}: {}", id, node_str(g, static_cast<NodeId>(id)));
+    };
     for (NodeId in : n.inputs)
-      TJ_CHECK(in >= 0 && static_cast<size_t>(in) < id, "{}: input %{} is not earlier", where(), in);
+      TJ_CHECK(in >= 0 && static_cast<size_t>(in) < id, "{}: input %{} is not earlier", where(),
+               in);
     if (n.op == Op::Buffer) {
       TJ_CHECK(n.slot >= 0 && static_cast<size_t>(n.slot) < g.buffers().size(), "{}", where());
       const BufferView& b = g.buffers()[n.slot];

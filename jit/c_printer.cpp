@@ -25,11 +25,15 @@ const char* value_type(DType t) {
   switch (t) {
     case DType::f32:
     case DType::f16:
-    case DType::bf16: return "float";
-    case DType::f64: return "double";
+    case DType::bf16:
+      return "float";
+    case DType::f64:
+      return "double";
     case DType::i32:
-    case DType::i64: return "int64_t";
-    case DType::bool_: return "bool";
+    case DType::i64:
+      return "int64_t";
+    case DType::bool_:
+      return "bool";
   }
   return "?";
 }
@@ -37,39 +41,56 @@ const char* value_type(DType t) {
 /// C type a buffer of this dtype is stored in.
 const char* storage_type(DType t) {
   switch (t) {
-    case DType::f32: return "float";
-    case DType::f64: return "double";
+    case DType::f32:
+      return "float";
+    case DType::f64:
+      return "double";
     case DType::f16:
-    case DType::bf16: return "uint16_t";
-    case DType::i32: return "int32_t";
-    case DType::i64: return "int64_t";
-    case DType::bool_: return "uint8_t";
+    case DType::bf16:
+      return "uint16_t";
+    case DType::i32:
+      return "int32_t";
+    case DType::i64:
+      return "int64_t";
+    case DType::bool_:
+      return "uint8_t";
   }
   return "?";
 }
 
 std::string load_expr(DType t, const std::string& ref) {
   switch (t) {
-    case DType::f16: return "tj_half_to_float(" + ref + ")";
-    case DType::bf16: return "tj_bf16_to_float(" + ref + ")";
-    case DType::bool_: return "(" + ref + " != 0)";
-    case DType::i32: return "(int64_t)" + ref;
+    case DType::f16:
+      return "tj_half_to_float(" + ref + ")";
+    case DType::bf16:
+      return "tj_bf16_to_float(" + ref + ")";
+    case DType::bool_:
+      return "(" + ref + " != 0)";
+    case DType::i32:
+      return "(int64_t)" + ref;
     case DType::f32:
     case DType::f64:
-    case DType::i64: return ref;
+    case DType::i64:
+      return ref;
   }
   return ref;
 }
 
 std::string store_expr(DType t, const std::string& v) {
   switch (t) {
-    case DType::f16: return "tj_float_to_half(" + v + ")";
-    case DType::bf16: return "tj_float_to_bf16(" + v + ")";
-    case DType::bool_: return "(uint8_t)(" + v + " ? 1 : 0)";
-    case DType::i32: return "(int32_t)" + v;
-    case DType::f32: return "(float)" + v;
+    case DType::f16:
+      return "tj_float_to_half(" + v + ")";
+    case DType::bf16:
+      return "tj_float_to_bf16(" + v + ")";
+    case DType::bool_:
+      return "(uint8_t)(" + v + " ? 1 : 0)";
+    case DType::i32:
+      return "(int32_t)" + v;
+    case DType::f32:
+      return "(float)" + v;
     case DType::f64:
-    case DType::i64: return v;
+    case DType::i64:
+      return v;
   }
   return v;
 }
@@ -94,32 +115,58 @@ std::string unary_float(Op op, const std::string& x, bool f64) {
   const char* sfx = f64 ? "_f64" : "";
   auto call = [&](const char* fn) { return fmt::format("{}{}({})", fn, sfx, x); };
   switch (op) {
-    case Op::Copy: return x;
-    case Op::Neg: return "-" + x;
-    case Op::Abs: return f64 ? "__builtin_fabs(" + x + ")" : "__builtin_fabsf(" + x + ")";
-    case Op::Exp: return call("tj_exp");
-    case Op::Exp2: return call("tj_exp2");
-    case Op::Log: return call("tj_log");
-    case Op::Log2: return call("tj_log2");
-    case Op::Log1p: return call("tj_log1p");
-    case Op::Expm1: return call("tj_expm1");
-    case Op::Sqrt: return call("tj_sqrt");
-    case Op::Rsqrt: return call("tj_rsqrt");
-    case Op::Sin: return call("tj_sin");
-    case Op::Cos: return call("tj_cos");
-    case Op::Tanh: return call("tj_tanh");
-    case Op::Sigmoid: return call("tj_sigmoid");
-    case Op::Relu: return fmt::format("({0} > 0 ? {0} : ({0} != {0} ? {0} : 0))", x);
-    case Op::GeluErf: return call("tj_gelu_erf");
-    case Op::GeluTanh: return call("tj_gelu_tanh");
-    case Op::Silu: return call("tj_silu");
-    case Op::Erf: return call("tj_erf");
-    case Op::Floor: return call("tj_floor");
-    case Op::Ceil: return call("tj_ceil");
-    case Op::Round: return call("tj_round");
-    case Op::Reciprocal: return fmt::format("({} / {})", f64 ? "1.0" : "1.0f", x);
-    case Op::LogicalNot: return "(" + x + " == 0)";
-    default: break;
+    case Op::Copy:
+      return x;
+    case Op::Neg:
+      return "-" + x;
+    case Op::Abs:
+      return f64 ? "__builtin_fabs(" + x + ")" : "__builtin_fabsf(" + x + ")";
+    case Op::Exp:
+      return call("tj_exp");
+    case Op::Exp2:
+      return call("tj_exp2");
+    case Op::Log:
+      return call("tj_log");
+    case Op::Log2:
+      return call("tj_log2");
+    case Op::Log1p:
+      return call("tj_log1p");
+    case Op::Expm1:
+      return call("tj_expm1");
+    case Op::Sqrt:
+      return call("tj_sqrt");
+    case Op::Rsqrt:
+      return call("tj_rsqrt");
+    case Op::Sin:
+      return call("tj_sin");
+    case Op::Cos:
+      return call("tj_cos");
+    case Op::Tanh:
+      return call("tj_tanh");
+    case Op::Sigmoid:
+      return call("tj_sigmoid");
+    case Op::Relu:
+      return fmt::format("({0} > 0 ? {0} : ({0} != {0} ? {0} : 0))", x);
+    case Op::GeluErf:
+      return call("tj_gelu_erf");
+    case Op::GeluTanh:
+      return call("tj_gelu_tanh");
+    case Op::Silu:
+      return call("tj_silu");
+    case Op::Erf:
+      return call("tj_erf");
+    case Op::Floor:
+      return call("tj_floor");
+    case Op::Ceil:
+      return call("tj_ceil");
+    case Op::Round:
+      return call("tj_round");
+    case Op::Reciprocal:
+      return fmt::format("({} / {})", f64 ? "1.0" : "1.0f", x);
+    case Op::LogicalNot:
+      return "(" + x + " == 0)";
+    default:
+      break;
   }
   TJ_CHECK(false, "{} is not a unary float op", ir::op_name(op));
 }
@@ -129,12 +176,18 @@ std::string unary_int(Op op, const std::string& x) {
     case Op::Copy:
     case Op::Floor:
     case Op::Ceil:
-    case Op::Round: return x;
-    case Op::Neg: return "(int64_t)(0ull - (uint64_t)" + x + ")";
-    case Op::Abs: return fmt::format("({0} < 0 ? (int64_t)(0ull - (uint64_t){0}) : {0})", x);
-    case Op::Relu: return fmt::format("({0} > 0 ? {0} : 0)", x);
-    case Op::LogicalNot: return "(!" + x + ")";
-    default: break;
+    case Op::Round:
+      return x;
+    case Op::Neg:
+      return "(int64_t)(0ull - (uint64_t)" + x + ")";
+    case Op::Abs:
+      return fmt::format("({0} < 0 ? (int64_t)(0ull - (uint64_t){0}) : {0})", x);
+    case Op::Relu:
+      return fmt::format("({0} > 0 ? {0} : 0)", x);
+    case Op::LogicalNot:
+      return "(!" + x + ")";
+    default:
+      break;
   }
   TJ_CHECK(false, "{} has no integer form", ir::op_name(op));
 }
@@ -145,30 +198,59 @@ std::string binary(Op op, const std::string& a, const std::string& b, DType oper
   std::string r;
   switch (op) {
     case Op::Add:
-      r = fl ? fmt::format("({} + {})", a, b) : fmt::format("(int64_t)((uint64_t){} + (uint64_t){})", a, b);
+      r = fl ? fmt::format("({} + {})", a, b)
+             : fmt::format("(int64_t)((uint64_t){} + (uint64_t){})", a, b);
       break;
     case Op::Sub:
-      r = fl ? fmt::format("({} - {})", a, b) : fmt::format("(int64_t)((uint64_t){} - (uint64_t){})", a, b);
+      r = fl ? fmt::format("({} - {})", a, b)
+             : fmt::format("(int64_t)((uint64_t){} - (uint64_t){})", a, b);
       break;
     case Op::Mul:
-      r = fl ? fmt::format("({} * {})", a, b) : fmt::format("(int64_t)((uint64_t){} * (uint64_t){})", a, b);
+      r = fl ? fmt::format("({} * {})", a, b)
+             : fmt::format("(int64_t)((uint64_t){} * (uint64_t){})", a, b);
       break;
-    case Op::Div: r = fmt::format("({} / {})", a, b); break;
-    case Op::FloorDiv: r = fl ? fmt::format("tj_floordiv{}({}, {})", sfx, a, b) : fmt::format("tj_floordiv_i({}, {})", a, b); break;
-    case Op::Remainder: r = fl ? fmt::format("tj_remainder{}({}, {})", sfx, a, b) : fmt::format("tj_remainder_i({}, {})", a, b); break;
-    case Op::Pow: r = fl ? fmt::format("tj_pow{}({}, {})", sfx, a, b) : fmt::format("tj_pow_i({}, {})", a, b); break;
-    case Op::Maximum: r = fl ? fmt::format("tj_maximum{}({}, {})", sfx, a, b) : fmt::format("({0} > {1} ? {0} : {1})", a, b); break;
-    case Op::Minimum: r = fl ? fmt::format("tj_minimum{}({}, {})", sfx, a, b) : fmt::format("({0} < {1} ? {0} : {1})", a, b); break;
-    case Op::Eq: return fmt::format("({} == {})", a, b);
-    case Op::Ne: return fmt::format("({} != {})", a, b);
-    case Op::Lt: return fmt::format("({} < {})", a, b);
-    case Op::Le: return fmt::format("({} <= {})", a, b);
-    case Op::Gt: return fmt::format("({} > {})", a, b);
-    case Op::Ge: return fmt::format("({} >= {})", a, b);
-    case Op::LogicalAnd: return fmt::format("({} && {})", a, b);
-    case Op::LogicalOr: return fmt::format("({} || {})", a, b);
-    case Op::LogicalXor: return fmt::format("({} != {})", a, b);
-    default: TJ_CHECK(false, "{} is not a binary op", ir::op_name(op));
+    case Op::Div:
+      r = fmt::format("({} / {})", a, b);
+      break;
+    case Op::FloorDiv:
+      r = fl ? fmt::format("tj_floordiv{}({}, {})", sfx, a, b)
+             : fmt::format("tj_floordiv_i({}, {})", a, b);
+      break;
+    case Op::Remainder:
+      r = fl ? fmt::format("tj_remainder{}({}, {})", sfx, a, b)
+             : fmt::format("tj_remainder_i({}, {})", a, b);
+      break;
+    case Op::Pow:
+      r = fl ? fmt::format("tj_pow{}({}, {})", sfx, a, b) : fmt::format("tj_pow_i({}, {})", a, b);
+      break;
+    case Op::Maximum:
+      r = fl ? fmt::format("tj_maximum{}({}, {})", sfx, a, b)
+             : fmt::format("({0} > {1} ? {0} : {1})", a, b);
+      break;
+    case Op::Minimum:
+      r = fl ? fmt::format("tj_minimum{}({}, {})", sfx, a, b)
+             : fmt::format("({0} < {1} ? {0} : {1})", a, b);
+      break;
+    case Op::Eq:
+      return fmt::format("({} == {})", a, b);
+    case Op::Ne:
+      return fmt::format("({} != {})", a, b);
+    case Op::Lt:
+      return fmt::format("({} < {})", a, b);
+    case Op::Le:
+      return fmt::format("({} <= {})", a, b);
+    case Op::Gt:
+      return fmt::format("({} > {})", a, b);
+    case Op::Ge:
+      return fmt::format("({} >= {})", a, b);
+    case Op::LogicalAnd:
+      return fmt::format("({} && {})", a, b);
+    case Op::LogicalOr:
+      return fmt::format("({} || {})", a, b);
+    case Op::LogicalXor:
+      return fmt::format("({} != {})", a, b);
+    default:
+      TJ_CHECK(false, "{} is not a binary op", ir::op_name(op));
   }
   if (result == DType::i32) return "tj_wrap32(" + r + ")";
   if (result == DType::bool_) return "(" + r + " != 0)";
@@ -194,9 +276,15 @@ class KernelPrinter {
     }
     out_ += "  (void)fp; (void)ip;\n";
     switch (k_.kind) {
-      case Kernel::Kind::pointwise: print_pointwise(); break;
-      case Kernel::Kind::row: print_row(); break;
-      case Kernel::Kind::matmul: print_matmul(); break;
+      case Kernel::Kind::pointwise:
+        print_pointwise();
+        break;
+      case Kernel::Kind::row:
+        print_row();
+        break;
+      case Kernel::Kind::matmul:
+        print_matmul();
+        break;
     }
     out_ += "}\n";
     return out_;
@@ -229,18 +317,22 @@ class KernelPrinter {
   std::string expr(int32_t i, const std::vector<std::string>& idx) {
     const KInstr& in = k_.body[i];
     switch (in.kop) {
-      case KOp::Load: return load_expr(in.dtype, ref(in.access, offset_expr(in.access, idx)));
+      case KOp::Load:
+        return load_expr(in.dtype, ref(in.access, offset_expr(in.access, idx)));
       case KOp::Param: {
-        if (is_float(in.dtype)) return convert(DType::f64, in.dtype, fmt::format("fp[{}]", in.param));
+        if (is_float(in.dtype))
+          return convert(DType::f64, in.dtype, fmt::format("fp[{}]", in.param));
         if (in.dtype == DType::bool_) return fmt::format("(ip[{}] != 0)", in.param);
         if (in.dtype == DType::i32) return fmt::format("tj_wrap32(ip[{}])", in.param);
         return fmt::format("ip[{}]", in.param);
       }
-      case KOp::Index: return "(int64_t)(" + offset_expr(in.access, idx) + ")";
+      case KOp::Index:
+        return "(int64_t)(" + offset_expr(in.access, idx) + ")";
       case KOp::Rand: {
         std::string c = fmt::format("(uint64_t)({} + {})", v(in.b), v(in.c));
         std::string s = fmt::format("(uint64_t){}", v(in.a));
-        if (in.op == Op::RandNormal) return convert(DType::f64, in.dtype, fmt::format("tj_rand_normal({}, {})", c, s));
+        if (in.op == Op::RandNormal)
+          return convert(DType::f64, in.dtype, fmt::format("tj_rand_normal({}, {})", c, s));
         const char* fn = in.dtype == DType::f64    ? "tj_rand_uniform_f64"
                          : in.dtype == DType::f16  ? "tj_rand_uniform_f16"
                          : in.dtype == DType::bf16 ? "tj_rand_uniform_bf16"
@@ -250,14 +342,19 @@ class KernelPrinter {
       case KOp::Unary: {
         DType od = k_.body[in.a].dtype;
         if (in.op == Op::LogicalNot) return "(!" + v(in.a) + ")";
-        return is_float(od) ? unary_float(in.op, v(in.a), od == DType::f64) : unary_int(in.op, v(in.a));
+        return is_float(od) ? unary_float(in.op, v(in.a), od == DType::f64)
+                            : unary_int(in.op, v(in.a));
       }
       case KOp::Binary:
         return binary(in.op, v(in.a), v(in.b), k_.body[in.a].dtype, in.dtype);
-      case KOp::Where: return fmt::format("({} ? {} : {})", v(in.a), v(in.b), v(in.c));
-      case KOp::Cast: return convert(k_.body[in.a].dtype, in.dtype, v(in.a));
-      case KOp::Reduced: return fmt::format("red{}", in.param);
-      case KOp::Store: break;
+      case KOp::Where:
+        return fmt::format("({} ? {} : {})", v(in.a), v(in.b), v(in.c));
+      case KOp::Cast:
+        return convert(k_.body[in.a].dtype, in.dtype, v(in.a));
+      case KOp::Reduced:
+        return fmt::format("red{}", in.param);
+      case KOp::Store:
+        break;
     }
     TJ_CHECK(false, "store has no value");
   }
@@ -311,7 +408,8 @@ class KernelPrinter {
         out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
       }
       out_ += "    (void)t;\n";
-      out_ += fmt::format("    const int64_t cnt = ({0} - j0) < (end - i) ? ({0} - j0) : (end - i);\n", inner);
+      out_ += fmt::format(
+          "    const int64_t cnt = ({0} - j0) < (end - i) ? ({0} - j0) : (end - i);\n", inner);
       out_ += "    #pragma GCC ivdep\n    for (int64_t j = j0; j < j0 + cnt; ++j) {\n";
     }
     const std::string ind = n == 1 ? "    " : "      ";
@@ -340,7 +438,8 @@ class KernelPrinter {
     std::set<int32_t> emitted;
     auto emit_row_level = [&](const std::vector<int32_t>& roots) {
       for (int32_t i : closure(roots, true))
-        if (emitted.insert(i).second && k_.body[i].kop != KOp::Store) emit_instr(i, row_idx, "    ");
+        if (emitted.insert(i).second && k_.body[i].kop != KOp::Store)
+          emit_instr(i, row_idx, "    ");
     };
     auto element_roots_of = [&](const std::vector<int32_t>& el) {
       // row-level operands used by element-level instructions
@@ -361,7 +460,8 @@ class KernelPrinter {
     // Outputs: row-level stores once per row, element-level ones in a loop.
     std::vector<int32_t> row_stores, el_stores;
     for (size_t i = 0; i < k_.body.size(); ++i)
-      if (k_.body[i].kop == KOp::Store) (k_.body[i].row_level ? row_stores : el_stores).push_back(static_cast<int32_t>(i));
+      if (k_.body[i].kop == KOp::Store)
+        (k_.body[i].row_level ? row_stores : el_stores).push_back(static_cast<int32_t>(i));
     std::vector<int32_t> store_vals;
     for (int32_t i : row_stores) store_vals.push_back(k_.body[i].a);
     emit_row_level(store_vals);
@@ -384,13 +484,16 @@ class KernelPrinter {
     out_ += "  }\n";
   }
 
-  void open_reduced_loops(const std::vector<std::string>& idx, bool simd, const std::string& clause) {
+  void open_reduced_loops(const std::vector<std::string>& idx, bool simd,
+                          const std::string& clause) {
     const size_t n = k_.domain.size(), kept = n - k_.reduced;
     out_ += "    {\n";  // a scope per pass: element values are redeclared in each
     std::string ind = "      ";
     for (size_t d = kept; d < n; ++d) {
-      if (d + 1 == n) out_ += ind + (simd ? "#pragma omp simd" + clause + "\n" : "#pragma GCC ivdep\n");
-      out_ += fmt::format("{0}for (int64_t {1} = 0; {1} < {2}; ++{1}) {{\n", ind, idx[d], k_.domain[d]);
+      if (d + 1 == n)
+        out_ += ind + (simd ? "#pragma omp simd" + clause + "\n" : "#pragma GCC ivdep\n");
+      out_ +=
+          fmt::format("{0}for (int64_t {1} = 0; {1} < {2}; ++{1}) {{\n", ind, idx[d], k_.domain[d]);
       ind += "  ";
     }
     loop_indent_ = ind;
@@ -428,10 +531,12 @@ class KernelPrinter {
         clause = fmt::format(" reduction({}:acc{})", st.op == Op::Sum ? "+" : "*", s);
         open_reduced_loops(idx, true, clause);
         for (int32_t i : el) emit_instr(i, idx, loop_indent_);
-        out_ += fmt::format("{}acc{} {}= ({}){};\n", loop_indent_, s, st.op == Op::Sum ? "+" : "*", acc_t, val);
+        out_ += fmt::format("{}acc{} {}= ({}){};\n", loop_indent_, s, st.op == Op::Sum ? "+" : "*",
+                            acc_t, val);
         close_reduced_loops();
         out_ += fmt::format("    const {} red{} = {};\n", value_type(st.dtype), s,
-                            convert(fl ? (vt == DType::f64 ? DType::f64 : DType::f32) : DType::i64, st.dtype, "acc" + std::to_string(s)));
+                            convert(fl ? (vt == DType::f64 ? DType::f64 : DType::f32) : DType::i64,
+                                    st.dtype, "acc" + std::to_string(s)));
         return;
       }
       case Op::Max:
@@ -444,13 +549,14 @@ class KernelPrinter {
                              fl ? fmt::format(" reduction(|:nan{})", s) : "");
         open_reduced_loops(idx, true, clause);
         for (int32_t i : el) emit_instr(i, idx, loop_indent_);
-        out_ += fmt::format("{}{{ const {} e = ({}){}; acc{} = e {} acc{} ? e : acc{};{} }}\n", loop_indent_, acc_t,
-                            acc_t, val, s, mx ? ">" : "<", s, s,
+        out_ += fmt::format("{}{{ const {} e = ({}){}; acc{} = e {} acc{} ? e : acc{};{} }}\n",
+                            loop_indent_, acc_t, acc_t, val, s, mx ? ">" : "<", s, s,
                             fl ? fmt::format(" nan{} |= (e != e);", s) : "");
         close_reduced_loops();
         if (fl) out_ += fmt::format("    if (nan{0}) acc{0} = NAN;\n", s);
         out_ += fmt::format("    const {} red{} = {};\n", value_type(st.dtype), s,
-                            convert(fl ? (vt == DType::f64 ? DType::f64 : DType::f32) : DType::i64, st.dtype, "acc" + std::to_string(s)));
+                            convert(fl ? (vt == DType::f64 ? DType::f64 : DType::f32) : DType::i64,
+                                    st.dtype, "acc" + std::to_string(s)));
         return;
       }
       case Op::ArgMax:
@@ -460,15 +566,17 @@ class KernelPrinter {
         out_ += fmt::format("    {} best{} = {}; int64_t arg{} = 0;\n", acc_t, s, init, s);
         open_reduced_loops(idx, false, "");
         for (int32_t i : el) emit_instr(i, idx, loop_indent_);
-        std::string cond = fl ? fmt::format("(e {0} best{1} || (e != e && best{1} == best{1}))", mx ? ">" : "<", s)
-                              : fmt::format("(e {} best{})", mx ? ">" : "<", s);
-        out_ += fmt::format("{}{{ const {} e = ({}){}; if {} {{ best{} = e; arg{} = {}; }} }}\n", loop_indent_, acc_t,
-                            acc_t, val, cond, s, s, flat_reduced_index(idx));
+        std::string cond =
+            fl ? fmt::format("(e {0} best{1} || (e != e && best{1} == best{1}))", mx ? ">" : "<", s)
+               : fmt::format("(e {} best{})", mx ? ">" : "<", s);
+        out_ += fmt::format("{}{{ const {} e = ({}){}; if {} {{ best{} = e; arg{} = {}; }} }}\n",
+                            loop_indent_, acc_t, acc_t, val, cond, s, s, flat_reduced_index(idx));
         close_reduced_loops();
         out_ += fmt::format("    const int64_t red{0} = arg{0};\n", s);
         return;
       }
-      default: break;
+      default:
+        break;
     }
     TJ_CHECK(false, "{} is not a reduction", ir::op_name(st.op));
   }
@@ -486,23 +594,40 @@ class KernelPrinter {
     out_ += fmt::format("    const int64_t m = row % {}; int64_t t = row / {}; (void)t;\n", M, M);
     out_ += fmt::format("    int64_t oa = {}, ob = {}, oc = {};\n", A.offset, B.offset, C.offset);
     for (size_t d = n - 3; d-- > 0;) {
-      out_ += fmt::format("    {{ const int64_t b = t % {0}; t /= {0}; oa += b * {1}; ob += b * {2}; oc += b * {3}; }}\n",
-                          k_.domain[d], A.strides[d], B.strides[d], C.strides[d]);
+      out_ += fmt::format(
+          "    {{ const int64_t b = t % {0}; t /= {0}; oa += b * {1}; ob += b * {2}; oc += b * "
+          "{3}; }}\n",
+          k_.domain[d], A.strides[d], B.strides[d], C.strides[d]);
     }
     out_ += fmt::format("    oa += m * {}; oc += m * {};\n", A.strides[n - 3], C.strides[n - 3]);
-    out_ += fmt::format("    for (int64_t n0 = 0; n0 < {0}; n0 += 256) {{\n      const int64_t nn = ({0} - n0) < 256 ? ({0} - n0) : 256;\n", N);
-    out_ += fmt::format("      {} acc[256];\n      for (int64_t q = 0; q < nn; ++q) acc[q] = 0;\n", at);
+    out_ += fmt::format(
+        "    for (int64_t n0 = 0; n0 < {0}; n0 += 256) {{\n      const int64_t nn = ({0} - n0) < "
+        "256 ? ({0} - n0) : 256;\n",
+        N);
+    out_ +=
+        fmt::format("      {} acc[256];\n      for (int64_t q = 0; q < nn; ++q) acc[q] = 0;\n", at);
     out_ += fmt::format("      for (int64_t k = 0; k < {}; ++k) {{\n", K);
-    out_ += fmt::format("        const {} av = {};\n", at,
-                        convert(value_dtype(A.dtype), acc, load_expr(A.dtype, fmt::format("a{}[oa + k * {}]", A.arg, A.strides[n - 1]))));
-    std::string bl = convert(value_dtype(B.dtype), acc,
-                             load_expr(B.dtype, fmt::format("a{}[ob + k * {} + (n0 + q) * {}]", B.arg, B.strides[n - 1], B.strides[n - 2])));
+    out_ += fmt::format(
+        "        const {} av = {};\n", at,
+        convert(value_dtype(A.dtype), acc,
+                load_expr(A.dtype, fmt::format("a{}[oa + k * {}]", A.arg, A.strides[n - 1]))));
+    std::string bl =
+        convert(value_dtype(B.dtype), acc,
+                load_expr(B.dtype, fmt::format("a{}[ob + k * {} + (n0 + q) * {}]", B.arg,
+                                               B.strides[n - 1], B.strides[n - 2])));
     if (acc == DType::i64)
-      out_ += fmt::format("        #pragma GCC ivdep\n        for (int64_t q = 0; q < nn; ++q) acc[q] = (int64_t)((uint64_t)acc[q] + (uint64_t)av * (uint64_t){});\n", bl);
+      out_ += fmt::format(
+          "        #pragma GCC ivdep\n        for (int64_t q = 0; q < nn; ++q) acc[q] = "
+          "(int64_t)((uint64_t)acc[q] + (uint64_t)av * (uint64_t){});\n",
+          bl);
     else
-      out_ += fmt::format("        #pragma GCC ivdep\n        for (int64_t q = 0; q < nn; ++q) acc[q] += av * {};\n", bl);
+      out_ += fmt::format(
+          "        #pragma GCC ivdep\n        for (int64_t q = 0; q < nn; ++q) acc[q] += av * "
+          "{};\n",
+          bl);
     out_ += "      }\n";
-    out_ += fmt::format("      for (int64_t q = 0; q < nn; ++q) a{}[oc + (n0 + q) * {}] = {};\n", C.arg, C.strides[n - 2],
+    out_ += fmt::format("      for (int64_t q = 0; q < nn; ++q) a{}[oc + (n0 + q) * {}] = {};\n",
+                        C.arg, C.strides[n - 2],
                         store_expr(C.dtype, convert(acc, value_dtype(C.dtype), "acc[q]")));
     out_ += "    }\n  }\n";
     (void)K;
@@ -520,7 +645,8 @@ class KernelPrinter {
 std::string print_cpp_kernel(const ir::Kernel& k) { return KernelPrinter(k).print(); }
 
 const std::string& cpp_preamble() {
-  static const std::string p = std::string(embedded::cpu_math_h) + "\n" + embedded::cpu_kernel_h + "\n";
+  static const std::string p =
+      std::string(embedded::cpu_math_h) + "\n" + embedded::cpu_kernel_h + "\n";
   return p;
 }
 

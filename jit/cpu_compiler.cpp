@@ -72,7 +72,8 @@ const CpuCompiler& cpu_compiler() {
           c.command));
     c.identity = trim(ver.substr(0, ver.find('\n')));
     std::string march = run_capture(
-        c.command + " -march=native -Q --help=target 2>/dev/null | grep -E '^ +-march=' | head -1", &rc);
+        c.command + " -march=native -Q --help=target 2>/dev/null | grep -E '^ +-march=' | head -1",
+        &rc);
     std::string arch;
     if (size_t p = march.find('='); p != std::string::npos) arch = trim(march.substr(p + 1));
     while (!arch.empty() && (arch.front() == ' ' || arch.front() == '\t')) arch.erase(arch.begin());
@@ -111,7 +112,8 @@ std::shared_ptr<CpuModule> CpuModule::compile(const std::string& source, const s
     if (!f) throw Error(fmt::format("cannot write kernel source {} (disk full?)", src));
   }
   auto t0 = std::chrono::steady_clock::now();
-  std::string cmd = fmt::format("{} {} -o '{}' '{}' > '{}' 2>&1", cc.command, cc.flags, so, src, log);
+  std::string cmd =
+      fmt::format("{} {} -o '{}' '{}' > '{}' 2>&1", cc.command, cc.flags, so, src, log);
   int rc = std::system(cmd.c_str());
   *ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (rc != 0) {

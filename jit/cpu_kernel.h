@@ -6,7 +6,10 @@
 
 static inline int64_t tj_f2i(double x) {
   // NaN → 0, out of range saturates (a C++ cast would be undefined).
-  return x != x ? 0 : x >= 9.2233720368547758e18 ? INT64_MAX : x <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)x;
+  return x != x                        ? 0
+         : x >= 9.2233720368547758e18  ? INT64_MAX
+         : x <= -9.2233720368547758e18 ? INT64_MIN
+                                       : (int64_t)x;
 }
 static inline int64_t tj_wrap32(int64_t x) { return (int64_t)(int32_t)(uint32_t)(uint64_t)x; }
 static inline float tj_round_f16(float x) { return tj_half_to_float(tj_float_to_half(x)); }

@@ -194,7 +194,9 @@ sched::Target cpu_target() {
   t.threads = cpu_threads();
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  t.vector_bytes = __builtin_cpu_supports("avx512f") ? 64 : __builtin_cpu_supports("avx2") ? 32 : 16;
+  t.vector_bytes = __builtin_cpu_supports("avx512f") ? 64
+                   : __builtin_cpu_supports("avx2")  ? 32
+                                                     : 16;
 #else
   t.vector_bytes = 16;
 #endif
@@ -294,7 +296,8 @@ bool run_blas(const ir::Kernel& k, const std::vector<void*>& ptrs) {
   const ir::Access& A = k.accesses[0];
   const ir::Access& B = k.accesses[1];
   const ir::Access& C = k.accesses[2];
-  if (!(A.dtype == C.dtype && B.dtype == C.dtype && (C.dtype == DType::f32 || C.dtype == DType::f64)))
+  if (!(A.dtype == C.dtype && B.dtype == C.dtype &&
+        (C.dtype == DType::f32 || C.dtype == DType::f64)))
     return false;
   const size_t n = k.domain.size();
   const int64_t M = k.domain[n - 3], N = k.domain[n - 2], K = k.domain[n - 1];
@@ -318,10 +321,12 @@ bool run_blas(const ir::Kernel& k, const std::vector<void*>& ptrs) {
     char* pc = static_cast<char*>(ptrs[C.arg]) + oc * es;
     if (C.dtype == DType::f32)
       cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, reinterpret_cast<float*>(pa), lda,
-                  reinterpret_cast<float*>(pb), ldb, 0.0f, reinterpret_cast<float*>(pc), std::max<int64_t>(N, 1));
+                  reinterpret_cast<float*>(pb), ldb, 0.0f, reinterpret_cast<float*>(pc),
+                  std::max<int64_t>(N, 1));
     else
       cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, reinterpret_cast<double*>(pa), lda,
-                  reinterpret_cast<double*>(pb), ldb, 0.0, reinterpret_cast<double*>(pc), std::max<int64_t>(N, 1));
+                  reinterpret_cast<double*>(pb), ldb, 0.0, reinterpret_cast<double*>(pc),
+                  std::max<int64_t>(N, 1));
   }
   return true;
 }
@@ -369,8 +374,8 @@ std::vector<BufferView> execute(const ir::Graph& g) {
       ip[q] = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
     }
     ++counters().launched;
-    obs::LaunchScope observe(k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel()
-                                                                      : shape_numel(k.domain));
+    obs::LaunchScope observe(
+        k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel() : shape_numel(k.domain));
     bool done = false;
 #if TJ_HAVE_CBLAS
     if (k.kind == ir::Kernel::Kind::matmul) done = run_blas(k, args);

@@ -50,9 +50,7 @@ std::optional<Strides> reshape_strides(const Shape& from, const Strides& st, con
 struct Space {
   Shape shape;
   std::vector<int64_t> axes;
-  bool operator<(const Space& o) const {
-    return std::tie(shape, axes) < std::tie(o.shape, o.axes);
-  }
+  bool operator<(const Space& o) const { return std::tie(shape, axes) < std::tie(o.shape, o.axes); }
   bool operator==(const Space& o) const { return shape == o.shape && axes == o.axes; }
 };
 
@@ -444,7 +442,8 @@ std::optional<BufferRef> buffer_view(const Graph& g, const std::vector<char>& M,
       r.strides = *st;
       return r;
     }
-    default: break;
+    default:
+      break;
   }
   return std::nullopt;
 }

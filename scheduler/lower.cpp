@@ -67,10 +67,18 @@ class GroupLowerer {
 
   Kernel lower(Step* step) {
     switch (gr_.kind) {
-      case Group::Kind::pointwise: lower_pointwise(); break;
-      case Group::Kind::cat_part: lower_cat_part(); break;
-      case Group::Kind::row: lower_row(); break;
-      case Group::Kind::matmul: lower_matmul(); break;
+      case Group::Kind::pointwise:
+        lower_pointwise();
+        break;
+      case Group::Kind::cat_part:
+        lower_cat_part();
+        break;
+      case Group::Kind::row:
+        lower_row();
+        break;
+      case Group::Kind::matmul:
+        lower_matmul();
+        break;
     }
     step->args = arg_buffers_;
     step->params = param_slots_;
@@ -112,7 +120,8 @@ class GroupLowerer {
   int32_t param_for(NodeId scalar) {
     int32_t slot = g_.node(scalar).slot;
     for (size_t i = 0; i < param_slots_.size(); ++i)
-      if (param_slots_[i] == slot && k_.params[i] == g_.node(scalar).dtype) return static_cast<int32_t>(i);
+      if (param_slots_[i] == slot && k_.params[i] == g_.node(scalar).dtype)
+        return static_cast<int32_t>(i);
     param_slots_.push_back(slot);
     k_.params.push_back(g_.node(scalar).dtype);
     return static_cast<int32_t>(param_slots_.size() - 1);
@@ -131,10 +140,16 @@ class GroupLowerer {
     } else {
       switch (in.kop) {
         case KOp::Load:
-        case KOp::Index: in.row_level = reduced_invariant(k_.accesses[in.access].strides); break;
+        case KOp::Index:
+          in.row_level = reduced_invariant(k_.accesses[in.access].strides);
+          break;
         case KOp::Param:
-        case KOp::Reduced: in.row_level = true; break;
-        case KOp::Store: in.row_level = reduced_invariant(k_.accesses[in.access].strides); break;
+        case KOp::Reduced:
+          in.row_level = true;
+          break;
+        case KOp::Store:
+          in.row_level = reduced_invariant(k_.accesses[in.access].strides);
+          break;
         default: {
           bool r = true;
           for (int32_t o : {in.a, in.b, in.c})
@@ -198,12 +213,14 @@ class GroupLowerer {
     }
     note_fused(n);
     switch (ir::op_info(nd.op).kind) {
-      case ir::OpKind::Source: return emit_source(n, v);
+      case ir::OpKind::Source:
+        return emit_source(n, v);
       case ir::OpKind::Unary:
       case ir::OpKind::Binary:
       case ir::OpKind::Ternary: {
         std::vector<int32_t> ops;
-        for (NodeId x : nd.inputs) ops.push_back(emit(x, through_broadcast(v, nd.shape, g_.node(x).shape)));
+        for (NodeId x : nd.inputs)
+          ops.push_back(emit(x, through_broadcast(v, nd.shape, g_.node(x).shape)));
         KInstr in;
         in.op = nd.op;
         in.dtype = nd.dtype;
@@ -226,7 +243,8 @@ class GroupLowerer {
         return push(in);
       }
       case ir::OpKind::Movement:
-      case ir::OpKind::Matmul: break;
+      case ir::OpKind::Matmul:
+        break;
     }
     TJ_CHECK(false, "cannot inline %{} ({})", n, ir::op_name(nd.op));
   }

@@ -32,8 +32,12 @@ void name_kernel(ir::Kernel& k) {
   uint64_t h = Hasher().add(ir::to_string(k)).get();
   std::string kind;
   switch (k.kind) {
-    case ir::Kernel::Kind::pointwise: kind = "pointwise"; break;
-    case ir::Kernel::Kind::matmul: kind = "matmul"; break;
+    case ir::Kernel::Kind::pointwise:
+      kind = "pointwise";
+      break;
+    case ir::Kernel::Kind::matmul:
+      kind = "matmul";
+      break;
     case ir::Kernel::Kind::row: {
       const std::string& s = k.summary;
       if (has(s, "max") && has(s, "exp") && has(s, "sum") && has(s, "log"))

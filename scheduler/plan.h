@@ -20,8 +20,8 @@ namespace tj::sched {
 struct PlanBuffer {
   enum class Kind : uint8_t { input, temp, output };
   Kind kind = Kind::temp;
-  int32_t slot = -1;       // input: graph buffer slot; output: first index in g.outputs()
-  ir::NodeId node = -1;    // temp/output: the node it holds
+  int32_t slot = -1;     // input: graph buffer slot; output: first index in g.outputs()
+  ir::NodeId node = -1;  // temp/output: the node it holds
   DType dtype = DType::f32;
   int64_t numel = 0;
   int first_use = -1, last_use = -1;  // steps (temps)

@@ -24,8 +24,8 @@ struct Group {
   std::vector<int64_t> axes;      // row: the reduced axes of F
   ir::NodeId cat = -1;            // cat_part: the cat node and which input it copies
   int cat_input = -1;
-  int epoch = 0;                  // groups of one epoch only read buffers of earlier epochs
-  bool reshape_copy = false;      // the root is a reshape computed over its input's shape
+  int epoch = 0;              // groups of one epoch only read buffers of earlier epochs
+  bool reshape_copy = false;  // the root is a reshape computed over its input's shape
 };
 
 struct Schedule {

@@ -45,7 +45,7 @@ ir::TileConfig choose_tile(const ir::Kernel& k, const Target& t) {
                                : k.kept_numel();
       const int64_t per_row = std::max<int64_t>(
           k.kind == ir::Kernel::Kind::matmul ? k.domain[k.domain.size() - 2] * k.domain.back()
-                                              : k.reduced_numel(),
+                                             : k.reduced_numel(),
           1);
       if (rows * per_row < kSerialBelow || t.threads <= 1) {
         c.rows = std::max<int64_t>(rows, 1);
@@ -53,7 +53,8 @@ ir::TileConfig choose_tile(const ir::Kernel& k, const Target& t) {
         c.rows = std::max<int64_t>(ceil_div(rows, programs), ceil_div(kMinWork, per_row));
         c.rows = std::min(std::max<int64_t>(c.rows, 1), std::max<int64_t>(rows, 1));
       }
-      int64_t row_bytes = per_row * element_bytes(k) * static_cast<int64_t>(std::max<size_t>(k.args.size(), 1));
+      int64_t row_bytes =
+          per_row * element_bytes(k) * static_cast<int64_t>(std::max<size_t>(k.args.size(), 1));
       c.persistent = k.kind == ir::Kernel::Kind::row && row_bytes <= t.l2_bytes / 2;
       return c;
     }

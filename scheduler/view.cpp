@@ -108,7 +108,8 @@ std::optional<View> through_reshape(const View& v, const Shape& out, const Shape
 std::optional<View> through_movement(const View& v, const ir::Node& m, const Shape& in) {
   const size_t n = domain_rank(v, 0);
   switch (m.op) {
-    case ir::Op::Expand: return through_broadcast(v, m.shape, in);
+    case ir::Op::Expand:
+      return through_broadcast(v, m.shape, in);
     case ir::Op::Permute: {
       View r;
       r.dims = n;
@@ -130,8 +131,10 @@ std::optional<View> through_movement(const View& v, const ir::Node& m, const Sha
       }
       return r;
     }
-    case ir::Op::Reshape: return through_reshape(v, m.shape, in);
-    default: break;
+    case ir::Op::Reshape:
+      return through_reshape(v, m.shape, in);
+    default:
+      break;
   }
   TJ_CHECK(false, "{} is not a view op", ir::op_name(m.op));
 }

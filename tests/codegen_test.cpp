@@ -50,7 +50,8 @@ BufferView host_buffer(DType t, const Shape& shape, uint32_t seed = 1) {
     for (auto& x : v.f) x = next() * 4.0 - 2.0;
   } else {
     v.i.resize(n);
-    for (auto& x : v.i) x = t == DType::bool_ ? (next() < 0.5) : static_cast<int64_t>(next() * 20) - 10;
+    for (auto& x : v.i)
+      x = t == DType::bool_ ? (next() < 0.5) : static_cast<int64_t>(next() * 20) - 10;
   }
   BufferView b;
   b.dtype = t;
@@ -167,7 +168,9 @@ std::string kinds_of(const sched::Plan& p) {
   for (const auto& st : p.steps) {
     const Kernel& k = p.kernels[st.kernel];
     if (!s.empty()) s += ",";
-    s += k.kind == Kernel::Kind::pointwise ? "pointwise" : k.kind == Kernel::Kind::row ? "row" : "matmul";
+    s += k.kind == Kernel::Kind::pointwise ? "pointwise"
+         : k.kind == Kernel::Kind::row     ? "row"
+                                           : "matmul";
   }
   return s;
 }
@@ -178,7 +181,9 @@ std::string describe(const sched::Plan& p) {
   return s;
 }
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
 
 // ---- (1) the generated loops vectorize ---------------------------------------------
 
@@ -201,7 +206,8 @@ std::string read_file(const std::string& p) {
 }
 
 /// Lines of `src` (1-based) inside kernel `name` whose text contains `needle`.
-std::vector<int> loop_lines(const std::string& src, const std::string& name, const std::string& needle) {
+std::vector<int> loop_lines(const std::string& src, const std::string& name,
+                            const std::string& needle) {
   std::vector<int> out;
   std::istringstream is(src);
   std::string ln;
@@ -209,7 +215,8 @@ std::vector<int> loop_lines(const std::string& src, const std::string& name, con
   bool inside = false;
   while (std::getline(is, ln)) {
     ++no;
-    if (starts_with(ln, "extern \"C\" void ")) inside = ln.find(" " + name + "(") != std::string::npos;
+    if (starts_with(ln, "extern \"C\" void "))
+      inside = ln.find(" " + name + "(") != std::string::npos;
     if (inside && ln.find(needle) != std::string::npos) out.push_back(no);
   }
   return out;
@@ -284,12 +291,14 @@ void expect_loops_vectorized(const sched::Plan& p, const std::vector<std::string
       auto l = loop_lines(src, k.name, n);
       lines.insert(lines.end(), l.begin(), l.end());
     }
-    ASSERT_FALSE(lines.empty()) << "no loop found in " << k.name << "\n" << jit::print_cpp_kernel(k);
+    ASSERT_FALSE(lines.empty()) << "no loop found in " << k.name << "\n"
+                                << jit::print_cpp_kernel(k);
     // g++ reports a `#pragma omp simd` loop at the pragma's line, just above.
     for (int l : lines)
-      EXPECT_TRUE(vec.count(l) || (pragma_line(src, l - 1) && vec.count(l - 1))) << k.name << ": loop at line " << l << " is not vectorized\n"
-                                << jit::print_cpp_kernel(k) << "\ncompiler report:\n"
-                                << log.substr(0, 6000);
+      EXPECT_TRUE(vec.count(l) || (pragma_line(src, l - 1) && vec.count(l - 1)))
+          << k.name << ": loop at line " << l << " is not vectorized\n"
+          << jit::print_cpp_kernel(k) << "\ncompiler report:\n"
+          << log.substr(0, 6000);
   }
 }
 
@@ -325,7 +334,10 @@ TEST(CodegenVectorize, SoftmaxRowKernelLoops) {
   ASSERT_EQ(p.kernels[0].stages.size(), 2u);
   // The max pass, the sum-of-exp pass and the store pass.
   auto src = jit::print_cpp_kernel(p.kernels[0]);
-  EXPECT_EQ(loop_lines(jit::print_cpp_unit({&p.kernels[0]}), p.kernels[0].name, "for (int64_t r1 = 0").size(), 3u)
+  EXPECT_EQ(
+      loop_lines(jit::print_cpp_unit({&p.kernels[0]}), p.kernels[0].name, "for (int64_t r1 = 0")
+          .size(),
+      3u)
       << src;
   expect_loops_vectorized(p, {"for (int64_t r1 = 0"});
 }
@@ -341,18 +353,36 @@ TEST(CodegenVectorize, LayerNormRowKernelLoops) {
 std::vector<std::function<Graph()>> plan_graphs() {
   return {
       [] { return pointwise_chain(f32, {4096}); },
-      [] { return pointwise_chain(f16, {33, 65}); },
+      [] {
+        return pointwise_chain(f16, {33, 65});
+      },
       [] { return pointwise_chain(f64, {1000003}); },
-      [] { return softmax_graph(f32, {64, 1000}); },
-      [] { return softmax_graph(bf16, {3, 5, 7}); },
-      [] { return log_softmax_graph({8, 100}); },
-      [] { return layer_norm_graph({16, 256}); },
-      [] { return rms_norm_graph({16, 256}); },
+      [] {
+        return softmax_graph(f32, {64, 1000});
+      },
+      [] {
+        return softmax_graph(bf16, {3, 5, 7});
+      },
+      [] {
+        return log_softmax_graph({8, 100});
+      },
+      [] {
+        return layer_norm_graph({16, 256});
+      },
+      [] {
+        return rms_norm_graph({16, 256});
+      },
       [] { return reduce_graph(Op::Sum, f32, {1 << 20}, {0}); },
-      [] { return reduce_graph(Op::ArgMax, f32, {10, 33}, {1}); },
-      [] { return reduce_graph(Op::Sum, i32, {7, 9, 11}, {0, 2}); },
+      [] {
+        return reduce_graph(Op::ArgMax, f32, {10, 33}, {1});
+      },
+      [] {
+        return reduce_graph(Op::Sum, i32, {7, 9, 11}, {0, 2});
+      },
       [] { return matmul_bias_relu_graph(32, 48, 24); },
-      [] { return horizontal_graph({128, 64}); },
+      [] {
+        return horizontal_graph({128, 64});
+      },
       [] { return reduce_other_shape_graph(); },
   };
 }
@@ -365,7 +395,8 @@ TEST(CodegenIr, EveryKernelVerifies) {
     for (const Kernel& k : p.kernels) {
       EXPECT_NO_THROW(ir::verify(k)) << ir::to_string(k);
       EXPECT_FALSE(k.name.empty());
-      EXPECT_NE(jit::print_cpp_kernel(k).find("extern \"C\" void " + k.name + "("), std::string::npos);
+      EXPECT_NE(jit::print_cpp_kernel(k).find("extern \"C\" void " + k.name + "("),
+                std::string::npos);
     }
   }
 }
@@ -395,7 +426,8 @@ TEST(CodegenIr, PrintedFormOfAPointwiseKernel) {
   ASSERT_EQ(p.kernels.size(), 1u);
   const Kernel& k = p.kernels[0];
   std::string s = ir::to_string(k);
-  EXPECT_NE(s.find("kernel " + k.name + " (pointwise): domain [4096] reduced 0 tile(block=4096, rows=0, vec=16)"),
+  EXPECT_NE(s.find("kernel " + k.name +
+                   " (pointwise): domain [4096] reduced 0 tile(block=4096, rows=0, vec=16)"),
             std::string::npos)
       << s;
   EXPECT_NE(s.find("  arg0: f32*\n  arg1: f32*\n"), std::string::npos) << s;
@@ -448,46 +480,93 @@ TEST_P(MakePlanTest, KindsAndNames) {
   ASSERT_EQ(p.steps.size(), c.prefixes.size()) << describe(p);
   for (size_t s = 0; s < p.steps.size(); ++s) {
     const std::string& name = p.kernels[p.steps[s].kernel].name;
-    EXPECT_TRUE(starts_with(name, c.prefixes[s])) << "launch " << s << ": " << name << ", expected "
-                                                  << c.prefixes[s] << "...\n" << describe(p);
+    EXPECT_TRUE(starts_with(name, c.prefixes[s]))
+        << "launch " << s << ": " << name << ", expected " << c.prefixes[s] << "...\n"
+        << describe(p);
     // tj_<kind>_<8 hex digits>
     ASSERT_GE(name.size(), 9u);
-    EXPECT_EQ(name.find_first_not_of("0123456789abcdef", name.size() - 8), std::string::npos) << name;
+    EXPECT_EQ(name.find_first_not_of("0123456789abcdef", name.size() - 8), std::string::npos)
+        << name;
     EXPECT_EQ(name[name.size() - 9], '_') << name;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Plans, MakePlanTest,
-    ::testing::Values(
-        PlanCase{"pointwise_chain", [] { return pointwise_chain(f32, {64, 128}); }, "pointwise", {"tj_pointwise_"}},
-        PlanCase{"softmax", [] { return softmax_graph(f32, {64, 1000}); }, "row", {"tj_row_softmax_"}},
-        PlanCase{"log_softmax", [] { return log_softmax_graph({64, 1000}); }, "row", {"tj_row_log_softmax_"}},
-        PlanCase{"layer_norm", [] { return layer_norm_graph({16, 256}); }, "row", {"tj_row_layer_norm_"}},
-        PlanCase{"rms_norm", [] { return rms_norm_graph({16, 256}); }, "row", {"tj_row_rms_norm_"}},
-        PlanCase{"row_sum", [] { return reduce_graph(Op::Sum, f32, {64, 1000}, {1}); }, "row", {"tj_row_sum_"}},
-        PlanCase{"row_argmax", [] { return reduce_graph(Op::ArgMax, f32, {64, 1000}, {1}); }, "row",
-                 {"tj_row_argmax_"}},
-        PlanCase{"split_sum", [] { return reduce_graph(Op::Sum, f32, {1 << 20}, {0}); }, "row,row",
-                 {"tj_row_sum_", "tj_row_sum_"}},
-        PlanCase{"matmul_bias_relu", [] { return matmul_bias_relu_graph(32, 48, 24); }, "matmul,pointwise",
-                 {"tj_matmul_", "tj_pointwise_"}},
-        PlanCase{"horizontal", [] { return horizontal_graph({128, 64}); }, "pointwise", {"tj_pointwise_"}},
-        PlanCase{"reduce_other_shape", reduce_other_shape_graph, "row,pointwise", {"tj_row_sum_", "tj_pointwise_"}}),
+    ::testing::Values(PlanCase{"pointwise_chain",
+                               [] {
+                                 return pointwise_chain(f32, {64, 128});
+                               },
+                               "pointwise",
+                               {"tj_pointwise_"}},
+                      PlanCase{"softmax",
+                               [] {
+                                 return softmax_graph(f32, {64, 1000});
+                               },
+                               "row",
+                               {"tj_row_softmax_"}},
+                      PlanCase{"log_softmax",
+                               [] {
+                                 return log_softmax_graph({64, 1000});
+                               },
+                               "row",
+                               {"tj_row_log_softmax_"}},
+                      PlanCase{"layer_norm",
+                               [] {
+                                 return layer_norm_graph({16, 256});
+                               },
+                               "row",
+                               {"tj_row_layer_norm_"}},
+                      PlanCase{"rms_norm",
+                               [] {
+                                 return rms_norm_graph({16, 256});
+                               },
+                               "row",
+                               {"tj_row_rms_norm_"}},
+                      PlanCase{"row_sum",
+                               [] {
+                                 return reduce_graph(Op::Sum, f32, {64, 1000}, {1});
+                               },
+                               "row",
+                               {"tj_row_sum_"}},
+                      PlanCase{"row_argmax",
+                               [] {
+                                 return reduce_graph(Op::ArgMax, f32, {64, 1000}, {1});
+                               },
+                               "row",
+                               {"tj_row_argmax_"}},
+                      PlanCase{"split_sum",
+                               [] { return reduce_graph(Op::Sum, f32, {1 << 20}, {0}); },
+                               "row,row",
+                               {"tj_row_sum_", "tj_row_sum_"}},
+                      PlanCase{"matmul_bias_relu",
+                               [] { return matmul_bias_relu_graph(32, 48, 24); },
+                               "matmul,pointwise",
+                               {"tj_matmul_", "tj_pointwise_"}},
+                      PlanCase{"horizontal",
+                               [] {
+                                 return horizontal_graph({128, 64});
+                               },
+                               "pointwise",
+                               {"tj_pointwise_"}},
+                      PlanCase{"reduce_other_shape",
+                               reduce_other_shape_graph,
+                               "row,pointwise",
+                               {"tj_row_sum_", "tj_pointwise_"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(MakePlanSchedule, ScheduleText) {
   {
     Graph g = pointwise_chain(f32, {64, 128});
     sched::Plan p = sched::make_plan(g, test_target());
-    EXPECT_EQ(p.schedule_text,
-              "group 0 (pointwise, epoch 1): shape [64, 128] roots %" + std::to_string(g.outputs()[0]) + "\n");
+    EXPECT_EQ(p.schedule_text, "group 0 (pointwise, epoch 1): shape [64, 128] roots %" +
+                                   std::to_string(g.outputs()[0]) + "\n");
   }
   {
     Graph g = softmax_graph(f32, {64, 1000});
     sched::Plan p = sched::make_plan(g, test_target());
-    EXPECT_EQ(p.schedule_text,
-              "group 0 (row, epoch 1): shape [64, 1000] axes [1] roots %" + std::to_string(g.outputs()[0]) + "\n");
+    EXPECT_EQ(p.schedule_text, "group 0 (row, epoch 1): shape [64, 1000] axes [1] roots %" +
+                                   std::to_string(g.outputs()[0]) + "\n");
     ASSERT_EQ(p.kernels.size(), 1u);
     EXPECT_EQ(p.kernels[0].stages.size(), 2u);
     EXPECT_EQ(p.kernels[0].stages[0].op, Op::Max);
@@ -499,23 +578,27 @@ TEST(MakePlanSchedule, ScheduleText) {
     Graph g = horizontal_graph({128, 64});
     sched::Plan p = sched::make_plan(g, test_target());
     EXPECT_EQ(p.schedule_text, "group 0 (pointwise, epoch 1): shape [128, 64] roots %" +
-                                   std::to_string(g.outputs()[0]) + " %" + std::to_string(g.outputs()[1]) + "\n");
+                                   std::to_string(g.outputs()[0]) + " %" +
+                                   std::to_string(g.outputs()[1]) + "\n");
   }
   {
     Graph g = matmul_bias_relu_graph(32, 48, 24);
     sched::Plan p = sched::make_plan(g, test_target());
     EXPECT_NE(p.schedule_text.find("group 0 (matmul, epoch 1): shape [32, 24]"), std::string::npos)
         << p.schedule_text;
-    EXPECT_NE(p.schedule_text.find("group 1 (pointwise, epoch 2): shape [32, 24]"), std::string::npos)
+    EXPECT_NE(p.schedule_text.find("group 1 (pointwise, epoch 2): shape [32, 24]"),
+              std::string::npos)
         << p.schedule_text;
   }
   {
     // 1M elements summed on 2 threads: 16 partial sums of 65536, then one.
     Graph g = reduce_graph(Op::Sum, f32, {1 << 20}, {0});
     sched::Plan p = sched::make_plan(g, test_target());
-    EXPECT_NE(p.schedule_text.find("group 0 (row, epoch 1): shape [16, 65536] axes [1]"), std::string::npos)
+    EXPECT_NE(p.schedule_text.find("group 0 (row, epoch 1): shape [16, 65536] axes [1]"),
+              std::string::npos)
         << p.schedule_text;
-    EXPECT_NE(p.schedule_text.find("group 1 (row, epoch 2): shape [16, 1] axes [0]"), std::string::npos)
+    EXPECT_NE(p.schedule_text.find("group 1 (row, epoch 2): shape [16, 1] axes [0]"),
+              std::string::npos)
         << p.schedule_text;
   }
 }

@@ -71,8 +71,8 @@ struct UnaryCase {
   const char* name;
   float (*fn)(float);
   double (*ref)(double);
-  float lo, hi;     // dense sweep range (random bit patterns cover the rest)
-  double max_ulp;   // the bound documented in cpu_math.h
+  float lo, hi;    // dense sweep range (random bit patterns cover the rest)
+  double max_ulp;  // the bound documented in cpu_math.h
 };
 
 double d_exp(double x) { return std::exp(x); }
@@ -143,12 +143,55 @@ std::vector<float> make_inputs(float lo, float hi, uint64_t seed) {
   std::uniform_real_distribution<float> u(lo, hi);
   for (int i = 0; i < n; ++i) x.push_back(u(rng));
   for (int i = 0; i < n; ++i) x.push_back(float_of(static_cast<uint32_t>(rng())));
-  const float edge[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 0x1p-149f, -0x1p-149f,
-                        0x1.fffffcp-127f, -0x1.fffffcp-127f, 0x1p-126f, -0x1p-126f, FLT_MAX, -FLT_MAX,
-                        1.0f, -1.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 88.7228394f, 88.7228470f,
-                        89.0f, -87.3365479f, -103.972084f, -104.0f, -150.0f, 128.0f, -149.0f, 1e-20f,
-                        -1e-20f, 0x1p23f, -0x1p23f, 8388609.0f, 0x1p24f, 1e30f, -1e30f, 3.92f, -3.92f,
-                        0.49999997f, 0.5f, 9.0f, -9.0f, 10.0f, -10.0f, -0.99999994f, -0.999999f};
+  const float edge[] = {0.0f,
+                        -0.0f,
+                        INFINITY,
+                        -INFINITY,
+                        NAN,
+                        -NAN,
+                        0x1p-149f,
+                        -0x1p-149f,
+                        0x1.fffffcp-127f,
+                        -0x1.fffffcp-127f,
+                        0x1p-126f,
+                        -0x1p-126f,
+                        FLT_MAX,
+                        -FLT_MAX,
+                        1.0f,
+                        -1.0f,
+                        0.5f,
+                        -0.5f,
+                        1.5f,
+                        -1.5f,
+                        2.5f,
+                        -2.5f,
+                        88.7228394f,
+                        88.7228470f,
+                        89.0f,
+                        -87.3365479f,
+                        -103.972084f,
+                        -104.0f,
+                        -150.0f,
+                        128.0f,
+                        -149.0f,
+                        1e-20f,
+                        -1e-20f,
+                        0x1p23f,
+                        -0x1p23f,
+                        8388609.0f,
+                        0x1p24f,
+                        1e30f,
+                        -1e30f,
+                        3.92f,
+                        -3.92f,
+                        0.49999997f,
+                        0.5f,
+                        9.0f,
+                        -9.0f,
+                        10.0f,
+                        -10.0f,
+                        -0.99999994f,
+                        -0.999999f};
   for (float e : edge) x.push_back(e);
   return x;
 }
@@ -175,8 +218,8 @@ Worst sweep(const UnaryCase& c, Fn&& apply) {
 
 std::string describe(const UnaryCase& c, const Worst& w) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "tj_%s: max %.0f ulp (bound %.0f) at x=%.9g: got %.9g, want %.9g", c.name,
-                w.ulp, c.max_ulp, w.x, w.got, w.want);
+  std::snprintf(buf, sizeof buf, "tj_%s: max %.0f ulp (bound %.0f) at x=%.9g: got %.9g, want %.9g",
+                c.name, w.ulp, c.max_ulp, w.x, w.got, w.want);
   return buf;
 }
 
@@ -264,9 +307,10 @@ TEST(CpuMath, MaximumMinimumPropagateNaN) {
 // pow against f64 pow: random pairs, negative bases with integer exponents, and
 // every pair of special values (C99 powf rules: 0^0 = 1, (-8)^(1/3) = NaN, ...).
 void pow_inputs(std::vector<float>& a, std::vector<float>& b) {
-  const float sp[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 0x1p-149f, -0x1p-149f, 1.0f, -1.0f, 0.5f,
-                      -0.5f, 2.0f, -2.0f, 3.0f, -3.0f, 2.5f, -2.5f, 1e10f, -1e10f, 0x1p24f, 8388609.0f,
-                      -8388609.0f, 0.1f, 1e-30f, 127.0f, -149.0f, 1.0f / 3.0f};
+  const float sp[] = {0.0f,        -0.0f, INFINITY, -INFINITY, NAN,     0x1p-149f,  -0x1p-149f,
+                      1.0f,        -1.0f, 0.5f,     -0.5f,     2.0f,    -2.0f,      3.0f,
+                      -3.0f,       2.5f,  -2.5f,    1e10f,     -1e10f,  0x1p24f,    8388609.0f,
+                      -8388609.0f, 0.1f,  1e-30f,   127.0f,    -149.0f, 1.0f / 3.0f};
   for (float p : sp) {
     for (float q : sp) {
       a.push_back(p);
@@ -291,8 +335,8 @@ void pow_inputs(std::vector<float>& a, std::vector<float>& b) {
   }
 }
 
-double check_pow(const std::vector<float>& a, const std::vector<float>& b, const std::vector<float>& y,
-                 std::string* where) {
+double check_pow(const std::vector<float>& a, const std::vector<float>& b,
+                 const std::vector<float>& y, std::string* where) {
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     double r = std::pow(static_cast<double>(a[i]), static_cast<double>(b[i]));
@@ -388,8 +432,10 @@ TEST(CpuMath, FloatToHalfAndBf16Rounding) {
     float f = float_of(b);
     uint16_t h = tj_float_to_half(f), hw = tj::half(f).bits;
     uint16_t g = tj_float_to_bf16(f), gw = tj::bfloat16(f).bits;
-    if (h != hw && half_bad++ < 5) ADD_FAILURE() << "half(" << std::hex << b << ") = " << h << ", want " << hw;
-    if (g != gw && bf16_bad++ < 5) ADD_FAILURE() << "bf16(" << std::hex << b << ") = " << g << ", want " << gw;
+    if (h != hw && half_bad++ < 5)
+      ADD_FAILURE() << "half(" << std::hex << b << ") = " << h << ", want " << hw;
+    if (g != gw && bf16_bad++ < 5)
+      ADD_FAILURE() << "bf16(" << std::hex << b << ") = " << g << ", want " << gw;
   }
   EXPECT_EQ(half_bad, 0);
   EXPECT_EQ(bf16_bad, 0);
@@ -452,7 +498,8 @@ std::string read_file(const std::string& p) {
 }
 
 struct Loop {
-  std::string name, body;  // body: statement using x[i], z[i] (float) / h[i] (uint16) -> y[i] / hy[i]
+  std::string name,
+      body;  // body: statement using x[i], z[i] (float) / h[i] (uint16) -> y[i] / hy[i]
 };
 
 // One loop per line so -fopt-info lines map to functions; returns the source and
@@ -460,7 +507,8 @@ struct Loop {
 std::string kernel_source(const std::vector<Loop>& loops, std::vector<int>* lines) {
   std::string s;
   s += "#include \"" + std::string(kHeader) + "\"\n";
-  s += "#define TJK(nm, stmt) extern \"C\" void tjk_##nm(const float* __restrict x, const float* __restrict z, "
+  s += "#define TJK(nm, stmt) extern \"C\" void tjk_##nm(const float* __restrict x, const float* "
+       "__restrict z, "
        "const uint16_t* __restrict h, float* __restrict y, uint16_t* __restrict hy, long n) "
        "{ (void)x; (void)z; (void)h; (void)y; (void)hy; for (long i = 0; i < n; ++i) { stmt; } }\n";
   int line = 3;
@@ -507,14 +555,16 @@ TEST(CpuMathJit, LoopsVectorize) {
 #ifndef TJ_SOURCE_DIR
   GTEST_SKIP() << "built without TJ_SOURCE_DIR, cannot locate jit/cpu_math.h";
 #else
-  if (!have_compiler()) GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";
+  if (!have_compiler())
+    GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   std::vector<Loop> loops = all_loops();
   std::vector<int> lines;
   std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, &lines);
   for (bool no_errno : {false, true}) {
-    std::string cmd = "cd '" + dir.path + "' && c++ " + kJitFlags + (no_errno ? " -fno-math-errno" : "") +
+    std::string cmd = "cd '" + dir.path + "' && c++ " + kJitFlags +
+                      (no_errno ? " -fno-math-errno" : "") +
                       " -fopt-info-vec-optimized -c k.cpp -o k.o 2> log.txt";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.path + "/log.txt");
     std::set<int> vec = vectorized_lines(read_file(dir.path + "/log.txt"), "k.cpp");
@@ -522,9 +572,9 @@ TEST(CpuMathJit, LoopsVectorize) {
       bool is_sqrt = loops[i].name == "sqrt" || loops[i].name == "rsqrt";
       if (is_sqrt && !no_errno) continue;  // documented: needs -fno-math-errno
       if (!is_sqrt && no_errno) continue;
-      EXPECT_TRUE(vec.count(lines[i])) << "loop over tj_" << loops[i].name << " (k.cpp line " << lines[i]
-                                       << ") not vectorized with " << kJitFlags
-                                       << (no_errno ? " -fno-math-errno" : "");
+      EXPECT_TRUE(vec.count(lines[i]))
+          << "loop over tj_" << loops[i].name << " (k.cpp line " << lines[i]
+          << ") not vectorized with " << kJitFlags << (no_errno ? " -fno-math-errno" : "");
     }
   }
 #endif
@@ -536,22 +586,27 @@ TEST(CpuMathJit, AccuracyInKernelBuild) {
 #ifndef TJ_SOURCE_DIR
   GTEST_SKIP() << "built without TJ_SOURCE_DIR, cannot locate jit/cpu_math.h";
 #else
-  if (!have_compiler()) GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";
+  if (!have_compiler())
+    GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   std::vector<Loop> loops = all_loops();
   std::vector<int> lines;
   std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, &lines);
-  std::string cmd = "cd '" + dir.path + "' && c++ " + kJitFlags + " -shared -fPIC k.cpp -o k.so 2> log.txt";
+  std::string cmd =
+      "cd '" + dir.path + "' && c++ " + kJitFlags + " -shared -fPIC k.cpp -o k.so 2> log.txt";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.path + "/log.txt");
   void* lib = dlopen((dir.path + "/k.so").c_str(), RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(lib, nullptr) << dlerror();
   using Kern = void (*)(const float*, const float*, const uint16_t*, float*, uint16_t*, long);
-  auto sym = [&](const std::string& n) { return reinterpret_cast<Kern>(dlsym(lib, ("tjk_" + n).c_str())); };
+  auto sym = [&](const std::string& n) {
+    return reinterpret_cast<Kern>(dlsym(lib, ("tjk_" + n).c_str()));
+  };
   for (const UnaryCase& c : kUnary) {
     Kern k = sym(c.name);
     ASSERT_NE(k, nullptr) << c.name;
-    Worst w = sweep(c, [&](const float* x, float* y, int64_t n) { k(x, nullptr, nullptr, y, nullptr, n); });
+    Worst w = sweep(
+        c, [&](const float* x, float* y, int64_t n) { k(x, nullptr, nullptr, y, nullptr, n); });
     EXPECT_LE(w.ulp, c.max_ulp) << "kernel build: " << describe(c, w);
     std::printf("  kernel build %s\n", describe(c, w).c_str());
   }
@@ -581,7 +636,8 @@ TEST(CpuMathJit, AccuracyInKernelBuild) {
   std::vector<float> r(4096);
   sym("rand_uniform_f32")(nullptr, nullptr, nullptr, r.data(), nullptr, 4096);
   for (int i = 0; i < 4096; ++i) {
-    ASSERT_EQ(bits_of(r[i]), bits_of(static_cast<float>(tj::philox::uniform(1000 + i, 7, tj::f32)))) << i;
+    ASSERT_EQ(bits_of(r[i]), bits_of(static_cast<float>(tj::philox::uniform(1000 + i, 7, tj::f32))))
+        << i;
   }
   dlclose(lib);
 #endif

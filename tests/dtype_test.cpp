@@ -67,11 +67,11 @@ TEST(Half, KnownBitPatterns) {
       {1.0f / 3.0f, 0x3555},
       {3.14159f, 0x4248},
       {1000.7f, 0x63D1},
-      {65504.0f, 0x7BFF},       // largest finite half
-      {0x1p-14f, 0x0400},       // smallest normal
-      {0x1p-24f, 0x0001},       // smallest subnormal
+      {65504.0f, 0x7BFF},         // largest finite half
+      {0x1p-14f, 0x0400},         // smallest normal
+      {0x1p-24f, 0x0001},         // smallest subnormal
       {1023 * 0x1p-24f, 0x03FF},  // largest subnormal
-      {1e-5f, 0x00A8},          // subnormal, rounded
+      {1e-5f, 0x00A8},            // subnormal, rounded
   };
   for (const auto& c : cases) {
     EXPECT_EQ(tj::half(c.value).bits, c.bits) << "value " << c.value;
@@ -273,9 +273,9 @@ struct DTypeInfo {
 };
 
 const DTypeInfo kDTypes[] = {
-    {tj::f32, "f32", 4, true, false},  {tj::f16, "f16", 2, true, false},
-    {tj::bf16, "bf16", 2, true, false}, {tj::f64, "f64", 8, true, false},
-    {tj::i32, "i32", 4, false, true},  {tj::i64, "i64", 8, false, true},
+    {tj::f32, "f32", 4, true, false},     {tj::f16, "f16", 2, true, false},
+    {tj::bf16, "bf16", 2, true, false},   {tj::f64, "f64", 8, true, false},
+    {tj::i32, "i32", 4, false, true},     {tj::i64, "i64", 8, false, true},
     {tj::bool_, "bool", 1, false, false},
 };
 
@@ -368,9 +368,26 @@ INSTANTIATE_TEST_SUITE_P(Modes, DTypeTensor, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "lazy" : "eager"; });
 
 const std::vector<float> kRoundingInputs = {
-    0.0f,     -0.0f,   1.0f,    0.1f,      1.0f / 3.0f,  3.14159f,   1000.7f,
-    65504.0f, 65519.0f, 65520.0f, -65520.0f, 1e6f,        1e-5f,      0x1p-25f,
-    1.5f * 0x1p-24f, 1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, -2.5f, 1e30f, -7.25f,
+    0.0f,
+    -0.0f,
+    1.0f,
+    0.1f,
+    1.0f / 3.0f,
+    3.14159f,
+    1000.7f,
+    65504.0f,
+    65519.0f,
+    65520.0f,
+    -65520.0f,
+    1e6f,
+    1e-5f,
+    0x1p-25f,
+    1.5f * 0x1p-24f,
+    1.0f + 0x1p-11f,
+    1.0f + 3 * 0x1p-11f,
+    -2.5f,
+    1e30f,
+    -7.25f,
 };
 
 TEST_P(DTypeTensor, CastToF16Rounds) {
@@ -385,16 +402,17 @@ TEST_P(DTypeTensor, CastToF16Rounds) {
   for (size_t i = 0; i < got.size(); ++i) {
     float want = tj::half(kRoundingInputs[i]);
     EXPECT_EQ(got[i], want) << "input " << kRoundingInputs[i];
-    EXPECT_EQ(got_bits[i].bits, tj::half(kRoundingInputs[i]).bits) << "input " << kRoundingInputs[i];
+    EXPECT_EQ(got_bits[i].bits, tj::half(kRoundingInputs[i]).bits)
+        << "input " << kRoundingInputs[i];
   }
   // Spot-check a few against literal values.
   EXPECT_EQ(got[3], 0.0999755859375f);  // 0.1 -> 0x2E66
   EXPECT_EQ(got[7], 65504.0f);
-  EXPECT_TRUE(std::isinf(got[9]) && got[9] > 0);   // 65520 -> inf
+  EXPECT_TRUE(std::isinf(got[9]) && got[9] > 0);  // 65520 -> inf
   EXPECT_TRUE(std::isinf(got[10]) && got[10] < 0);
   EXPECT_TRUE(std::isinf(got[11]));
-  EXPECT_EQ(got[13], 0.0f);            // 2^-25 ties to 0
-  EXPECT_EQ(got[14], 2 * 0x1p-24f);   // ties to even subnormal
+  EXPECT_EQ(got[13], 0.0f);          // 2^-25 ties to 0
+  EXPECT_EQ(got[14], 2 * 0x1p-24f);  // ties to even subnormal
   EXPECT_EQ(got[15], 1.0f);
   EXPECT_EQ(got[16], 1.0f + 0x1p-9f);
 }
@@ -430,16 +448,17 @@ TEST_P(DTypeTensor, FromVectorOfHalfKeepsBits) {
 }
 
 TEST_P(DTypeTensor, FromVectorOfBFloat16KeepsBits) {
-  std::vector<tj::bfloat16> data = {tj::bfloat16::from_bits(0x3F80), tj::bfloat16::from_bits(0xC020),
-                                    tj::bfloat16::from_bits(0x7F80), tj::bfloat16::from_bits(0x0001)};
+  std::vector<tj::bfloat16> data = {
+      tj::bfloat16::from_bits(0x3F80), tj::bfloat16::from_bits(0xC020),
+      tj::bfloat16::from_bits(0x7F80), tj::bfloat16::from_bits(0x0001)};
   auto t = tj::from_vector<tj::bfloat16>(data, {2, 2});
   EXPECT_EQ(t.dtype(), tj::bf16);
   EXPECT_EQ(t.shape(), (tj::Shape{2, 2}));
   auto back = t.to_vector<tj::bfloat16>();
   ASSERT_EQ(back.size(), data.size());
   for (size_t i = 0; i < data.size(); ++i) EXPECT_EQ(back[i].bits, data[i].bits) << i;
-  EXPECT_TRUE(all_close(t, {1.0, -2.5, INFINITY, static_cast<double>(float_from_bits(0x00010000u))},
-                        0, 0));
+  EXPECT_TRUE(
+      all_close(t, {1.0, -2.5, INFINITY, static_cast<double>(float_from_bits(0x00010000u))}, 0, 0));
 }
 
 TEST_P(DTypeTensor, F16ArithmeticRoundsResult) {
@@ -450,8 +469,8 @@ TEST_P(DTypeTensor, F16ArithmeticRoundsResult) {
   EXPECT_EQ(c.dtype(), tj::f16);
   auto got = c.to_vector<float>();
   ASSERT_EQ(got.size(), 4u);
-  EXPECT_EQ(got[0], 1.0f);                 // tie -> even
-  EXPECT_EQ(got[1], 1.0f + 0x1p-9f);       // tie -> even (up)
+  EXPECT_EQ(got[0], 1.0f);                        // tie -> even
+  EXPECT_EQ(got[1], 1.0f + 0x1p-9f);              // tie -> even (up)
   EXPECT_TRUE(std::isinf(got[2]) && got[2] > 0);  // overflow
   EXPECT_EQ(got[3], static_cast<float>(tj::half(1.0f + static_cast<float>(tj::half(0.1f)))));
 }

@@ -69,10 +69,17 @@ TEST_P(Errors, BroadcastMismatch) {
   EXPECT_TRUE(throws_error([&] { (void)tj::mul(a, b); }, {"mul", "[2, 3]", "[4, 3]"}));
   EXPECT_TRUE(throws_error([&] { (void)(a < b); }, {"[2, 3]", "[4, 3]"}));
   EXPECT_TRUE(throws_error([&] { (void)tj::where(a > 0, a, b); }, {"where", "[2, 3]", "[4, 3]"}));
-  EXPECT_TRUE(throws_error([&] { (void)tj::broadcast_shapes({2, 3}, {4, 3}); }, {"[2, 3]", "[4, 3]"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)tj::broadcast_shapes({2, 3}, {4, 3});
+      },
+      {"[2, 3]", "[4, 3]"}));
   // Trailing dims are compared first: [3] does not broadcast with [3, 2].
-  EXPECT_TRUE(throws_error([&] { (void)(tj::ones({3}) + tj::ones({3, 2})); },
-                           {"add", "[3]", "[3, 2]"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)(tj::ones({3}) + tj::ones({3, 2}));
+      },
+      {"add", "[3]", "[3, 2]"}));
 }
 
 TEST_P(Errors, BroadcastMessageStartsWithOpName) {
@@ -90,11 +97,17 @@ TEST_P(Errors, MatmulInnerDimMismatch) {
   EXPECT_TRUE(throws_error([&] { (void)tj::matmul(a, b); }, {"matmul", "[2, 3]", "[4, 5]"}));
   EXPECT_TRUE(throws_error([&] { (void)a.matmul(b); }, {"matmul", "[2, 3]", "[4, 5]"}));
   // Batched: inner dims 3 vs 4.
-  EXPECT_TRUE(throws_error([&] { (void)tj::matmul(tj::ones({7, 2, 3}), tj::ones({7, 4, 5})); },
-                           {"matmul", "[7, 2, 3]", "[7, 4, 5]"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)tj::matmul(tj::ones({7, 2, 3}), tj::ones({7, 4, 5}));
+      },
+      {"matmul", "[7, 2, 3]", "[7, 4, 5]"}));
   // Batch dims that do not broadcast.
-  EXPECT_TRUE(throws_error([&] { (void)tj::matmul(tj::ones({2, 2, 3}), tj::ones({3, 3, 4})); },
-                           {"matmul"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)tj::matmul(tj::ones({2, 2, 3}), tj::ones({3, 3, 4}));
+      },
+      {"matmul"}));
   // 0-d operands are not valid for matmul.
   EXPECT_TRUE(throws_error([&] { (void)tj::matmul(tj::ones({}), tj::ones({3})); }, {"matmul"}));
 }
@@ -160,8 +173,11 @@ TEST_P(Errors, SliceStepNotPositive) {
 TEST_P(Errors, MeanOfIntegerTensor) {
   EXPECT_TRUE(throws_error([&] { (void)tj::mean(tj::arange(6)); }, {"mean", "i64"}));
   EXPECT_TRUE(throws_error([&] { (void)tj::ones({3}, tj::i32).mean(); }, {"mean", "i32"}));
-  EXPECT_TRUE(throws_error([&] { (void)tj::mean(tj::ones({2, 2}, tj::i64), int64_t{0}); },
-                           {"mean", "i64"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)tj::mean(tj::ones({2, 2}, tj::i64), int64_t{0});
+      },
+      {"mean", "i64"}));
   EXPECT_TRUE(throws_error([&] { (void)tj::ones({3}, tj::bool_).mean(); }, {"mean", "bool"}));
   EXPECT_TRUE(throws_error([&] { (void)tj::var(tj::arange(6)); }, {"var", "i64"}));
   // The fix works: cast first.
@@ -265,13 +281,13 @@ TEST_P(Errors, UndefinedTensorAccessors) {
 
 TEST_P(Errors, ItemOnMoreThanOneElement) {
   Ten x = tj::ones({2, 3});
-  EXPECT_TRUE(throws_error_where(
-      [&] { (void)x.item<float>(); },
-      [](const std::string& m) {
-        return m.find("item") != std::string::npos &&
-               (m.find("6") != std::string::npos || m.find("[2, 3]") != std::string::npos);
-      },
-      "mention item and the numel (6) or shape [2, 3]"));
+  EXPECT_TRUE(throws_error_where([&] { (void)x.item<float>(); },
+                                 [](const std::string& m) {
+                                   return m.find("item") != std::string::npos &&
+                                          (m.find("6") != std::string::npos ||
+                                           m.find("[2, 3]") != std::string::npos);
+                                 },
+                                 "mention item and the numel (6) or shape [2, 3]"));
   EXPECT_TRUE(throws_error([&] { (void)tj::zeros({0}).item<float>(); }, {"item"}));
   // One element in any shape is fine.
   EXPECT_EQ(tj::full({1, 1, 1}, 2.5).item<float>(), 2.5f);
@@ -280,10 +296,14 @@ TEST_P(Errors, ItemOnMoreThanOneElement) {
 
 TEST_P(Errors, FromVectorSizeMismatch) {
   std::vector<float> five = {1, 2, 3, 4, 5};
-  EXPECT_TRUE(throws_error([&] { (void)tj::from_vector<float>(five, {2, 3}); },
-                           {"from_vector", "5", "[2, 3]"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)tj::from_vector<float>(five, {2, 3});
+      },
+      {"from_vector", "5", "[2, 3]"}));
   std::vector<int64_t> one = {1};
-  EXPECT_TRUE(throws_error([&] { (void)tj::from_vector<int64_t>(one, {0}); }, {"from_vector", "[0]"}));
+  EXPECT_TRUE(
+      throws_error([&] { (void)tj::from_vector<int64_t>(one, {0}); }, {"from_vector", "[0]"}));
   EXPECT_TRUE(throws_error([&] { (void)tj::from_vector<float>({}, {1}); }, {"from_vector", "[1]"}));
   // Matching sizes work, including 0-d and empty.
   EXPECT_EQ(tj::from_vector<float>({3.5f}, {}).item<float>(), 3.5f);
@@ -299,8 +319,11 @@ TEST_P(Errors, CatMismatchedShapes) {
   EXPECT_TRUE(throws_error([&] { (void)tj::cat({a, tj::ones({3})}, 0); }, {"cat"}));
   EXPECT_TRUE(throws_error([&] { (void)tj::cat({}, 0); }, {"cat"}));
   EXPECT_TRUE(throws_error([&] { (void)tj::cat({a, a}, 2); }, {"cat", "2"}));
-  EXPECT_TRUE(throws_error([&] { (void)tj::stack({tj::ones({2}), tj::ones({3})}); },
-                           {"stack", "[2]", "[3]"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)tj::stack({tj::ones({2}), tj::ones({3})});
+      },
+      {"stack", "[2]", "[3]"}));
   // Along the dim that differs it is fine.
   Ten c = tj::cat({tj::ones({2, 3}), tj::zeros({2, 4})}, 1);
   EXPECT_EQ(c.shape(), (tj::Shape{2, 7}));
@@ -321,8 +344,10 @@ TEST_P(Errors, CudaWithoutCuda) {
       [] { (void)tj::ones({2}, tj::TensorOptions().dtype(tj::f16).device(tj::Device::cuda(1))); },
       mentions_cuda, "mention cuda"));
   EXPECT_TRUE(throws_error_where(
-      [] { (void)tj::from_vector<float>({1, 2}, {2}, tj::Device::cuda(0)); }, mentions_cuda,
-      "mention cuda"));
+      [] {
+        (void)tj::from_vector<float>({1, 2}, {2}, tj::Device::cuda(0));
+      },
+      mentions_cuda, "mention cuda"));
   EXPECT_TRUE(throws_error_where([] { (void)tj::ones({2}).to(tj::Device::cuda(0)); }, mentions_cuda,
                                  "mention cuda"));
   // The CPU still works.

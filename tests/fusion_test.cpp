@@ -67,7 +67,8 @@ Tensor input(const Shape& shape, DType dtype, uint32_t seed, double lo = -2.0, d
       auto w = ints();
       return from_vector(std::vector<int32_t>(w.begin(), w.end()), shape);
     }
-    case DType::i64: return from_vector(ints(), shape);
+    case DType::i64:
+      return from_vector(ints(), shape);
     case DType::bool_: {
       std::vector<bool> v(n);
       for (int64_t i = 0; i < n; ++i) v[i] = (rng() & 1) != 0;
@@ -104,13 +105,18 @@ void PrintTo(const FusionCase& c, std::ostream* os) { *os << c.name; }
 /// get a few of their ulps. Integers and bools are exact.
 Tol default_tol(DType t) {
   switch (t) {
-    case DType::f32: return {2e-5, 1e-5};
-    case DType::f64: return {1e-10, 1e-12};
-    case DType::f16: return {1e-2, 1e-2};
-    case DType::bf16: return {4e-2, 4e-2};
+    case DType::f32:
+      return {2e-5, 1e-5};
+    case DType::f64:
+      return {1e-10, 1e-12};
+    case DType::f16:
+      return {1e-2, 1e-2};
+    case DType::bf16:
+      return {4e-2, 4e-2};
     case DType::i32:
     case DType::i64:
-    case DType::bool_: return {0, 0};
+    case DType::bool_:
+      return {0, 0};
   }
   return {};
 }
@@ -144,12 +150,25 @@ std::vector<FusionCase> fusion_cases() {
   std::vector<FusionCase> c;
   // ---- the patterns of issue 3 -----------------------------------------------
   c.push_back({"chain8_pointwise", [] { return chain8(f32_input({64, 100}, 1)); }, 1});
-  c.push_back({"softmax", [] { return std::vector<Tensor>{softmax(f32_input({64, 1000}, 2, -4, 4), 1)}; }, 1});
-  c.push_back({"softmax_dim0", [] { return std::vector<Tensor>{softmax(f32_input({100, 48}, 3, -4, 4), 0)}; }, 1});
-  c.push_back({"log_softmax", [] { return std::vector<Tensor>{log_softmax(f32_input({32, 500}, 4, -4, 4), 1)}; }, 1});
+  c.push_back({"softmax",
+               [] {
+                 return std::vector<Tensor>{softmax(f32_input({64, 1000}, 2, -4, 4), 1)};
+               },
+               1});
+  c.push_back({"softmax_dim0",
+               [] {
+                 return std::vector<Tensor>{softmax(f32_input({100, 48}, 3, -4, 4), 0)};
+               },
+               1});
+  c.push_back({"log_softmax",
+               [] {
+                 return std::vector<Tensor>{log_softmax(f32_input({32, 500}, 4, -4, 4), 1)};
+               },
+               1});
   c.push_back({"layer_norm_weight_bias",
                [] {
-                 Tensor x = f32_input({16, 256}, 5), w = f32_input({256}, 6, 0.5, 1.5), b = f32_input({256}, 7);
+                 Tensor x = f32_input({16, 256}, 5), w = f32_input({256}, 6, 0.5, 1.5),
+                        b = f32_input({256}, 7);
                  return std::vector<Tensor>{layer_norm(x, {256}, w, b)};
                },
                1});
@@ -160,15 +179,20 @@ std::vector<FusionCase> fusion_cases() {
                },
                1});
   c.push_back({"var", [] { return std::vector<Tensor>{f32_input({32, 500}, 10).var({1})}; }, 1});
-  c.push_back({"matmul_bias_gelu",
-               [] {
-                 Tensor x = f32_input({64, 128}, 11, -1, 1), w = f32_input({128, 96}, 12, -0.2, 0.2);
-                 Tensor b = f32_input({96}, 13);
-                 return std::vector<Tensor>{gelu(matmul(x, w) + b, "tanh")};
-               },
-               2, /*at_most=*/true, {1e-4, 1e-5}});
+  c.push_back(
+      {"matmul_bias_gelu",
+       [] {
+         Tensor x = f32_input({64, 128}, 11, -1, 1), w = f32_input({128, 96}, 12, -0.2, 0.2);
+         Tensor b = f32_input({96}, 13);
+         return std::vector<Tensor>{gelu(matmul(x, w) + b, "tanh")};
+       },
+       2,
+       /*at_most=*/true,
+       {1e-4, 1e-5}});
   c.push_back({"sum_two_stage_1M",
-               [] { return std::vector<Tensor>{f32_input({1 << 20}, 14, 0, 1).sum()}; }, 2, false,
+               [] { return std::vector<Tensor>{f32_input({1 << 20}, 14, 0, 1).sum()}; },
+               2,
+               false,
                {1e-5, 0}});
   c.push_back({"horizontal_two_pointwise_outputs",
                [] {
@@ -179,8 +203,13 @@ std::vector<FusionCase> fusion_cases() {
                },
                1});
   c.push_back({"reduce_prologue_epilogue",
-               [] { return std::vector<Tensor>{sqrt((f32_input({128, 300}, 17) * f32_input({128, 300}, 18)).sum({1}))}; },
-               1, false, {2e-5, 1e-5}});
+               [] {
+                 return std::vector<Tensor>{
+                     sqrt((f32_input({128, 300}, 17) * f32_input({128, 300}, 18)).sum({1}))};
+               },
+               1,
+               false,
+               {2e-5, 1e-5}});
   c.push_back({"reduce_square_sum_sqrt",
                [] {
                  Tensor x = f32_input({128, 300}, 19);
@@ -203,9 +232,15 @@ std::vector<FusionCase> fusion_cases() {
                },
                1});
   c.push_back({"softmax_of_transposed",
-               [] { return std::vector<Tensor>{softmax(f32_input({300, 40}, 25, -4, 4).t(), 1)}; }, 1});
+               [] {
+                 return std::vector<Tensor>{softmax(f32_input({300, 40}, 25, -4, 4).t(), 1)};
+               },
+               1});
   c.push_back({"softmax_of_sliced_rows",
-               [] { return std::vector<Tensor>{softmax(f32_input({40, 300}, 38, -4, 4).slice(1, 1, 300, 3), 1)}; },
+               [] {
+                 return std::vector<Tensor>{
+                     softmax(f32_input({40, 300}, 38, -4, 4).slice(1, 1, 300, 3), 1)};
+               },
                1});
   c.push_back({"layer_norm_f16",
                [] {
@@ -226,11 +261,11 @@ std::vector<FusionCase> fusion_cases() {
                  std::mt19937 rng(28);
                  for (auto& e : v) e = static_cast<float>(rng() % 1000) / 100.0f - 5.0f;
                  const float nan = std::numeric_limits<float>::quiet_NaN();
-                 v[0 * 9 + 4] = nan;                       // row 0: one NaN
+                 v[0 * 9 + 4] = nan;                      // row 0: one NaN
                  v[2 * 9 + 1] = nan, v[2 * 9 + 7] = nan;  // row 2: two NaNs (first wins)
-                 v[4 * 9 + 8] = nan;                       // row 4: NaN last
-                 v[5 * 9 + 3] = v[5 * 9 + 6] = 9.5f;       // row 5: tied max (first wins)
-                 v[5 * 9 + 2] = v[5 * 9 + 5] = -9.5f;      // row 5: tied min
+                 v[4 * 9 + 8] = nan;                      // row 4: NaN last
+                 v[5 * 9 + 3] = v[5 * 9 + 6] = 9.5f;      // row 5: tied max (first wins)
+                 v[5 * 9 + 2] = v[5 * 9 + 5] = -9.5f;     // row 5: tied min
                  Tensor x = from_vector(v, {6, 9});
                  return std::vector<Tensor>{x.max({1}), x.min({1}), x.argmax(1), x.argmin(1)};
                },
@@ -263,29 +298,50 @@ std::vector<FusionCase> fusion_cases() {
   for (DType t : {f32, f16, bf16, f64, i32, i64, bool_}) {
     c.push_back({"chain_" + std::string(dtype_name(t)), [t] { return dtype_chain(t); }, 1});
     c.push_back({"rowsum_" + std::string(dtype_name(t)),
-                 [t] { return std::vector<Tensor>{input({23, 41}, t, 30, -3, 3).sum({1})}; }, 1, false,
-                 t == f16 || t == bf16 ? Tol{2e-2, 5e-2} : Tol{}});
+                 [t] {
+                   return std::vector<Tensor>{input({23, 41}, t, 30, -3, 3).sum({1})};
+                 },
+                 1, false, t == f16 || t == bf16 ? Tol{2e-2, 5e-2} : Tol{}});
   }
   // ---- odd sizes: pointwise and row kernels -----------------------------------------------
   for (int64_t n : {1, 7, 1023, 1000003}) {
     std::string s = std::to_string(n);
     c.push_back({"odd_pointwise_" + s, [n] { return chain8(f32_input({n}, 31)); }, 1});
     c.push_back({"odd_softmax_2x" + s,
-                 [n] { return std::vector<Tensor>{softmax(f32_input({2, n}, 32, -4, 4), 1)}; }, 1});
+                 [n] {
+                   return std::vector<Tensor>{softmax(f32_input({2, n}, 32, -4, 4), 1)};
+                 },
+                 1});
     c.push_back({"odd_layer_norm_3x" + s,
-                 [n] { return std::vector<Tensor>{layer_norm(f32_input({3, n}, 33), {n})}; }, 1, false,
+                 [n] {
+                   return std::vector<Tensor>{layer_norm(f32_input({3, n}, 33), {n})};
+                 },
+                 1,
+                 false,
                  {1e-4, 1e-4}});
     if (n < 1000000)
       c.push_back({"odd_rows_softmax_" + s + "x7",
-                   [n] { return std::vector<Tensor>{softmax(f32_input({n, 7}, 34, -4, 4), 1)}; }, 1});
+                   [n] {
+                     return std::vector<Tensor>{softmax(f32_input({n, 7}, 34, -4, 4), 1)};
+                   },
+                   1});
   }
   // ---- empty tensors ------------------------------------------------------------------
   c.push_back({"empty_pointwise",
-               [] { return std::vector<Tensor>{f32_input({0, 5}, 35) * 2 + 1}; }, 0});
+               [] {
+                 return std::vector<Tensor>{f32_input({0, 5}, 35) * 2 + 1};
+               },
+               0});
   c.push_back({"empty_reduced_axis_sum",
-               [] { return std::vector<Tensor>{f32_input({4, 0}, 36).sum({1})}; }, 1});
+               [] {
+                 return std::vector<Tensor>{f32_input({4, 0}, 36).sum({1})};
+               },
+               1});
   c.push_back({"empty_rows_softmax",
-               [] { return std::vector<Tensor>{softmax(f32_input({0, 5}, 37), 1)}; }, 0});
+               [] {
+                 return std::vector<Tensor>{softmax(f32_input({0, 5}, 37), 1)};
+               },
+               0});
   return c;
 }
 
@@ -313,14 +369,14 @@ std::string describe_plan(const ir::Graph& g) {
   if (t.dtype() != ref.dtype)
     return ::testing::AssertionFailure() << "dtype " << t.dtype() << ", reference " << ref.dtype;
   if (t.shape() != ref.shape)
-    return ::testing::AssertionFailure() << "shape " << shape_str(t.shape()) << ", reference "
-                                         << shape_str(ref.shape);
+    return ::testing::AssertionFailure()
+           << "shape " << shape_str(t.shape()) << ", reference " << shape_str(ref.shape);
   if (!ref.floating()) {
     std::vector<int64_t> got = t.to_vector<int64_t>();
     for (size_t i = 0; i < got.size(); ++i)
       if (got[i] != ref.i[i])
-        return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", expected "
-                                             << ref.i[i];
+        return ::testing::AssertionFailure()
+               << "element " << i << ": got " << got[i] << ", expected " << ref.i[i];
     return ::testing::AssertionSuccess();
   }
   Tol d = default_tol(ref.dtype);
@@ -356,7 +412,8 @@ TEST_P(FusionTest, MatchesReferenceWithKernelCount) {
   ASSERT_EQ(ref.size(), outs.size()) << "graph outputs vs returned tensors\n" << ir::to_string(g);
   for (size_t k = 0; k < outs.size(); ++k) {
     ASSERT_TRUE(outs[k].is_materialized()) << "output " << k;
-    EXPECT_TRUE(matches_reference(outs[k], ref[k], c.tol)) << "output " << k << "\n" << describe_plan(g);
+    EXPECT_TRUE(matches_reference(outs[k], ref[k], c.tol)) << "output " << k << "\n"
+                                                           << describe_plan(g);
   }
 }
 
@@ -399,7 +456,8 @@ TEST(PlanCacheTest, HitsFromTheSecondIterationAndMissesOnNewShapeOrDType) {
       EXPECT_EQ(after.plan_hits - before.plan_hits, 0);
       continue;
     }
-    EXPECT_EQ(after.plan_hits - before.plan_hits, 1) << "iteration " << it << " should reuse the plan";
+    EXPECT_EQ(after.plan_hits - before.plan_hits, 1)
+        << "iteration " << it << " should reuse the plan";
     EXPECT_EQ(after.plan_misses - before.plan_misses, 0) << "iteration " << it;
     EXPECT_EQ(after.kernels_compiled - before.kernels_compiled, 0) << "iteration " << it;
     EXPECT_EQ(after.cache_disk_hits - before.cache_disk_hits, 0) << "iteration " << it;

@@ -138,13 +138,24 @@ TEST(GraphTest, OpTableIsConsistent) {
     const OpInfo& info = op_info(static_cast<Op>(i));
     EXPECT_TRUE(names.insert(info.name).second) << "duplicate op name " << info.name;
     switch (info.kind) {
-      case OpKind::Unary: EXPECT_EQ(info.arity, 1) << info.name; break;
-      case OpKind::Binary: EXPECT_EQ(info.arity, 2) << info.name; break;
-      case OpKind::Ternary: EXPECT_EQ(info.arity, 3) << info.name; break;
-      case OpKind::Reduce: EXPECT_EQ(info.arity, 1) << info.name; break;
-      case OpKind::Matmul: EXPECT_EQ(info.arity, 2) << info.name; break;
+      case OpKind::Unary:
+        EXPECT_EQ(info.arity, 1) << info.name;
+        break;
+      case OpKind::Binary:
+        EXPECT_EQ(info.arity, 2) << info.name;
+        break;
+      case OpKind::Ternary:
+        EXPECT_EQ(info.arity, 3) << info.name;
+        break;
+      case OpKind::Reduce:
+        EXPECT_EQ(info.arity, 1) << info.name;
+        break;
+      case OpKind::Matmul:
+        EXPECT_EQ(info.arity, 2) << info.name;
+        break;
       case OpKind::Source:
-      case OpKind::Movement: break;
+      case OpKind::Movement:
+        break;
     }
   }
 }

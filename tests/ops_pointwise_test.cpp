@@ -6,8 +6,8 @@
 // Adding an op is one row in kUnary (tensor -> tensor, including tensor-scalar
 // forms), kBinary (tensor, tensor), kIntBinary (integer tensors),
 // kCompare (-> bool_) or kPromotion (result dtype).
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -33,13 +33,20 @@ constexpr double kPi = 3.14159265358979323846;
 /// The value `v` becomes when stored as `dt`.
 double stored(double v, tj::DType dt) {
   switch (dt) {
-    case tj::DType::f32: return static_cast<float>(v);
-    case tj::DType::f16: return static_cast<float>(tj::half(static_cast<float>(v)));
-    case tj::DType::bf16: return static_cast<float>(tj::bfloat16(static_cast<float>(v)));
-    case tj::DType::f64: return v;
-    case tj::DType::i32: return static_cast<double>(static_cast<int32_t>(v));
-    case tj::DType::i64: return static_cast<double>(static_cast<int64_t>(v));
-    case tj::DType::bool_: return v != 0 ? 1.0 : 0.0;
+    case tj::DType::f32:
+      return static_cast<float>(v);
+    case tj::DType::f16:
+      return static_cast<float>(tj::half(static_cast<float>(v)));
+    case tj::DType::bf16:
+      return static_cast<float>(tj::bfloat16(static_cast<float>(v)));
+    case tj::DType::f64:
+      return v;
+    case tj::DType::i32:
+      return static_cast<double>(static_cast<int32_t>(v));
+    case tj::DType::i64:
+      return static_cast<double>(static_cast<int64_t>(v));
+    case tj::DType::bool_:
+      return v != 0 ? 1.0 : 0.0;
   }
   return v;
 }
@@ -63,7 +70,8 @@ Ten make(const std::vector<double>& v, tj::DType dt, std::optional<tj::Shape> sh
       for (double x : v) d.emplace_back(static_cast<float>(x));
       return tj::from_vector<tj::bfloat16>(d, s);
     }
-    case tj::DType::f64: return tj::from_vector<double>(v, s);
+    case tj::DType::f64:
+      return tj::from_vector<double>(v, s);
     case tj::DType::i32: {
       std::vector<int32_t> d;
       for (double x : v) d.push_back(static_cast<int32_t>(x));
@@ -83,13 +91,27 @@ Ten make(const std::vector<double>& v, tj::DType dt, std::optional<tj::Shape> sh
   return {};
 }
 
-Ten f32(const std::vector<double>& v, std::optional<tj::Shape> s = {}) { return make(v, tj::f32, s); }
-Ten i32(const std::vector<double>& v, std::optional<tj::Shape> s = {}) { return make(v, tj::i32, s); }
-Ten i64(const std::vector<double>& v, std::optional<tj::Shape> s = {}) { return make(v, tj::i64, s); }
-Ten f16(const std::vector<double>& v, std::optional<tj::Shape> s = {}) { return make(v, tj::f16, s); }
-Ten bf16(const std::vector<double>& v, std::optional<tj::Shape> s = {}) { return make(v, tj::bf16, s); }
-Ten f64(const std::vector<double>& v, std::optional<tj::Shape> s = {}) { return make(v, tj::f64, s); }
-Ten bools(const std::vector<double>& v, std::optional<tj::Shape> s = {}) { return make(v, tj::bool_, s); }
+Ten f32(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
+  return make(v, tj::f32, s);
+}
+Ten i32(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
+  return make(v, tj::i32, s);
+}
+Ten i64(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
+  return make(v, tj::i64, s);
+}
+Ten f16(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
+  return make(v, tj::f16, s);
+}
+Ten bf16(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
+  return make(v, tj::bf16, s);
+}
+Ten f64(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
+  return make(v, tj::f64, s);
+}
+Ten bools(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
+  return make(v, tj::bool_, s);
+}
 /// A 0-d tensor (shape {}).
 Ten scalar_tensor(double v, tj::DType dt) { return make({v}, dt, tj::Shape{}); }
 
@@ -100,13 +122,16 @@ struct Tol {
 /// Tolerance for a result of dtype `dt`; `base` is the f32 tolerance.
 Tol tol_for(tj::DType dt, Tol base, double lowp_scale = 1) {
   switch (dt) {
-    case tj::DType::f64: return {1e-10, 1e-12};
+    case tj::DType::f64:
+      return {1e-10, 1e-12};
     case tj::DType::f16:
       return {std::max(base.rtol, 1e-3 * lowp_scale), std::max(base.atol, 1e-3 * lowp_scale)};
     case tj::DType::bf16:
       return {std::max(base.rtol, 8e-3 * lowp_scale), std::max(base.atol, 8e-3 * lowp_scale)};
-    case tj::DType::f32: return base;
-    default: return {0, 0};
+    case tj::DType::f32:
+      return base;
+    default:
+      return {0, 0};
   }
 }
 
@@ -147,7 +172,7 @@ void PrintTo(const UnaryCase& c, std::ostream* os) { *os << c.name; }
 const std::vector<double> kGeneral = {-3.0, -1.5, -0.5, 0.0, 0.25, 1.0, 2.5};
 const std::vector<double> kPositive = {0.01, 0.5, 1.0, 2.0, 10.0, 100.0};
 const std::vector<double> kNonzero = {-4.0, -0.5, 0.25, 1.0, 3.0};
-const std::vector<double> kRounding = {-2.5, -1.5, -0.5, -0.4, 0.0,      0.5,
+const std::vector<double> kRounding = {-2.5, -1.5, -0.5, -0.4, 0.0,        0.5,
                                        1.5,  2.5,  2.6,  -2.6, 0.49999997, 8388609.0};
 
 double gelu_erf(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
@@ -166,14 +191,21 @@ const UnaryCase kUnary[] = {
     {"neg", [](const Ten& x) { return tj::neg(x); }, [](double x) { return -x; }, kGeneral},
     {"neg_operator", [](const Ten& x) { return -x; }, [](double x) { return -x; }, kGeneral},
     {"neg_method", [](const Ten& x) { return x.neg(); }, [](double x) { return -x; }, kGeneral},
-    {"abs", [](const Ten& x) { return tj::abs(x); }, [](double x) { return std::abs(x); }, kGeneral},
+    {"abs", [](const Ten& x) { return tj::abs(x); }, [](double x) { return std::abs(x); },
+     kGeneral},
     {"abs_method", [](const Ten& x) { return x.abs(); }, [](double x) { return std::abs(x); },
      kGeneral},
-    {"exp", [](const Ten& x) { return tj::exp(x); }, [](double x) { return std::exp(x); },
+    {"exp",
+     [](const Ten& x) { return tj::exp(x); },
+     [](double x) { return std::exp(x); },
      {-5.0, -1.0, 0.0, 0.5, 1.0, 5.0, 10.0}},
-    {"exp_method", [](const Ten& x) { return x.exp(); }, [](double x) { return std::exp(x); },
+    {"exp_method",
+     [](const Ten& x) { return x.exp(); },
+     [](double x) { return std::exp(x); },
      {-5.0, -1.0, 0.0, 0.5, 1.0, 5.0, 10.0}},
-    {"exp2", [](const Ten& x) { return tj::exp2(x); }, [](double x) { return std::exp2(x); },
+    {"exp2",
+     [](const Ten& x) { return tj::exp2(x); },
+     [](double x) { return std::exp2(x); },
      {-3.0, -0.5, 0.0, 1.0, 3.5, 10.0}},
     {"log", [](const Ten& x) { return tj::log(x); }, [](double x) { return std::log(x); },
      kPositive},
@@ -182,51 +214,81 @@ const UnaryCase kUnary[] = {
     {"log2", [](const Ten& x) { return tj::log2(x); }, [](double x) { return std::log2(x); },
      kPositive},
     // log1p/expm1 must stay accurate near 0, where log(1+x)/exp(x)-1 are not.
-    {"log1p", [](const Ten& x) { return tj::log1p(x); }, [](double x) { return std::log1p(x); },
+    {"log1p",
+     [](const Ten& x) { return tj::log1p(x); },
+     [](double x) { return std::log1p(x); },
      {-0.5, -1e-4, 0.0, 1e-5, 1.0, 10.0}},
-    {"expm1", [](const Ten& x) { return tj::expm1(x); }, [](double x) { return std::expm1(x); },
+    {"expm1",
+     [](const Ten& x) { return tj::expm1(x); },
+     [](double x) { return std::expm1(x); },
      {-1.0, -1e-5, 0.0, 1e-5, 0.5, 2.0}},
-    {"sqrt", [](const Ten& x) { return tj::sqrt(x); }, [](double x) { return std::sqrt(x); },
+    {"sqrt",
+     [](const Ten& x) { return tj::sqrt(x); },
+     [](double x) { return std::sqrt(x); },
      {0.0, 0.01, 0.25, 1.0, 2.0, 100.0}},
-    {"sqrt_method", [](const Ten& x) { return x.sqrt(); }, [](double x) { return std::sqrt(x); },
+    {"sqrt_method",
+     [](const Ten& x) { return x.sqrt(); },
+     [](double x) { return std::sqrt(x); },
      {0.0, 0.01, 0.25, 1.0, 2.0, 100.0}},
     {"rsqrt", [](const Ten& x) { return tj::rsqrt(x); },
      [](double x) { return 1.0 / std::sqrt(x); }, kPositive},
-    {"sin", [](const Ten& x) { return tj::sin(x); }, [](double x) { return std::sin(x); },
+    {"sin",
+     [](const Ten& x) { return tj::sin(x); },
+     [](double x) { return std::sin(x); },
      {-3.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0}},
-    {"cos", [](const Ten& x) { return tj::cos(x); }, [](double x) { return std::cos(x); },
+    {"cos",
+     [](const Ten& x) { return tj::cos(x); },
+     [](double x) { return std::cos(x); },
      {-3.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0}},
-    {"tanh", [](const Ten& x) { return tj::tanh(x); }, [](double x) { return std::tanh(x); },
+    {"tanh",
+     [](const Ten& x) { return tj::tanh(x); },
+     [](double x) { return std::tanh(x); },
      {-5.0, -1.0, -0.1, 0.0, 0.1, 1.0, 5.0}},
-    {"tanh_method", [](const Ten& x) { return x.tanh(); }, [](double x) { return std::tanh(x); },
+    {"tanh_method",
+     [](const Ten& x) { return x.tanh(); },
+     [](double x) { return std::tanh(x); },
      {-5.0, -1.0, -0.1, 0.0, 0.1, 1.0, 5.0}},
-    {"sigmoid", [](const Ten& x) { return tj::sigmoid(x); }, sigmoid_ref,
+    {"sigmoid",
+     [](const Ten& x) { return tj::sigmoid(x); },
+     sigmoid_ref,
      {-10.0, -1.0, 0.0, 0.5, 1.0, 10.0}},
-    {"sigmoid_method", [](const Ten& x) { return x.sigmoid(); }, sigmoid_ref,
+    {"sigmoid_method",
+     [](const Ten& x) { return x.sigmoid(); },
+     sigmoid_ref,
      {-10.0, -1.0, 0.0, 0.5, 1.0, 10.0}},
-    {"relu", [](const Ten& x) { return tj::relu(x); },
-     [](double x) { return x > 0 ? x : 0.0; }, kGeneral},
-    {"relu_method", [](const Ten& x) { return x.relu(); },
-     [](double x) { return x > 0 ? x : 0.0; }, kGeneral},
-    {"gelu", [](const Ten& x) { return tj::gelu(x); }, gelu_erf,
+    {"relu", [](const Ten& x) { return tj::relu(x); }, [](double x) { return x > 0 ? x : 0.0; },
+     kGeneral},
+    {"relu_method", [](const Ten& x) { return x.relu(); }, [](double x) { return x > 0 ? x : 0.0; },
+     kGeneral},
+    {"gelu",
+     [](const Ten& x) { return tj::gelu(x); },
+     gelu_erf,
      {-5.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 5.0}},
-    {"gelu_none", [](const Ten& x) { return tj::gelu(x, "none"); }, gelu_erf,
+    {"gelu_none",
+     [](const Ten& x) { return tj::gelu(x, "none"); },
+     gelu_erf,
      {-5.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 5.0}},
-    {"gelu_tanh", [](const Ten& x) { return tj::gelu(x, "tanh"); }, gelu_tanh,
+    {"gelu_tanh",
+     [](const Ten& x) { return tj::gelu(x, "tanh"); },
+     gelu_tanh,
      {-5.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 5.0}},
-    {"silu", [](const Ten& x) { return tj::silu(x); }, [](double x) { return x * sigmoid_ref(x); },
+    {"silu",
+     [](const Ten& x) { return tj::silu(x); },
+     [](double x) { return x * sigmoid_ref(x); },
      {-5.0, -1.0, 0.0, 0.5, 1.0, 5.0}},
-    {"erf", [](const Ten& x) { return tj::erf(x); }, [](double x) { return std::erf(x); },
+    {"erf",
+     [](const Ten& x) { return tj::erf(x); },
+     [](double x) { return std::erf(x); },
      {-3.0, -1.0, -0.1, 0.0, 0.1, 0.5, 1.0, 3.0}},
     {"floor", [](const Ten& x) { return tj::floor(x); }, [](double x) { return std::floor(x); },
      kRounding},
     {"ceil", [](const Ten& x) { return tj::ceil(x); }, [](double x) { return std::ceil(x); },
      kRounding},
     // Half to even: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -2.5 -> -2.
-    {"round", [](const Ten& x) { return tj::round(x); },
-     [](double x) { return std::nearbyint(x); }, kRounding},
-    {"reciprocal", [](const Ten& x) { return tj::reciprocal(x); },
-     [](double x) { return 1.0 / x; }, kNonzero},
+    {"round", [](const Ten& x) { return tj::round(x); }, [](double x) { return std::nearbyint(x); },
+     kRounding},
+    {"reciprocal", [](const Ten& x) { return tj::reciprocal(x); }, [](double x) { return 1.0 / x; },
+     kNonzero},
     {"square", [](const Ten& x) { return tj::square(x); }, [](double x) { return x * x; },
      kGeneral},
     {"clamp_both", [](const Ten& x) { return tj::clamp(x, -1, 1.5); },
@@ -236,9 +298,12 @@ const UnaryCase kUnary[] = {
     {"clamp_hi", [](const Ten& x) { return tj::clamp(x, std::nullopt, -0.5); },
      [](double x) { return std::min(x, -0.5); }, kGeneral},
     // tensor (op) scalar and scalar (op) tensor
-    {"add_scalar", [](const Ten& x) { return x + 2.5; }, [](double x) { return x + 2.5; }, kGeneral},
-    {"scalar_add", [](const Ten& x) { return 2.5 + x; }, [](double x) { return 2.5 + x; }, kGeneral},
-    {"add_int_scalar", [](const Ten& x) { return x + 3; }, [](double x) { return x + 3; }, kGeneral},
+    {"add_scalar", [](const Ten& x) { return x + 2.5; }, [](double x) { return x + 2.5; },
+     kGeneral},
+    {"scalar_add", [](const Ten& x) { return 2.5 + x; }, [](double x) { return 2.5 + x; },
+     kGeneral},
+    {"add_int_scalar", [](const Ten& x) { return x + 3; }, [](double x) { return x + 3; },
+     kGeneral},
     {"sub_scalar", [](const Ten& x) { return x - 1.25; }, [](double x) { return x - 1.25; },
      kGeneral},
     {"scalar_sub", [](const Ten& x) { return 10 - x; }, [](double x) { return 10 - x; }, kGeneral},
@@ -249,9 +314,19 @@ const UnaryCase kUnary[] = {
     {"div_scalar", [](const Ten& x) { return x / 4; }, [](double x) { return x / 4; }, kGeneral},
     {"scalar_div", [](const Ten& x) { return 1.0 / x; }, [](double x) { return 1.0 / x; },
      kNonzero},
-    {"add_inplace", [](const Ten& x) { Ten y = x; y += 2.5; return y; },
+    {"add_inplace",
+     [](const Ten& x) {
+       Ten y = x;
+       y += 2.5;
+       return y;
+     },
      [](double x) { return x + 2.5; }, kGeneral},
-    {"mul_inplace_tensor", [](const Ten& x) { Ten y = x; y *= x; return y; },
+    {"mul_inplace_tensor",
+     [](const Ten& x) {
+       Ten y = x;
+       y *= x;
+       return y;
+     },
      [](double x) { return x * x; }, kGeneral},
     {"pow_scalar_2", [](const Ten& x) { return tj::pow(x, 2); }, [](double x) { return x * x; },
      kGeneral},
@@ -261,10 +336,14 @@ const UnaryCase kUnary[] = {
      [](double x) { return std::sqrt(x); }, kPositive},
     {"pow_scalar_neg", [](const Ten& x) { return tj::pow(x, -1); },
      [](double x) { return 1.0 / x; }, kNonzero},
-    {"pow_scalar_base", [](const Ten& x) { return tj::pow(2, x); },
-     [](double x) { return std::pow(2.0, x); }, {-2.0, -0.5, 0.0, 1.0, 3.0, 10.0}},
-    {"pow_scalar_base_float", [](const Ten& x) { return tj::pow(2.5, x); },
-     [](double x) { return std::pow(2.5, x); }, {-2.0, -0.5, 0.0, 1.0, 3.0}},
+    {"pow_scalar_base",
+     [](const Ten& x) { return tj::pow(2, x); },
+     [](double x) { return std::pow(2.0, x); },
+     {-2.0, -0.5, 0.0, 1.0, 3.0, 10.0}},
+    {"pow_scalar_base_float",
+     [](const Ten& x) { return tj::pow(2.5, x); },
+     [](double x) { return std::pow(2.5, x); },
+     {-2.0, -0.5, 0.0, 1.0, 3.0}},
     {"maximum_scalar", [](const Ten& x) { return tj::maximum(x, 0.25); },
      [](double x) { return std::max(x, 0.25); }, kGeneral},
     {"minimum_scalar", [](const Ten& x) { return tj::minimum(x, 0); },
@@ -282,8 +361,11 @@ const UnaryCase kUnary[] = {
     {"where_scalar_tensor", [](const Ten& x) { return tj::where(x > 0, 0.5, x); },
      [](double x) { return x > 0 ? 0.5 : x; }, kGeneral},
     // a small fused chain
-    {"chain", [](const Ten& x) { return tj::exp(-(x * x)) * 2 + tj::sin(x) - 1; },
-     [](double x) { return std::exp(-(x * x)) * 2 + std::sin(x) - 1; }, kGeneral, {1e-5, 1e-6},
+    {"chain",
+     [](const Ten& x) { return tj::exp(-(x * x)) * 2 + tj::sin(x) - 1; },
+     [](double x) { return std::exp(-(x * x)) * 2 + std::sin(x) - 1; },
+     kGeneral,
+     {1e-5, 1e-6},
      4},
 };
 
@@ -299,7 +381,8 @@ class UnaryOps : public ::testing::TestWithParam<std::tuple<bool, UnaryCase>>, p
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Table, UnaryOps, ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kUnary)),
+INSTANTIATE_TEST_SUITE_P(Table, UnaryOps,
+                         ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kUnary)),
                          [](const auto& info) {
                            return std::string(std::get<1>(info.param).name) + "_" +
                                   mode_name(std::get<0>(info.param));
@@ -407,9 +490,11 @@ const BinaryCase kBinary[] = {
     {"div_operator", [](const Ten& a, const Ten& b) { return a / b; },
      [](double a, double b) { return a / b; }, kA, kB},
     // Negative bases with integral exponents are real: (-2)^3 = -8.
-    {"pow", [](const Ten& a, const Ten& b) { return tj::pow(a, b); },
+    {"pow",
+     [](const Ten& a, const Ten& b) { return tj::pow(a, b); },
      [](double a, double b) { return std::pow(a, b); },
-     {0.5, 2.0, 3.0, 1.5, -2.0, -2.0, 0.0, 4.0}, {2.0, 0.5, -1.0, 3.0, 3.0, 2.0, 2.0, 0.0}},
+     {0.5, 2.0, 3.0, 1.5, -2.0, -2.0, 0.0, 4.0},
+     {2.0, 0.5, -1.0, 3.0, 3.0, 2.0, 2.0, 0.0}},
     {"maximum", [](const Ten& a, const Ten& b) { return tj::maximum(a, b); },
      [](double a, double b) { return std::max(a, b); }, kA, kB},
     {"minimum", [](const Ten& a, const Ten& b) { return tj::minimum(a, b); },
@@ -420,8 +505,12 @@ const BinaryCase kBinary[] = {
      kDivA, kDivB},
     {"where_tensors", [](const Ten& a, const Ten& b) { return tj::where(a > b, a, b); },
      [](double a, double b) { return a > b ? a : b; }, kA, kB},
-    {"chain", [](const Ten& a, const Ten& b) { return (a * b + a) / (tj::abs(b) + 1) - b; },
-     [](double a, double b) { return (a * b + a) / (std::abs(b) + 1) - b; }, kA, kB, {1e-5, 1e-6},
+    {"chain",
+     [](const Ten& a, const Ten& b) { return (a * b + a) / (tj::abs(b) + 1) - b; },
+     [](double a, double b) { return (a * b + a) / (std::abs(b) + 1) - b; },
+     kA,
+     kB,
+     {1e-5, 1e-6},
      4},
 };
 
@@ -543,12 +632,15 @@ TEST_P(BinaryOps, NonContiguousOperands) {
     for (int64_t j = 0; j < 2; ++j) want.push_back(full[j * (n() / 2) + i]);
   EXPECT_TRUE(all_close(ct, want, op().tol.rtol, op().tol.atol));
   // Contiguous copy of the transposed result gives the same values.
-  EXPECT_TRUE(all_close(ct.t().contiguous(), [&] {
-    std::vector<double> w;
-    for (int64_t j = 0; j < 2; ++j)
-      for (int64_t i = 0; i < n() / 2; ++i) w.push_back(full[j * (n() / 2) + i]);
-    return w;
-  }(), op().tol.rtol, op().tol.atol));
+  EXPECT_TRUE(all_close(
+      ct.t().contiguous(),
+      [&] {
+        std::vector<double> w;
+        for (int64_t j = 0; j < 2; ++j)
+          for (int64_t i = 0; i < n() / 2; ++i) w.push_back(full[j * (n() / 2) + i]);
+        return w;
+      }(),
+      op().tol.rtol, op().tol.atol));
 }
 
 // ---- integer binary ops (exact) -------------------------------------------------------
@@ -565,53 +657,118 @@ const std::vector<double> kIA = {7, -7, 7, -7, 0, 6, -6, 100};
 const std::vector<double> kIB = {2, 2, -2, -2, 3, 3, -4, 7};
 
 const IntBinaryCase kIntBinary[] = {
-    {"add", [](const Ten& a, const Ten& b) { return a + b; }, kIA, kIB,
+    {"add",
+     [](const Ten& a, const Ten& b) { return a + b; },
+     kIA,
+     kIB,
      {9, -5, 5, -9, 3, 9, -10, 107}},
-    {"sub", [](const Ten& a, const Ten& b) { return a - b; }, kIA, kIB,
+    {"sub",
+     [](const Ten& a, const Ten& b) { return a - b; },
+     kIA,
+     kIB,
      {5, -9, 9, -5, -3, 3, -2, 93}},
-    {"mul", [](const Ten& a, const Ten& b) { return a * b; }, kIA, kIB,
+    {"mul",
+     [](const Ten& a, const Ten& b) { return a * b; },
+     kIA,
+     kIB,
      {14, -14, -14, 14, 0, 18, 24, 700}},
     // floor toward -inf, not truncation: -7 // 2 = -4, -6 // -4 = 1
-    {"floor_divide", [](const Ten& a, const Ten& b) { return tj::floor_divide(a, b); }, kIA, kIB,
+    {"floor_divide",
+     [](const Ten& a, const Ten& b) { return tj::floor_divide(a, b); },
+     kIA,
+     kIB,
      {3, -4, -4, 3, 0, 2, 1, 14}},
     // the sign of the divisor: -7 % 2 = 1, 7 % -2 = -1
-    {"remainder", [](const Ten& a, const Ten& b) { return tj::remainder(a, b); }, kIA, kIB,
+    {"remainder",
+     [](const Ten& a, const Ten& b) { return tj::remainder(a, b); },
+     kIA,
+     kIB,
      {1, 1, -1, -1, 0, 0, -2, 2}},
-    {"maximum", [](const Ten& a, const Ten& b) { return tj::maximum(a, b); }, kIA, kIB,
+    {"maximum",
+     [](const Ten& a, const Ten& b) { return tj::maximum(a, b); },
+     kIA,
+     kIB,
      {7, 2, 7, -2, 3, 6, -4, 100}},
-    {"minimum", [](const Ten& a, const Ten& b) { return tj::minimum(a, b); }, kIA, kIB,
+    {"minimum",
+     [](const Ten& a, const Ten& b) { return tj::minimum(a, b); },
+     kIA,
+     kIB,
      {2, -7, -2, -7, 0, 3, -6, 7}},
-    {"pow", [](const Ten& a, const Ten& b) { return tj::pow(a, b); }, {2, -3, 0, 5, 1, -1, 3, 10},
-     {3, 3, 2, 0, 9, 5, 4, 2}, {8, -27, 0, 1, 1, -1, 81, 100}},
-    {"floor_divide_scalar", [](const Ten& a, const Ten&) { return tj::floor_divide(a, 3); }, kIA,
-     kIB, {2, -3, 2, -3, 0, 2, -2, 33}},
-    {"floor_divide_neg_scalar", [](const Ten& a, const Ten&) { return tj::floor_divide(a, -3); },
-     kIA, kIB, {-3, 2, -3, 2, 0, -2, 2, -34}},
-    {"remainder_scalar", [](const Ten& a, const Ten&) { return tj::remainder(a, 3); }, kIA, kIB,
+    {"pow",
+     [](const Ten& a, const Ten& b) { return tj::pow(a, b); },
+     {2, -3, 0, 5, 1, -1, 3, 10},
+     {3, 3, 2, 0, 9, 5, 4, 2},
+     {8, -27, 0, 1, 1, -1, 81, 100}},
+    {"floor_divide_scalar",
+     [](const Ten& a, const Ten&) { return tj::floor_divide(a, 3); },
+     kIA,
+     kIB,
+     {2, -3, 2, -3, 0, 2, -2, 33}},
+    {"floor_divide_neg_scalar",
+     [](const Ten& a, const Ten&) { return tj::floor_divide(a, -3); },
+     kIA,
+     kIB,
+     {-3, 2, -3, 2, 0, -2, 2, -34}},
+    {"remainder_scalar",
+     [](const Ten& a, const Ten&) { return tj::remainder(a, 3); },
+     kIA,
+     kIB,
      {1, 2, 1, 2, 0, 0, 0, 1}},
-    {"remainder_neg_scalar", [](const Ten& a, const Ten&) { return tj::remainder(a, -3); }, kIA,
-     kIB, {-2, -1, -2, -1, 0, 0, 0, -2}},
-    {"add_scalar", [](const Ten& a, const Ten&) { return a + 1; }, kIA, kIB,
+    {"remainder_neg_scalar",
+     [](const Ten& a, const Ten&) { return tj::remainder(a, -3); },
+     kIA,
+     kIB,
+     {-2, -1, -2, -1, 0, 0, 0, -2}},
+    {"add_scalar",
+     [](const Ten& a, const Ten&) { return a + 1; },
+     kIA,
+     kIB,
      {8, -6, 8, -6, 1, 7, -5, 101}},
-    {"scalar_sub", [](const Ten& a, const Ten&) { return 1 - a; }, kIA, kIB,
+    {"scalar_sub",
+     [](const Ten& a, const Ten&) { return 1 - a; },
+     kIA,
+     kIB,
      {-6, 8, -6, 8, 1, -5, 7, -99}},
-    {"mul_scalar", [](const Ten& a, const Ten&) { return 3 * a; }, kIA, kIB,
+    {"mul_scalar",
+     [](const Ten& a, const Ten&) { return 3 * a; },
+     kIA,
+     kIB,
      {21, -21, 21, -21, 0, 18, -18, 300}},
-    {"neg", [](const Ten& a, const Ten&) { return -a; }, kIA, kIB,
-     {-7, 7, -7, 7, 0, -6, 6, -100}},
-    {"abs", [](const Ten& a, const Ten&) { return tj::abs(a); }, kIA, kIB,
+    {"neg", [](const Ten& a, const Ten&) { return -a; }, kIA, kIB, {-7, 7, -7, 7, 0, -6, 6, -100}},
+    {"abs",
+     [](const Ten& a, const Ten&) { return tj::abs(a); },
+     kIA,
+     kIB,
      {7, 7, 7, 7, 0, 6, 6, 100}},
-    {"relu", [](const Ten& a, const Ten&) { return tj::relu(a); }, kIA, kIB,
+    {"relu",
+     [](const Ten& a, const Ten&) { return tj::relu(a); },
+     kIA,
+     kIB,
      {7, 0, 7, 0, 0, 6, 0, 100}},
-    {"square", [](const Ten& a, const Ten&) { return tj::square(a); }, kIA, kIB,
+    {"square",
+     [](const Ten& a, const Ten&) { return tj::square(a); },
+     kIA,
+     kIB,
      {49, 49, 49, 49, 0, 36, 36, 10000}},
-    {"clamp", [](const Ten& a, const Ten&) { return tj::clamp(a, -6, 6); }, kIA, kIB,
+    {"clamp",
+     [](const Ten& a, const Ten&) { return tj::clamp(a, -6, 6); },
+     kIA,
+     kIB,
      {6, -6, 6, -6, 0, 6, -6, 6}},
-    {"pow_scalar", [](const Ten& a, const Ten&) { return tj::pow(a, 2); }, kIA, kIB,
+    {"pow_scalar",
+     [](const Ten& a, const Ten&) { return tj::pow(a, 2); },
+     kIA,
+     kIB,
      {49, 49, 49, 49, 0, 36, 36, 10000}},
-    {"where", [](const Ten& a, const Ten& b) { return tj::where(a > b, a, b); }, kIA, kIB,
+    {"where",
+     [](const Ten& a, const Ten& b) { return tj::where(a > b, a, b); },
+     kIA,
+     kIB,
      {7, 2, 7, -2, 3, 6, -4, 100}},
-    {"where_scalar", [](const Ten& a, const Ten&) { return tj::where(a > 0, a, 0); }, kIA, kIB,
+    {"where_scalar",
+     [](const Ten& a, const Ten&) { return tj::where(a > 0, a, 0); },
+     kIA,
+     kIB,
      {7, 0, 7, 0, 0, 6, 0, 100}},
     // floor/ceil/round of an integer tensor keep the integer dtype (PyTorch).
     {"floor", [](const Ten& a, const Ten&) { return tj::floor(a); }, kIA, kIB, kIA},
@@ -751,10 +908,10 @@ TEST_P(Pointwise, SpecialValues) {
   EXPECT_TRUE(all_close(tj::abs(x), {0.0, 1.0, kInf, kInf, kNaN}));
   // NaN propagates through relu, maximum, minimum and clamp, as in PyTorch.
   EXPECT_TRUE(all_close(tj::relu(x), {0.0, 0.0, kInf, 0.0, kNaN}));
-  EXPECT_TRUE(all_close(tj::maximum(f32({1.0, kNaN, 2.0}), f32({kNaN, 2.0, 1.0})),
-                        {kNaN, kNaN, 2.0}));
-  EXPECT_TRUE(all_close(tj::minimum(f32({1.0, kNaN, 2.0}), f32({kNaN, 2.0, 1.0})),
-                        {kNaN, kNaN, 1.0}));
+  EXPECT_TRUE(
+      all_close(tj::maximum(f32({1.0, kNaN, 2.0}), f32({kNaN, 2.0, 1.0})), {kNaN, kNaN, 2.0}));
+  EXPECT_TRUE(
+      all_close(tj::minimum(f32({1.0, kNaN, 2.0}), f32({kNaN, 2.0, 1.0})), {kNaN, kNaN, 1.0}));
   EXPECT_TRUE(all_close(tj::clamp(f32({kNaN, 5.0, -5.0}), -1, 1), {kNaN, 1.0, -1.0}));
   // Division by zero in floating point.
   EXPECT_TRUE(all_close(f32({1.0, -1.0, 0.0}) / f32({0.0, 0.0, 0.0}), {kInf, -kInf, kNaN}));
@@ -806,12 +963,12 @@ TEST_P(Pointwise, RoundHalfToEvenByHand) {
 TEST_P(Pointwise, GeluByHand) {
   // Values from torch.nn.functional.gelu.
   Ten x = f32({-1.0, 0.0, 1.0, 2.0});
-  EXPECT_TRUE(all_close(tj::gelu(x), {-0.15865525393145707, 0.0, 0.8413447460685429,
-                                      1.9544997361036416},
-                        1e-5, 1e-6));
-  EXPECT_TRUE(all_close(tj::gelu(x, "tanh"), {-0.15880800939172324, 0.0, 0.8411919906082768,
-                                              1.954597694087775},
-                        1e-5, 1e-6));
+  EXPECT_TRUE(all_close(tj::gelu(x),
+                        {-0.15865525393145707, 0.0, 0.8413447460685429, 1.9544997361036416}, 1e-5,
+                        1e-6));
+  EXPECT_TRUE(all_close(tj::gelu(x, "tanh"),
+                        {-0.15880800939172324, 0.0, 0.8411919906082768, 1.954597694087775}, 1e-5,
+                        1e-6));
 }
 
 // ---- comparisons ---------------------------------------------------------------------
@@ -852,8 +1009,7 @@ const CompareCase kCompare[] = {
      [](const Ten& a, tj::Scalar s) { return a >= s; }, [](double a, double b) { return a >= b; }},
 };
 
-class CompareOps : public ::testing::TestWithParam<std::tuple<bool, CompareCase>>,
-                   public ModeTest {
+class CompareOps : public ::testing::TestWithParam<std::tuple<bool, CompareCase>>, public ModeTest {
  protected:
   void SetUp() override { set_mode(std::get<0>(GetParam())); }
   const CompareCase& op() const { return std::get<1>(GetParam()); }
@@ -1077,7 +1233,8 @@ TEST_P(Pointwise, CastSpecialCases) {
   EXPECT_TRUE(all_close(f32({kNaN, kInf, -0.0, 1e-30, -3}).cast(tj::bool_), {1, 1, 0, 1, 1}, 0, 0));
   EXPECT_TRUE(all_close(i64({0, -1, 2}).cast(tj::bool_), {0, 1, 1}, 0, 0));
   // f32 -> f16 rounds (0.1 -> 0.0999755859375), overflows to inf.
-  EXPECT_TRUE(all_close(f32({0.1, 70000, -70000}).cast(tj::f16), {0.0999755859375, kInf, -kInf}, 0, 0));
+  EXPECT_TRUE(
+      all_close(f32({0.1, 70000, -70000}).cast(tj::f16), {0.0999755859375, kInf, -kInf}, 0, 0));
   // f64 -> f32 rounds to float.
   EXPECT_TRUE(all_close(f64({0.1}).cast(tj::f32), {static_cast<double>(0.1f)}, 0, 0));
   // i64 -> f32 for a value that is not exact in float.
@@ -1137,70 +1294,248 @@ struct PromotionCase {
 void PrintTo(const PromotionCase& c, std::ostream* os) { *os << c.name; }
 
 const PromotionCase kPromotion[] = {
-    {"i32_plus_f16", [] { return i32({1, 2}) + f16({0.5, 1.5}); }, tj::f16, {1.5, 3.5}},
-    {"f16_plus_i32", [] { return f16({0.5, 1.5}) + i32({1, 2}); }, tj::f16, {1.5, 3.5}},
-    {"i64_plus_bf16", [] { return i64({1, 2}) + bf16({0.5, 1.5}); }, tj::bf16, {1.5, 3.5}},
-    {"bool_plus_i64", [] { return bools({1, 0}) + i64({5, 6}); }, tj::i64, {6, 6}},
-    {"bool_plus_i32", [] { return bools({1, 0}) + i32({5, 6}); }, tj::i32, {6, 6}},
-    {"bool_plus_f16", [] { return bools({1, 0}) + f16({0.5, 0.5}); }, tj::f16, {1.5, 0.5}},
-    {"i32_plus_i64", [] { return i32({1, 2}) + i64({3, 4}); }, tj::i64, {4, 6}},
-    {"i32_minus_bool", [] { return i32({1, 2}) - bools({1, 0}); }, tj::i32, {0, 2}},
-    {"f16_plus_bf16", [] { return f16({1.5, 2}) + bf16({0.25, -1}); }, tj::f32, {1.75, 1.0}},
+    {"i32_plus_f16",
+     [] {
+       return i32({1, 2}) + f16({0.5, 1.5});
+     },
+     tj::f16,
+     {1.5, 3.5}},
+    {"f16_plus_i32",
+     [] {
+       return f16({0.5, 1.5}) + i32({1, 2});
+     },
+     tj::f16,
+     {1.5, 3.5}},
+    {"i64_plus_bf16",
+     [] {
+       return i64({1, 2}) + bf16({0.5, 1.5});
+     },
+     tj::bf16,
+     {1.5, 3.5}},
+    {"bool_plus_i64",
+     [] {
+       return bools({1, 0}) + i64({5, 6});
+     },
+     tj::i64,
+     {6, 6}},
+    {"bool_plus_i32",
+     [] {
+       return bools({1, 0}) + i32({5, 6});
+     },
+     tj::i32,
+     {6, 6}},
+    {"bool_plus_f16",
+     [] {
+       return bools({1, 0}) + f16({0.5, 0.5});
+     },
+     tj::f16,
+     {1.5, 0.5}},
+    {"i32_plus_i64",
+     [] {
+       return i32({1, 2}) + i64({3, 4});
+     },
+     tj::i64,
+     {4, 6}},
+    {"i32_minus_bool",
+     [] {
+       return i32({1, 2}) - bools({1, 0});
+     },
+     tj::i32,
+     {0, 2}},
+    {"f16_plus_bf16",
+     [] {
+       return f16({1.5, 2}) + bf16({0.25, -1});
+     },
+     tj::f32,
+     {1.75, 1.0}},
     {"f16_plus_f32", [] { return f16({1.5}) + f32({0.1}); }, tj::f32, {1.6}},
     {"bf16_times_f32", [] { return bf16({1.5}) * f32({0.1}); }, tj::f32, {0.15000000596}},
     {"f32_plus_f64", [] { return f32({1.5}) + f64({0.1}); }, tj::f64, {1.6}, {1e-12, 1e-12}},
     {"i64_plus_f64", [] { return i64({3}) + f64({0.1}); }, tj::f64, {3.1}, {1e-12, 1e-12}},
     {"f16_plus_f64", [] { return f16({0.5}) + f64({0.1}); }, tj::f64, {0.6}, {1e-12, 1e-12}},
     // Python-style scalars are weak: they do not widen within a category.
-    {"i32_times_2_5", [] { return i32({1, 2}) * 2.5; }, tj::f32, {2.5, 5.0}},
-    {"i64_times_2_5", [] { return i64({1, 2}) * 2.5; }, tj::f32, {2.5, 5.0}},
-    {"f16_times_2_5", [] { return f16({1, 2}) * 2.5; }, tj::f16, {2.5, 5.0}},
-    {"bf16_times_2_5", [] { return bf16({1, 2}) * 2.5; }, tj::bf16, {2.5, 5.0}},
-    {"f16_plus_int", [] { return f16({1, 2}) + 3; }, tj::f16, {4, 5}},
+    {"i32_times_2_5",
+     [] {
+       return i32({1, 2}) * 2.5;
+     },
+     tj::f32,
+     {2.5, 5.0}},
+    {"i64_times_2_5",
+     [] {
+       return i64({1, 2}) * 2.5;
+     },
+     tj::f32,
+     {2.5, 5.0}},
+    {"f16_times_2_5",
+     [] {
+       return f16({1, 2}) * 2.5;
+     },
+     tj::f16,
+     {2.5, 5.0}},
+    {"bf16_times_2_5",
+     [] {
+       return bf16({1, 2}) * 2.5;
+     },
+     tj::bf16,
+     {2.5, 5.0}},
+    {"f16_plus_int",
+     [] {
+       return f16({1, 2}) + 3;
+     },
+     tj::f16,
+     {4, 5}},
     {"f32_plus_double", [] { return f32({1}) + 0.1; }, tj::f32, {1.1}},
-    {"i32_plus_1", [] { return i32({1, 2}) + 1; }, tj::i32, {2, 3}},
-    {"i32_plus_int64_scalar", [] { return i32({1, 2}) + int64_t{1}; }, tj::i32, {2, 3}},
-    {"i64_plus_1", [] { return i64({1, 2}) + 1; }, tj::i64, {2, 3}},
-    {"bool_plus_1", [] { return bools({1, 0}) + 1; }, tj::i64, {2, 1}},
-    {"one_plus_bool", [] { return 1 + bools({1, 0}); }, tj::i64, {2, 1}},
-    {"bool_plus_1_5", [] { return bools({1, 0}) + 1.5; }, tj::f32, {2.5, 1.5}},
-    {"i32_plus_true", [] { return i32({1, 2}) + true; }, tj::i32, {2, 3}},
-    {"i32_div_i32", [] { return i32({7, 1}) / i32({2, 4}); }, tj::f32, {3.5, 0.25}},
-    {"i32_div_int", [] { return i32({7, 1}) / 2; }, tj::f32, {3.5, 0.5}},
-    {"bool_div_bool", [] { return bools({1, 0}) / bools({1, 1}); }, tj::f32, {1, 0}},
+    {"i32_plus_1",
+     [] {
+       return i32({1, 2}) + 1;
+     },
+     tj::i32,
+     {2, 3}},
+    {"i32_plus_int64_scalar",
+     [] {
+       return i32({1, 2}) + int64_t{1};
+     },
+     tj::i32,
+     {2, 3}},
+    {"i64_plus_1",
+     [] {
+       return i64({1, 2}) + 1;
+     },
+     tj::i64,
+     {2, 3}},
+    {"bool_plus_1",
+     [] {
+       return bools({1, 0}) + 1;
+     },
+     tj::i64,
+     {2, 1}},
+    {"one_plus_bool",
+     [] {
+       return 1 + bools({1, 0});
+     },
+     tj::i64,
+     {2, 1}},
+    {"bool_plus_1_5",
+     [] {
+       return bools({1, 0}) + 1.5;
+     },
+     tj::f32,
+     {2.5, 1.5}},
+    {"i32_plus_true",
+     [] {
+       return i32({1, 2}) + true;
+     },
+     tj::i32,
+     {2, 3}},
+    {"i32_div_i32",
+     [] {
+       return i32({7, 1}) / i32({2, 4});
+     },
+     tj::f32,
+     {3.5, 0.25}},
+    {"i32_div_int",
+     [] {
+       return i32({7, 1}) / 2;
+     },
+     tj::f32,
+     {3.5, 0.5}},
+    {"bool_div_bool",
+     [] {
+       return bools({1, 0}) / bools({1, 1});
+     },
+     tj::f32,
+     {1, 0}},
     {"f16_div_int", [] { return f16({3}) / 2; }, tj::f16, {1.5}},
     // 0-d tensors do not upgrade a dim>=1 tensor within its category...
-    {"zerodim_f64_plus_f32", [] { return scalar_tensor(0.5, tj::f64) + f32({1, 2}); }, tj::f32,
+    {"zerodim_f64_plus_f32",
+     [] {
+       return scalar_tensor(0.5, tj::f64) + f32({1, 2});
+     },
+     tj::f32,
      {1.5, 2.5}},
-    {"f32_plus_zerodim_f64", [] { return f32({1, 2}) + scalar_tensor(0.5, tj::f64); }, tj::f32,
+    {"f32_plus_zerodim_f64",
+     [] {
+       return f32({1, 2}) + scalar_tensor(0.5, tj::f64);
+     },
+     tj::f32,
      {1.5, 2.5}},
-    {"zerodim_f32_plus_f16", [] { return scalar_tensor(0.5, tj::f32) + f16({1, 2}); }, tj::f16,
+    {"zerodim_f32_plus_f16",
+     [] {
+       return scalar_tensor(0.5, tj::f32) + f16({1, 2});
+     },
+     tj::f16,
      {1.5, 2.5}},
-    {"f16_times_zerodim_f64", [] { return f16({1, 2}) * scalar_tensor(2.5, tj::f64); }, tj::f16,
+    {"f16_times_zerodim_f64",
+     [] {
+       return f16({1, 2}) * scalar_tensor(2.5, tj::f64);
+     },
+     tj::f16,
      {2.5, 5.0}},
-    {"zerodim_i64_plus_i32", [] { return scalar_tensor(5, tj::i64) + i32({1, 2}); }, tj::i32,
+    {"zerodim_i64_plus_i32",
+     [] {
+       return scalar_tensor(5, tj::i64) + i32({1, 2});
+     },
+     tj::i32,
      {6, 7}},
     // ...but do when they are of a higher category.
-    {"zerodim_f32_plus_i32", [] { return scalar_tensor(0.5, tj::f32) + i32({1, 2}); }, tj::f32,
+    {"zerodim_f32_plus_i32",
+     [] {
+       return scalar_tensor(0.5, tj::f32) + i32({1, 2});
+     },
+     tj::f32,
      {1.5, 2.5}},
-    {"zerodim_f64_plus_i32", [] { return scalar_tensor(0.5, tj::f64) + i32({1, 2}); }, tj::f64,
+    {"zerodim_f64_plus_i32",
+     [] {
+       return scalar_tensor(0.5, tj::f64) + i32({1, 2});
+     },
+     tj::f64,
      {1.5, 2.5}},
-    {"zerodim_f16_times_i32", [] { return i32({1, 2}) * scalar_tensor(0.5, tj::f16); }, tj::f16,
+    {"zerodim_f16_times_i32",
+     [] {
+       return i32({1, 2}) * scalar_tensor(0.5, tj::f16);
+     },
+     tj::f16,
      {0.5, 1.0}},
-    {"zerodim_i64_plus_bool", [] { return bools({1, 0}) + scalar_tensor(5, tj::i64); }, tj::i64,
+    {"zerodim_i64_plus_bool",
+     [] {
+       return bools({1, 0}) + scalar_tensor(5, tj::i64);
+     },
+     tj::i64,
      {6, 5}},
-    {"zerodim_bool_plus_i32", [] { return i32({1, 2}) + scalar_tensor(1, tj::bool_); }, tj::i32,
+    {"zerodim_bool_plus_i32",
+     [] {
+       return i32({1, 2}) + scalar_tensor(1, tj::bool_);
+     },
+     tj::i32,
      {2, 3}},
     // Two 0-d tensors promote normally.
     {"zerodim_f64_plus_zerodim_f32",
-     [] { return scalar_tensor(0.5, tj::f64) + scalar_tensor(1, tj::f32); }, tj::f64, {1.5}},
+     [] { return scalar_tensor(0.5, tj::f64) + scalar_tensor(1, tj::f32); },
+     tj::f64,
+     {1.5}},
     {"zerodim_i32_plus_zerodim_f16",
-     [] { return scalar_tensor(1, tj::i32) + scalar_tensor(0.5, tj::f16); }, tj::f16, {1.5}},
+     [] { return scalar_tensor(1, tj::i32) + scalar_tensor(0.5, tj::f16); },
+     tj::f16,
+     {1.5}},
     // Other binary ops follow the same rules.
-    {"maximum_i32_f32", [] { return tj::maximum(i32({1, 5}), f32({2.5, 2.5})); }, tj::f32,
+    {"maximum_i32_f32",
+     [] {
+       return tj::maximum(i32({1, 5}), f32({2.5, 2.5}));
+     },
+     tj::f32,
      {2.5, 5}},
-    {"maximum_i32_double", [] { return tj::maximum(i32({1, 5}), 2.5); }, tj::f32, {2.5, 5}},
-    {"minimum_f16_int", [] { return tj::minimum(f16({1, 5}), 2); }, tj::f16, {1, 2}},
+    {"maximum_i32_double",
+     [] {
+       return tj::maximum(i32({1, 5}), 2.5);
+     },
+     tj::f32,
+     {2.5, 5}},
+    {"minimum_f16_int",
+     [] {
+       return tj::minimum(f16({1, 5}), 2);
+     },
+     tj::f16,
+     {1, 2}},
     {"floor_divide_i64_int", [] { return tj::floor_divide(i64({-7}), 2); }, tj::i64, {-4}},
     {"floor_divide_i32_double", [] { return tj::floor_divide(i32({-7}), 2.0); }, tj::f32, {-4}},
     {"remainder_i32_int", [] { return tj::remainder(i32({-7}), 3); }, tj::i32, {2}},
@@ -1212,26 +1547,78 @@ const PromotionCase kPromotion[] = {
     {"pow_f16_int", [] { return tj::pow(f16({3}), 2); }, tj::f16, {9}},
     {"pow_f16_f32", [] { return tj::pow(f16({3}), f32({2})); }, tj::f32, {9}},
     {"sub_f32_i64", [] { return f32({0.5}) - i64({2}); }, tj::f32, {-1.5}},
-    {"clamp_i32", [] { return tj::clamp(i32({-5, 5}), 0, 3); }, tj::i32, {0, 3}},
-    {"clamp_f16", [] { return tj::clamp(f16({-5, 5}), 0.5, 3.5); }, tj::f16, {0.5, 3.5}},
+    {"clamp_i32",
+     [] {
+       return tj::clamp(i32({-5, 5}), 0, 3);
+     },
+     tj::i32,
+     {0, 3}},
+    {"clamp_f16",
+     [] {
+       return tj::clamp(f16({-5, 5}), 0.5, 3.5);
+     },
+     tj::f16,
+     {0.5, 3.5}},
     // Since PyTorch 1.12 (pytorch#77035) the given bounds take part in type
     // promotion like maximum/minimum: float bounds make an integer tensor f32.
-    {"clamp_i32_float_bounds", [] { return tj::clamp(i32({-5, 1, 5}), 0.5, 2.5); }, tj::f32,
+    {"clamp_i32_float_bounds",
+     [] {
+       return tj::clamp(i32({-5, 1, 5}), 0.5, 2.5);
+     },
+     tj::f32,
      {0.5, 1, 2.5}},
-    {"clamp_i32_float_hi_only", [] { return tj::clamp(i32({1, 5}), std::nullopt, 2.5); }, tj::f32,
+    {"clamp_i32_float_hi_only",
+     [] {
+       return tj::clamp(i32({1, 5}), std::nullopt, 2.5);
+     },
+     tj::f32,
      {1, 2.5}},
-    {"clamp_i64_int_lo_only", [] { return tj::clamp(i64({-5, 5}), 0, std::nullopt); }, tj::i64,
+    {"clamp_i64_int_lo_only",
+     [] {
+       return tj::clamp(i64({-5, 5}), 0, std::nullopt);
+     },
+     tj::i64,
      {0, 5}},
-    {"neg_i32", [] { return -i32({1, -2}); }, tj::i32, {-1, 2}},
+    {"neg_i32",
+     [] {
+       return -i32({1, -2});
+     },
+     tj::i32,
+     {-1, 2}},
     {"abs_i64", [] { return tj::abs(i64({-3})); }, tj::i64, {3}},
-    {"relu_i32", [] { return tj::relu(i32({-3, 3})); }, tj::i32, {0, 3}},
+    {"relu_i32",
+     [] {
+       return tj::relu(i32({-3, 3}));
+     },
+     tj::i32,
+     {0, 3}},
     {"square_i32", [] { return tj::square(i32({-3})); }, tj::i32, {9}},
     {"exp_i32", [] { return tj::exp(i32({0})); }, tj::f32, {1}},
     {"exp_bool", [] { return tj::exp(bools({0})); }, tj::f32, {1}},
-    {"mask_times_f16", [] { return (f16({1, -1}) > 0) * f16({2, 2}); }, tj::f16, {2, 0}},
-    {"f32_times_true", [] { return f32({1.5, 2}) * true; }, tj::f32, {1.5, 2}},
-    {"i64_times_false", [] { return i64({3, 4}) * false; }, tj::i64, {0, 0}},
-    {"bool_eq_bool", [] { return bools({1, 0, 1}) == bools({1, 1, 0}); }, tj::bool_, {1, 0, 0}},
+    {"mask_times_f16",
+     [] {
+       return (f16({1, -1}) > 0) * f16({2, 2});
+     },
+     tj::f16,
+     {2, 0}},
+    {"f32_times_true",
+     [] {
+       return f32({1.5, 2}) * true;
+     },
+     tj::f32,
+     {1.5, 2}},
+    {"i64_times_false",
+     [] {
+       return i64({3, 4}) * false;
+     },
+     tj::i64,
+     {0, 0}},
+    {"bool_eq_bool",
+     [] {
+       return bools({1, 0, 1}) == bools({1, 1, 0});
+     },
+     tj::bool_,
+     {1, 0, 0}},
     {"gelu_f16_tanh", [] { return tj::gelu(f16({1}), "tanh"); }, tj::f16, {0.8411919906082768}},
 };
 
@@ -1346,7 +1733,7 @@ TEST_P(Pointwise, EmptyTensors) {
 
 TEST_P(Pointwise, TransposedOperands) {
   Ten a = tj::arange(6).reshape({2, 3}).cast(tj::f32);  // [[0,1,2],[3,4,5]]
-  Ten at = a.t();                                         // [[0,3],[1,4],[2,5]]
+  Ten at = a.t();                                       // [[0,3],[1,4],[2,5]]
   EXPECT_EQ(at.shape(), (tj::Shape{3, 2}));
   EXPECT_TRUE(all_close(at + tj::ones({3, 2}), {1, 4, 2, 5, 3, 6}));
   EXPECT_TRUE(all_close(at * at, {0, 9, 1, 16, 4, 25}));
@@ -1396,10 +1783,9 @@ TEST_P(Pointwise, ViewsOfViews) {
   EXPECT_TRUE(all_close(w * 10, {10, 30, 60, 80, 10, 30, 60, 80}));
   // Expand of a column then pointwise with arange.
   Ten col = f32({1, 2, 3}, tj::Shape{3, 1}).expand({3, 4});
-  EXPECT_TRUE(all_close(col * tj::arange(4).cast(tj::f32),
-                        {0, 1, 2, 3, 0, 2, 4, 6, 0, 3, 6, 9}));
+  EXPECT_TRUE(all_close(col * tj::arange(4).cast(tj::f32), {0, 1, 2, 3, 0, 2, 4, 6, 0, 3, 6, 9}));
   // Views of a pending (not yet computed) result.
-  Ten y = x * 2;                                   // 0, 2, ..., 18
+  Ten y = x * 2;                                     // 0, 2, ..., 18
   Ten yv = y.reshape({5, 2}).t().slice(1, 0, 5, 2);  // [[0,8,16],[2,10,18]]
   EXPECT_TRUE(all_close(yv - 1, {-1, 7, 15, 1, 9, 17}));
   // Both operands views of the same base.
@@ -1446,8 +1832,7 @@ TEST_P(Pointwise, LargeNonContiguousBroadcast) {
   size_t k = 0;
   for (int64_t a = 0; a < 33; ++a)
     for (int64_t b = 0; b < 7; ++b)
-      for (int64_t c0 = 0; c0 < 5; ++c0, ++k)
-        ASSERT_EQ(got[k], (c0 * 33 * 7 + a * 7 + b) / 2) << k;
+      for (int64_t c0 = 0; c0 < 5; ++c0, ++k) ASSERT_EQ(got[k], (c0 * 33 * 7 + a * 7 + b) / 2) << k;
 }
 
 TEST_P(Pointwise, IntegersAreExactBeyondFloat64) {
@@ -1459,7 +1844,10 @@ TEST_P(Pointwise, IntegersAreExactBeyondFloat64) {
   auto fd = tj::floor_divide(x + 1, 2).to_vector<int64_t>();
   EXPECT_EQ(fd, (std::vector<int64_t>{big / 2, -big / 2, (big + 4) / 2}));
   auto rem = tj::remainder(x + 1, 7).to_vector<int64_t>();
-  auto pyrem = [](int64_t a, int64_t b) { int64_t m = a % b; return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; };
+  auto pyrem = [](int64_t a, int64_t b) {
+    int64_t m = a % b;
+    return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m;
+  };
   EXPECT_EQ(rem, (std::vector<int64_t>{pyrem(big + 1, 7), pyrem(-big + 1, 7), pyrem(big + 4, 7)}));
   // A large integer scalar is exact too.
   auto s = (tj::from_vector<int64_t>({1}, {1}) + (big + 5)).to_vector<int64_t>();

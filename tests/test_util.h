@@ -17,16 +17,14 @@ inline ::testing::AssertionResult all_close(const std::vector<double>& got,
                                             const std::vector<double>& want, double rtol = 1e-5,
                                             double atol = 1e-6) {
   if (got.size() != want.size())
-    return ::testing::AssertionFailure()
-           << "size " << got.size() << " != expected " << want.size();
+    return ::testing::AssertionFailure() << "size " << got.size() << " != expected " << want.size();
   for (size_t i = 0; i < got.size(); ++i) {
     double g = got[i], w = want[i];
     if (std::isnan(w) && std::isnan(g)) continue;
     if (std::isinf(w) && g == w) continue;
     if (!(std::abs(g - w) <= atol + rtol * std::abs(w)))
-      return ::testing::AssertionFailure()
-             << "element " << i << ": got " << g << ", expected " << w << " (rtol " << rtol
-             << ", atol " << atol << ")";
+      return ::testing::AssertionFailure() << "element " << i << ": got " << g << ", expected " << w
+                                           << " (rtol " << rtol << ", atol " << atol << ")";
   }
   return ::testing::AssertionSuccess();
 }
@@ -46,8 +44,7 @@ template <class Fn>
     std::string msg = e.what();
     for (const auto& f : fragments)
       if (msg.find(f) == std::string::npos)
-        return ::testing::AssertionFailure()
-               << "message lacks \"" << f << "\": " << msg;
+        return ::testing::AssertionFailure() << "message lacks \"" << f << "\": " << msg;
     return ::testing::AssertionSuccess();
   } catch (const std::exception& e) {
     return ::testing::AssertionFailure() << "threw a non-tj::Error: " << e.what();

@@ -18,18 +18,9 @@ namespace {
 // Every variable tilejit reads. A TILEJIT_* variable not listed here gets a
 // warning: a typo must not silently do nothing.
 constexpr const char* kKnownVars[] = {
-    "TILEJIT_LAZY",
-    "TILEJIT_DEVICE",
-    "TILEJIT_MAX_TRACE",
-    "TILEJIT_LOG",
-    "TILEJIT_CACHE",
-    "TILEJIT_CACHE_DIR",
-    "TILEJIT_CACHE_MAX_BYTES",
-    "TILEJIT_CXX",
-    "TILEJIT_TRACE",
-    "TILEJIT_DUMP_DIR",
-    "TILEJIT_TIMELINE",
-    "TILEJIT_STATS",
+    "TILEJIT_LAZY",  "TILEJIT_DEVICE",    "TILEJIT_MAX_TRACE",       "TILEJIT_LOG",
+    "TILEJIT_CACHE", "TILEJIT_CACHE_DIR", "TILEJIT_CACHE_MAX_BYTES", "TILEJIT_CXX",
+    "TILEJIT_TRACE", "TILEJIT_DUMP_DIR",  "TILEJIT_TIMELINE",        "TILEJIT_STATS",
 };
 
 std::string lower(std::string s) {
@@ -38,8 +29,8 @@ std::string lower(std::string s) {
 }
 
 void warn_invalid(const char* var, const std::string& value, const char* valid) {
-  std::fprintf(stderr, "tilejit: warning: ignoring %s=%s; valid values: %s\n", var,
-               value.c_str(), valid);
+  std::fprintf(stderr, "tilejit: warning: ignoring %s=%s; valid values: %s\n", var, value.c_str(),
+               valid);
 }
 
 std::optional<Device> parse_device(const std::string& v) {
@@ -48,7 +39,8 @@ std::optional<Device> parse_device(const std::string& v) {
   if (v.rfind("cuda:", 0) == 0) {
     char* end = nullptr;
     long idx = std::strtol(v.c_str() + 5, &end, 10);
-    if (end && *end == 0 && end != v.c_str() + 5 && idx >= 0) return Device::cuda(static_cast<int>(idx));
+    if (end && *end == 0 && end != v.c_str() + 5 && idx >= 0)
+      return Device::cuda(static_cast<int>(idx));
   }
   throw Error("bad device");
 }

@@ -22,7 +22,8 @@ std::string cuda_unavailable_reason() {
   const jit::CudaProbe& p = jit::cuda_probe();
   if (p.device_count > 0)
     return fmt::format(
-        "found {} CUDA device(s), but this version of tilejit executes on the CPU only", p.device_count);
+        "found {} CUDA device(s), but this version of tilejit executes on the CPU only",
+        p.device_count);
   return p.reason;
 }
 

@@ -93,7 +93,8 @@ Tensor arange(Scalar end, TensorOptions opts) { return arange(0, end, 1, opts); 
 
 Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions opts) {
   const bool all_int = start.kind() != Scalar::Kind::floating &&
-                       end.kind() != Scalar::Kind::floating && step.kind() != Scalar::Kind::floating;
+                       end.kind() != Scalar::Kind::floating &&
+                       step.kind() != Scalar::Kind::floating;
   DType t = opts.dtype_.value_or(all_int ? DType::i64 : DType::f32);
   Device dev = device_of(opts);
   check_creation_device("arange", dev);
@@ -104,16 +105,18 @@ Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions opts) {
   if ((e > s && st < 0) || (e < s && st > 0))
     fail("arange: the step {} points away from end ({} -> {}); use a step of the other sign",
          step.str(), start.str(), end.str());
-  int64_t n = all_int ? (end.to_int() - start.to_int() + step.to_int() + (step.to_int() > 0 ? -1 : 1)) /
-                            step.to_int()
-                      : static_cast<int64_t>(std::ceil((e - s) / st));
+  int64_t n = all_int
+                  ? (end.to_int() - start.to_int() + step.to_int() + (step.to_int() > 0 ? -1 : 1)) /
+                        step.to_int()
+                  : static_cast<int64_t>(std::ceil((e - s) / st));
   n = std::max<int64_t>(n, 0);
   if (all_int && !is_floating(t)) {
     Tensor i = iota(n, DType::i64, "arange");
     return trace::cast_to(i * step.to_int() + start.to_int(), t);
   }
   Tensor i = iota(n, DType::f64, "arange");
-  Tensor v = i * trace::scalar_tensor(st, DType::f64, dev) + trace::scalar_tensor(s, DType::f64, dev);
+  Tensor v =
+      i * trace::scalar_tensor(st, DType::f64, dev) + trace::scalar_tensor(s, DType::f64, dev);
   return trace::cast_to(v, t);
 }
 

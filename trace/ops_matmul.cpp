@@ -12,9 +12,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
          shape_str(sb));
   const int64_t ka = sa.back(), kb = sb.size() == 1 ? sb[0] : sb[sb.size() - 2];
   if (ka != kb)
-    fail("matmul: shapes {} and {} cannot be multiplied: the last dimension of the first ({}) "
-         "must equal the {} of the second ({})",
-         shape_str(sa), shape_str(sb), ka, sb.size() == 1 ? "size" : "second-to-last dimension", kb);
+    fail(
+        "matmul: shapes {} and {} cannot be multiplied: the last dimension of the first ({}) "
+        "must equal the {} of the second ({})",
+        shape_str(sa), shape_str(sb), ka, sb.size() == 1 ? "size" : "second-to-last dimension", kb);
   DType t = trace::result_type("matmul", {a, b});
   if (t == DType::bool_) fail("matmul: not defined for bool tensors; cast them to a number type");
 
@@ -49,9 +50,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     fail("linear: the weight must be 2-D [out_features, in_features], got shape {}",
          shape_str(wi->shape));
   if (xi->shape.empty() || xi->shape.back() != wi->shape[1])
-    fail("linear: the input's last dimension must be in_features = {} (weight shape {}), got input "
-         "shape {}",
-         wi->shape[1], shape_str(wi->shape), shape_str(xi->shape));
+    fail(
+        "linear: the input's last dimension must be in_features = {} (weight shape {}), got input "
+        "shape {}",
+        wi->shape[1], shape_str(wi->shape), shape_str(xi->shape));
   Tensor y = matmul(x, w.t());
   if (!b.defined()) return y;
   if (b.shape() != Shape{wi->shape[0]})

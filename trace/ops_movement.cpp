@@ -112,7 +112,8 @@ Tensor Tensor::permute(const Axes& dims) const {
     fail("permute: {} is not a permutation of the {} dimensions of a tensor of shape {}",
          shape_str(dims), r, shape_str(x->shape));
   for (int64_t d : dims) perm.push_back(normalize_axis("permute", d, r));
-  ir::TypeShape ts = ir::infer(Op::Permute, {ir::TypeRef{x->dtype, x->shape}}, {.attrs = perm}, "permute");
+  ir::TypeShape ts =
+      ir::infer(Op::Permute, {ir::TypeRef{x->dtype, x->shape}}, {.attrs = perm}, "permute");
   bool identity = true;
   for (int64_t i = 0; i < r; ++i) identity = identity && perm[i] == i;
   if (identity) return *this;
@@ -157,7 +158,8 @@ Tensor Tensor::expand(const Shape& shape) const {
   size_t lead = to.size() - in.size();
   for (size_t i = 0; i < to.size(); ++i) {
     if (to[i] != -1) continue;
-    if (i < lead) fail("expand: -1 is not allowed for a new leading dimension in {}", shape_str(shape));
+    if (i < lead)
+      fail("expand: -1 is not allowed for a new leading dimension in {}", shape_str(shape));
     to[i] = in[i - lead];
   }
   ir::TypeShape ts = ir::infer(Op::Expand, {ir::TypeRef{x->dtype, in}}, {.shape = to}, "expand");

@@ -43,9 +43,13 @@ Tensor logical(Op op, std::string_view name, const Tensor& a, const Tensor& b) {
 }
 
 Tensor bool_only(Op op, std::string_view name, const Tensor& a, const Tensor& b) {
-  if (trace::impl_of(a, name)->dtype != DType::bool_ || trace::impl_of(b, name)->dtype != DType::bool_)
+  if (trace::impl_of(a, name)->dtype != DType::bool_ ||
+      trace::impl_of(b, name)->dtype != DType::bool_)
     fail("{}: defined for bool tensors only, got {} and {}; use logical_{} for other dtypes", name,
-         dtype_name(a.dtype()), dtype_name(b.dtype()), name == "operator&" ? "and" : name == "operator|" ? "or" : "xor");
+         dtype_name(a.dtype()), dtype_name(b.dtype()),
+         name == "operator&"   ? "and"
+         : name == "operator|" ? "or"
+                               : "xor");
   return trace::record(op, {a, b}, {}, name);
 }
 
@@ -56,27 +60,33 @@ Tensor where_impl(const Tensor& c, const Operand& a, const Operand& b) {
          dtype_name(ci->dtype));
   DType t = trace::result_type("where", {a, b});
   Device dev = ci->device;
-  return trace::record(Op::Where,
-                       {c, trace::operand_as(a, t, dev, "where"), trace::operand_as(b, t, dev, "where")},
-                       {}, "where");
+  return trace::record(
+      Op::Where, {c, trace::operand_as(a, t, dev, "where"), trace::operand_as(b, t, dev, "where")},
+      {}, "where");
 }
 
 }  // namespace
 
 DType Scalar::default_dtype() const {
   switch (kind_) {
-    case Kind::boolean: return DType::bool_;
-    case Kind::integer: return DType::i64;
-    case Kind::floating: return DType::f32;
+    case Kind::boolean:
+      return DType::bool_;
+    case Kind::integer:
+      return DType::i64;
+    case Kind::floating:
+      return DType::f32;
   }
   return DType::f32;
 }
 
 std::string Scalar::str() const {
   switch (kind_) {
-    case Kind::boolean: return i_ ? "true" : "false";
-    case Kind::integer: return std::to_string(i_);
-    case Kind::floating: return fmt::format("{}", d_);
+    case Kind::boolean:
+      return i_ ? "true" : "false";
+    case Kind::integer:
+      return std::to_string(i_);
+    case Kind::floating:
+      return fmt::format("{}", d_);
   }
   return "?";
 }
@@ -103,7 +113,9 @@ Tensor floor_divide(const Tensor& a, const Tensor& b) {
   return arith(Op::FloorDiv, "floor_divide", a, b);
 }
 Tensor floor_divide(const Tensor& a, Scalar b) { return arith(Op::FloorDiv, "floor_divide", a, b); }
-Tensor remainder(const Tensor& a, const Tensor& b) { return arith(Op::Remainder, "remainder", a, b); }
+Tensor remainder(const Tensor& a, const Tensor& b) {
+  return arith(Op::Remainder, "remainder", a, b);
+}
 Tensor remainder(const Tensor& a, Scalar b) { return arith(Op::Remainder, "remainder", a, b); }
 Tensor operator%(const Tensor& a, const Tensor& b) { return remainder(a, b); }
 Tensor operator%(const Tensor& a, Scalar b) { return remainder(a, b); }
@@ -163,7 +175,9 @@ Tensor round(const Tensor& x) { return unary_same(Op::Round, "round", x); }
 Tensor reciprocal(const Tensor& x) { return unary_float(Op::Reciprocal, "reciprocal", x); }
 Tensor square(const Tensor& x) {
   trace::impl_of(x, "square");
-  if (x.dtype() == DType::bool_) return trace::record(Op::Mul, {trace::cast_to(x, DType::i64), trace::cast_to(x, DType::i64)}, {}, "square");
+  if (x.dtype() == DType::bool_)
+    return trace::record(Op::Mul, {trace::cast_to(x, DType::i64), trace::cast_to(x, DType::i64)},
+                         {}, "square");
   return trace::record(Op::Mul, {x, x}, {}, "square");
 }
 

@@ -21,9 +21,10 @@ Tensor reduce(Op op, std::string_view name, const Tensor& x, const Axes& axes, b
   if (op == Op::Max || op == Op::Min || op == Op::ArgMax || op == Op::ArgMin) {
     for (int64_t a : ax)
       if (xi->shape[a] == 0)
-        fail("{}: cannot reduce over dimension {} of size 0 (shape {}); there is no identity "
-             "for {}",
-             name, a, shape_str(xi->shape), name);
+        fail(
+            "{}: cannot reduce over dimension {} of size 0 (shape {}); there is no identity "
+            "for {}",
+            name, a, shape_str(xi->shape), name);
   }
   Tensor r = trace::record(op, {in}, {.attrs = ax}, name);
   return keepdim ? r : trace::drop_axes(r, ax);
@@ -82,7 +83,8 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
 Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
   require_floating("mean", x);
   const auto& xi = trace::impl_of(x, "mean");
-  std::vector<int64_t> ax = trace::reduce_axes("mean", axes, static_cast<int64_t>(xi->shape.size()));
+  std::vector<int64_t> ax =
+      trace::reduce_axes("mean", axes, static_cast<int64_t>(xi->shape.size()));
   DType wt = work_dtype(xi->dtype);
   Tensor s = trace::record(Op::Sum, {trace::cast_to(x, wt)}, {.attrs = ax}, "mean");
   Tensor m = trace::cast_to(s / static_cast<double>(reduced_count(xi->shape, ax)), xi->dtype);
@@ -136,11 +138,13 @@ std::vector<int64_t> norm_axes(std::string_view name, const Tensor& x, const Sha
   for (size_t i = 0; ok && i < normalized.size(); ++i)
     ok = s[s.size() - normalized.size() + i] == normalized[i];
   if (!ok)
-    fail("{}: normalized_shape {} must match the trailing dimensions of the input, which has "
-         "shape {}",
-         name, shape_str(normalized), shape_str(s));
+    fail(
+        "{}: normalized_shape {} must match the trailing dimensions of the input, which has "
+        "shape {}",
+        name, shape_str(normalized), shape_str(s));
   std::vector<int64_t> ax;
-  for (size_t i = s.size() - normalized.size(); i < s.size(); ++i) ax.push_back(static_cast<int64_t>(i));
+  for (size_t i = s.size() - normalized.size(); i < s.size(); ++i)
+    ax.push_back(static_cast<int64_t>(i));
   return ax;
 }
 

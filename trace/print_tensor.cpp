@@ -40,9 +40,12 @@ struct Printer {
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     switch (mode) {
-      case Mode::integer: return fmt::format("{:.0f}.", v);
-      case Mode::fixed: return fmt::format("{:.4f}", v);
-      case Mode::sci: return fmt::format("{:.4e}", v);
+      case Mode::integer:
+        return fmt::format("{:.0f}.", v);
+      case Mode::fixed:
+        return fmt::format("{:.4f}", v);
+      case Mode::sci:
+        return fmt::format("{:.4e}", v);
     }
     return "";
   }

@@ -25,11 +25,16 @@ Counters& counters() {
 
 std::string_view flush_reason_name(FlushReason r) {
   switch (r) {
-    case FlushReason::host_read: return "host read";
-    case FlushReason::sync: return "sync";
-    case FlushReason::trace_limit: return "trace limit";
-    case FlushReason::eager: return "eager";
-    case FlushReason::untraceable: return "untraceable op";
+    case FlushReason::host_read:
+      return "host read";
+    case FlushReason::sync:
+      return "sync";
+    case FlushReason::trace_limit:
+      return "trace limit";
+    case FlushReason::eager:
+      return "eager";
+    case FlushReason::untraceable:
+      return "untraceable op";
   }
   return "?";
 }

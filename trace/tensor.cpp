@@ -61,7 +61,9 @@ int64_t Tensor::dim() const { return static_cast<int64_t>(shape().size()); }
 int64_t Tensor::numel() const { return shape_numel(shape()); }
 DType Tensor::dtype() const { return trace::impl_of(*this, "dtype")->dtype; }
 Device Tensor::device() const { return trace::impl_of(*this, "device")->device; }
-bool Tensor::is_materialized() const { return trace::impl_of(*this, "is_materialized")->is_ready(); }
+bool Tensor::is_materialized() const {
+  return trace::impl_of(*this, "is_materialized")->is_ready();
+}
 bool Tensor::is_contiguous() const {
   const auto& i = trace::impl_of(*this, "is_contiguous");
   return !i->is_ready() || i->value.contiguous();
@@ -108,13 +110,15 @@ namespace {
 Tensor& assign_in_place(Tensor& self, Tensor result, std::string_view op) {
   const auto& si = trace::impl_of(self, op);
   if (result.shape() != si->shape)
-    fail("{}: the result has shape {} but the tensor has shape {}; an in-place op cannot change "
-         "the shape (write x = x op y instead)",
-         op, shape_str(result.shape()), shape_str(si->shape));
+    fail(
+        "{}: the result has shape {} but the tensor has shape {}; an in-place op cannot change "
+        "the shape (write x = x op y instead)",
+        op, shape_str(result.shape()), shape_str(si->shape));
   if (!can_cast_in_place(result.dtype(), si->dtype))
-    fail("{}: the result has dtype {}, which cannot be stored in this {} tensor in place (write "
-         "x = x op y instead, or cast)",
-         op, dtype_name(result.dtype()), dtype_name(si->dtype));
+    fail(
+        "{}: the result has dtype {}, which cannot be stored in this {} tensor in place (write "
+        "x = x op y instead, or cast)",
+        op, dtype_name(result.dtype()), dtype_name(si->dtype));
   self = trace::cast_to(result, si->dtype);
   return self;
 }
@@ -208,9 +212,10 @@ template <class T>
 T Tensor::item() const {
   const auto& i = trace::impl_of(*this, "item");
   if (shape_numel(i->shape) != 1)
-    fail("item: the tensor has {} elements (shape {}); item() needs exactly one — reduce it "
-         "first, e.g. x.sum().item<float>()",
-         shape_numel(i->shape), shape_str(i->shape));
+    fail(
+        "item: the tensor has {} elements (shape {}); item() needs exactly one — reduce it "
+        "first, e.g. x.sum().item<float>()",
+        shape_numel(i->shape), shape_str(i->shape));
   const trace::TensorImpl& impl = ready_impl(*this, "item");
   return convert<T>(impl.value, 0);
 }

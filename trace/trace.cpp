@@ -128,9 +128,10 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
 
 const TensorImpl::Ptr& impl_of(const Tensor& t, std::string_view op) {
   if (!t.defined())
-    fail("{}: the tensor is undefined (default-constructed or moved from); assign it a value "
-         "first",
-         op);
+    fail(
+        "{}: the tensor is undefined (default-constructed or moved from); assign it a value "
+        "first",
+        op);
   return t.impl();
 }
 
@@ -142,8 +143,8 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
   for (const Tensor& t : inputs) {
     const auto& impl = impl_of(t, user_op);
     if (impl->device != device)
-      fail("{}: tensors are on different devices ({} and {}); move one with .to(device)",
-           user_op, device.str(), impl->device.str());
+      fail("{}: tensors are on different devices ({} and {}); move one with .to(device)", user_op,
+           device.str(), impl->device.str());
     types.push_back({impl->dtype, impl->shape});
   }
   check_device(device, user_op);
@@ -183,8 +184,8 @@ Tensor scalar_tensor(Scalar value, DType t, Device device, bool shared) {
     impl->scalar.f = value.to_double();
     impl->scalar.i = value.to_int();
   } else if (t == DType::bool_) {
-    impl->scalar.i = value.kind() == Scalar::Kind::floating ? value.to_double() != 0
-                                                            : value.to_int() != 0;
+    impl->scalar.i =
+        value.kind() == Scalar::Kind::floating ? value.to_double() != 0 : value.to_int() != 0;
     impl->scalar.f = static_cast<double>(impl->scalar.i);
   } else {
     impl->scalar.i = value.kind() == Scalar::Kind::floating ? double_to_int64(value.to_double())

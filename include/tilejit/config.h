@@ -66,11 +66,11 @@ std::string_view flush_reason_name(FlushReason r);
 
 /// Counters since start-up or the last `reset_stats()`, over all threads.
 struct Stats {
-  int64_t ops_traced = 0;       // ops recorded (lazy) or run (eager)
-  int64_t flushes = 0;          // flushes that computed something
+  int64_t ops_traced = 0;  // ops recorded (lazy) or run (eager)
+  int64_t flushes = 0;     // flushes that computed something
   int64_t flushes_by_reason[5] = {};
-  int64_t graph_nodes = 0;      // nodes in all flushed graphs, after CSE
-  int64_t nodes_executed = 0;   // graph nodes computed (not counting leaves)
+  int64_t graph_nodes = 0;     // nodes in all flushed graphs, after CSE
+  int64_t nodes_executed = 0;  // graph nodes computed (not counting leaves)
   int64_t tensors_materialized = 0;
   int64_t plan_hits = 0;         // flushes that reused a cached plan
   int64_t plan_misses = 0;       // flushes that scheduled and lowered a new graph

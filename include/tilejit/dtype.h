@@ -36,7 +36,7 @@ DType promote_types(DType a, DType b);
 struct half {
   uint16_t bits = 0;
   half() = default;
-  half(float f);  // NOLINT: implicit like a builtin floating type
+  half(float f);           // NOLINT: implicit like a builtin floating type
   operator float() const;  // NOLINT
   static half from_bits(uint16_t b) {
     half h;
@@ -49,7 +49,7 @@ struct half {
 struct bfloat16 {
   uint16_t bits = 0;
   bfloat16() = default;
-  bfloat16(float f);  // NOLINT
+  bfloat16(float f);       // NOLINT
   operator float() const;  // NOLINT
   static bfloat16 from_bits(uint16_t b) {
     bfloat16 h;
@@ -61,12 +61,33 @@ struct bfloat16 {
 /// The dtype that stores a C++ element type: float → f32, half → f16, ...
 template <class T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<half>() { return DType::f16; }
-template <> constexpr DType dtype_of<bfloat16>() { return DType::bf16; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
-template <> constexpr DType dtype_of<bool>() { return DType::bool_; }
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<half>() {
+  return DType::f16;
+}
+template <>
+constexpr DType dtype_of<bfloat16>() {
+  return DType::bf16;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::i32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::i64;
+}
+template <>
+constexpr DType dtype_of<bool>() {
+  return DType::bool_;
+}
 
 }  // namespace tj

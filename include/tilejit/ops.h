@@ -28,7 +28,8 @@ Tensor arange(Scalar start, Scalar end, Scalar step = 1, TensorOptions opts = {}
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opts = {});
 /// Copies host data into a new tensor of the matching dtype.
 template <class T>
-Tensor from_vector(const std::vector<T>& data, const Shape& shape, Device device = default_device());
+Tensor from_vector(const std::vector<T>& data, const Shape& shape,
+                   Device device = default_device());
 template <class T>
 Tensor from_vector(const std::vector<T>& data) {
   return from_vector(data, Shape{static_cast<int64_t>(data.size())});

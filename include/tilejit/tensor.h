@@ -55,8 +55,8 @@ class Scalar {
       i_ = static_cast<int64_t>(v);
     }
   }
-  Scalar(half v) : Scalar(static_cast<float>(v)) {}          // NOLINT
-  Scalar(bfloat16 v) : Scalar(static_cast<float>(v)) {}      // NOLINT
+  Scalar(half v) : Scalar(static_cast<float>(v)) {}      // NOLINT
+  Scalar(bfloat16 v) : Scalar(static_cast<float>(v)) {}  // NOLINT
 
   Kind kind() const { return kind_; }
   double to_double() const { return d_; }
@@ -79,8 +79,8 @@ struct TensorOptions {
   std::optional<Device> device_;
 
   TensorOptions() = default;
-  TensorOptions(DType t) : dtype_(t) {}       // NOLINT
-  TensorOptions(Device d) : device_(d) {}     // NOLINT
+  TensorOptions(DType t) : dtype_(t) {}    // NOLINT
+  TensorOptions(Device d) : device_(d) {}  // NOLINT
   TensorOptions dtype(DType t) const {
     auto o = *this;
     o.dtype_ = t;
