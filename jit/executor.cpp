@@ -15,11 +15,11 @@
 #include "jit/c_printer.h"
 #include "jit/cpu_compiler.h"
 #include "jit/host_allocator.h"
+#include "jit/observe.h"
 #include "jit/thread_pool.h"
 #include "scheduler/plan.h"
 #include "tilejit_build_config.h"
 #include "trace/log.h"
-#include "trace/observe.h"
 
 #if TJ_HAVE_CBLAS
 #include <cblas.h>
@@ -164,7 +164,10 @@ class KernelCache {
       if (!e.summary.empty()) e.summary += " | ";
       e.summary += k->summary;
       if (!e.signature.empty()) e.signature += " | ";
-      e.signature += shape_str(k->domain);
+      std::string dts;
+      for (DType t : k->args)
+        dts += std::string(dts.empty() ? "" : ",") + std::string(dtype_name(t));
+      e.signature += fmt::format("{} over {}", dts, shape_str(k->domain));
     }
     e.source = source;
     e.binary = m.binary();

@@ -5,9 +5,9 @@
 #include <string>
 
 #include "ir/check.h"
+#include "jit/observe.h"
 #include "tilejit/config.h"
 #include "trace/log.h"
-#include "trace/observe.h"
 
 extern char** environ;
 

@@ -8,8 +8,8 @@
 #include "ir/print.h"
 #include "ir/verify.h"
 #include "jit/executor.h"
+#include "jit/observe.h"
 #include "trace/log.h"
-#include "trace/observe.h"
 #include "trace/stats.h"
 
 namespace tj::trace {

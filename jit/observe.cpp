@@ -1,4 +1,4 @@
-#include "trace/observe.h"
+#include "jit/observe.h"
 
 #include <fmt/format.h>
 
