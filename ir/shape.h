@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,10 @@ Strides contiguous_strides(const Shape& s);
 /// True when (shape, strides) addresses memory row-major without gaps
 /// (size-1 dims may have any stride).
 bool is_contiguous(const Shape& shape, const Strides& strides);
+
+/// Strides that view a (shape, strides) layout as `to` without copying, as
+/// torch's computeStride does; nullopt when a copy is needed.
+std::optional<Strides> reshape_strides(const Shape& from, const Strides& strides, const Shape& to);
 
 /// NumPy broadcasting of two shapes; throws tj::Error naming `op` otherwise.
 Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b);

@@ -609,10 +609,10 @@ class KernelPrinter {
     out_ += fmt::format("      for (int64_t k = 0; k < {}; ++k) {{\n", K);
     out_ += fmt::format(
         "        const {} av = {};\n", at,
-        convert(value_dtype(A.dtype), acc,
+        convert(A.dtype, acc,
                 load_expr(A.dtype, fmt::format("a{}[oa + k * {}]", A.arg, A.strides[n - 1]))));
     std::string bl =
-        convert(value_dtype(B.dtype), acc,
+        convert(B.dtype, acc,
                 load_expr(B.dtype, fmt::format("a{}[ob + k * {} + (n0 + q) * {}]", B.arg,
                                                B.strides[n - 1], B.strides[n - 2])));
     if (acc == DType::i64)
@@ -626,14 +626,11 @@ class KernelPrinter {
           "{};\n",
           bl);
     out_ += "      }\n";
-    out_ += fmt::format("      for (int64_t q = 0; q < nn; ++q) a{}[oc + (n0 + q) * {}] = {};\n",
-                        C.arg, C.strides[n - 2],
-                        store_expr(C.dtype, convert(acc, value_dtype(C.dtype), "acc[q]")));
+    out_ +=
+        fmt::format("      for (int64_t q = 0; q < nn; ++q) a{}[oc + (n0 + q) * {}] = {};\n", C.arg,
+                    C.strides[n - 2], store_expr(C.dtype, convert(acc, C.dtype, "acc[q]")));
     out_ += "    }\n  }\n";
-    (void)K;
   }
-
-  static DType value_dtype(DType t) { return t; }
 
   const Kernel& k_;
   std::string out_;

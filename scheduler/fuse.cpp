@@ -20,33 +20,6 @@ namespace {
 
 bool is_leaf(const Node& n) { return n.op == Op::Buffer || n.op == Op::Scalar; }
 
-/// Strides that view (shape, strides) as `to` without copying; nullopt when
-/// a copy is needed (same algorithm as a tensor reshape).
-std::optional<Strides> reshape_strides(const Shape& from, const Strides& st, const Shape& to) {
-  if (from.empty() || shape_numel(from) == 0) return contiguous_strides(to);
-  Strides out(to.size());
-  int64_t view_d = static_cast<int64_t>(to.size()) - 1;
-  int64_t chunk = st.back(), tn = 1, vn = 1;
-  for (int64_t d = static_cast<int64_t>(from.size()) - 1; d >= 0; --d) {
-    tn *= from[d];
-    if (d == 0 || (from[d - 1] != 1 && st[d - 1] != tn * chunk)) {
-      while (view_d >= 0 && (vn < tn || to[view_d] == 1)) {
-        out[view_d] = vn * chunk;
-        vn *= to[view_d];
-        --view_d;
-      }
-      if (vn != tn) return std::nullopt;
-      if (d > 0) {
-        chunk = st[d - 1];
-        tn = 1;
-        vn = 1;
-      }
-    }
-  }
-  if (view_d != -1) return std::nullopt;
-  return out;
-}
-
 struct Space {
   Shape shape;
   std::vector<int64_t> axes;
@@ -113,7 +86,7 @@ class Fuser {
       changed |= size_pass();
       if (changed) continue;
       Schedule s = group();
-      if (!shared_pass(s)) return s;
+      if (!shared_pass()) return s;
     }
     TJ_CHECK(false, "fusion did not converge");
   }
@@ -173,7 +146,6 @@ class Fuser {
         bool row_major = s_inner == 1 && s_outer >= std::max<int64_t>(s[r - 1], 1);
         bool col_major = s_outer == 1 && s_inner >= std::max<int64_t>(s[r - 2], 1);
         if (!row_major && !col_major && shape_numel(s) > 1) changed |= mark(x);
-        (void)s_inner;
       }
     }
     return changed;
@@ -370,7 +342,7 @@ class Fuser {
   }
 
   /// Rules 3 (shared reductions) and 4 (recompute budget).
-  bool shared_pass(const Schedule& s) {
+  bool shared_pass() {
     std::map<NodeId, int> uses;
     for (const auto& inl : inlined_by_group_)
       for (NodeId x : inl) ++uses[x];
@@ -384,7 +356,6 @@ class Fuser {
       }
       if (op_cost(x, cost) > kRecomputeBudget) changed |= mark(x);
     }
-    (void)s;
     return changed;
   }
 

@@ -387,7 +387,6 @@ class GroupLowerer {
     note_fused(mm);
     const size_t r = nd.shape.size();
     const Node& a = g_.node(nd.inputs[0]);
-    const Node& b = g_.node(nd.inputs[1]);
     const int64_t K = a.shape[r - 1];
     k_.domain = nd.shape;  // [batch..., M, N]
     k_.domain.push_back(K);
@@ -413,7 +412,6 @@ class GroupLowerer {
     Strides cs = contiguous_strides(nd.shape);
     cs.push_back(0);
     access(bufs_.of_node(mm), nd.dtype, cs, 0);
-    (void)b;
   }
 
   const Graph& g_;

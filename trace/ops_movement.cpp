@@ -24,34 +24,6 @@ Tensor view_of(const trace::TensorImpl& x, Shape shape, Strides strides, int64_t
   return Tensor(trace::make_ready(std::move(v), x.device));
 }
 
-/// Strides that view a (shape, strides) layout as `to` without copying, as
-/// torch's computeStride does; nullopt when a copy is needed.
-std::optional<Strides> reshape_strides(const Shape& from, const Strides& st, const Shape& to) {
-  if (from.empty() || shape_numel(from) == 0) return contiguous_strides(to);
-  Strides out(to.size());
-  int64_t view_d = static_cast<int64_t>(to.size()) - 1;
-  int64_t chunk_stride = st.back();  // stride of the innermost dim of the current chunk
-  int64_t tensor_numel = 1, view_numel = 1;
-  for (int64_t d = static_cast<int64_t>(from.size()) - 1; d >= 0; --d) {
-    tensor_numel *= from[d];
-    if (d == 0 || (from[d - 1] != 1 && st[d - 1] != tensor_numel * chunk_stride)) {
-      while (view_d >= 0 && (view_numel < tensor_numel || to[view_d] == 1)) {
-        out[view_d] = view_numel * chunk_stride;
-        view_numel *= to[view_d];
-        --view_d;
-      }
-      if (view_numel != tensor_numel) return std::nullopt;
-      if (d > 0) {
-        chunk_stride = st[d - 1];
-        tensor_numel = 1;
-        view_numel = 1;
-      }
-    }
-  }
-  if (view_d != -1) return std::nullopt;
-  return out;
-}
-
 Shape resolve_shape(std::string_view op, const Shape& from, const Shape& to) {
   Shape s = to;
   int64_t infer = -1, known = 1;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "ir/check.h"
 #include "ir/dtype.h"
@@ -45,8 +46,8 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
   std::unordered_map<TensorImpl*, ir::NodeId> ids;
   std::vector<TensorImpl::Ptr> outs;
   std::vector<ir::NodeId> out_ids;
-  std::vector<TensorImpl*> root_set;
-  for (const auto& r : roots) root_set.push_back(r.get());
+  std::unordered_set<TensorImpl*> root_set;
+  for (const auto& r : roots) root_set.insert(r.get());
 
   // Iterative post-order walk: deep chains must not overflow the stack.
   struct Frame {
@@ -87,7 +88,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
         in_ids.reserve(f.inputs.size());
         for (const auto& in : f.inputs) in_ids.push_back(ids.at(in.get()));
         id = b.add(p->op, in_ids, {.attrs = p->attrs, .dtype = p->dtype, .shape = p->shape});
-        bool is_root = std::find(root_set.begin(), root_set.end(), p) != root_set.end();
+        bool is_root = root_set.count(p) != 0;
         if (is_root || p->handles.load(std::memory_order_relaxed) > 0) {
           outs.push_back(f.impl);
           out_ids.push_back(id);
