@@ -1,18 +1,96 @@
 // The CUDA driver, opened with dlopen at run time (never linked), so tilejit
 // binaries start on machines without a driver or a GPU.
+//
+// Every driver call goes through `check()`: a failure throws tj::Error with
+// the driver's error name and text, the call, and (for launches) the
+// kernel's name. One primary context and one non-blocking stream per device;
+// all tilejit work on a device is ordered on that stream.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
-namespace tj::jit {
+namespace tj::jit::cuda {
 
-struct CudaProbe {
+struct Probe {
   bool driver_loaded = false;
   int device_count = 0;
-  std::string reason;  // why no device can be used, in one line
+  int driver_version = 0;  // e.g. 13000
+  std::string reason;      // why no device can be used, in one line; empty when one can
 };
 
-/// Loads libcuda.so.1 and counts devices, once per process.
-const CudaProbe& cuda_probe();
+/// Loads libcuda.so.1, initialises it and counts devices, once per process.
+const Probe& probe();
 
-}  // namespace tj::jit
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0;  // compute capability
+  int sm_count = 0;
+  size_t total_bytes = 0;
+  int max_threads_per_block = 1024;
+  int max_shared_per_block = 48 * 1024;  // bytes, without opt-in
+  int l2_bytes = 0;
+};
+
+/// Facts of device `dev` (throws tj::Error when it does not exist).
+const DeviceInfo& device_info(int dev);
+
+/// Makes device `dev`'s primary context current on the calling thread
+/// (cheap when it already is).
+void set_device(int dev);
+
+/// tilejit's stream on device `dev` (a CUstream).
+void* stream(int dev);
+
+/// Waits for all work on `dev`'s stream.
+void synchronize(int dev);
+
+/// A loaded module (CUBIN or PTX image) on one device.
+class Module {
+ public:
+  static std::shared_ptr<Module> load(int dev, const std::string& image);
+  ~Module();
+  /// The kernel `name` (a CUfunction); throws when the module lacks it.
+  void* function(const std::string& name) const;
+  int device() const { return dev_; }
+
+ private:
+  int dev_ = 0;
+  void* module_ = nullptr;
+};
+
+struct LaunchDims {
+  unsigned grid[3] = {1, 1, 1};
+  unsigned block[3] = {1, 1, 1};
+  unsigned shared_bytes = 0;
+};
+
+/// cuLaunchKernel on `dev`'s stream; `params` as cuLaunchKernel takes them
+/// (one pointer per kernel parameter). Errors name `kernel_name`.
+void launch(int dev, void* function, const LaunchDims& dims, void** params,
+            const std::string& kernel_name);
+
+/// Copies on `dev`'s stream. Host pointers given to the async forms must be
+/// pinned (see cuda_memory.h) and stay alive until the stream reaches them.
+void copy_to_device(int dev, void* dst, const void* src, size_t bytes);    // waits
+void copy_to_host(int dev, void* dst, const void* src, size_t bytes);      // waits
+void copy_on_device(int dev, void* dst, const void* src, size_t bytes);    // async
+void memset_on_device(int dev, void* dst, uint8_t value, size_t bytes);  // async
+
+/// Raw device memory (used by the caching allocator).
+void* device_malloc(int dev, size_t bytes, bool* out_of_memory);
+void device_free(int dev, void* p);
+/// Free and total bytes on `dev` (cuMemGetInfo).
+void mem_info(int dev, size_t* free_bytes, size_t* total_bytes);
+
+/// Events on `dev`'s stream (CUevent handles).
+void* event_create(int dev);
+void event_destroy(void* ev);
+void event_record(int dev, void* ev);
+float event_elapsed_ms(void* start, void* end);  // waits for `end`
+
+}  // namespace tj::jit::cuda

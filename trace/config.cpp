@@ -21,6 +21,7 @@ constexpr const char* kKnownVars[] = {
     "TILEJIT_LAZY",  "TILEJIT_DEVICE",    "TILEJIT_MAX_TRACE",       "TILEJIT_LOG",
     "TILEJIT_CACHE", "TILEJIT_CACHE_DIR", "TILEJIT_CACHE_MAX_BYTES", "TILEJIT_CXX",
     "TILEJIT_TRACE", "TILEJIT_DUMP_DIR",  "TILEJIT_TIMELINE",        "TILEJIT_STATS",
+    "TILEJIT_CUDA_HOME", "TILEJIT_ALLOW_TF32",
 };
 
 std::string lower(std::string s) {
@@ -119,6 +120,17 @@ Config from_environment() {
       c.stats = false;
     else
       warn_invalid("TILEJIT_STATS", v, "1 (print a stats line at exit) or 0 (off, the default)");
+  }
+  if (const char* v = std::getenv("TILEJIT_CUDA_HOME")) c.cuda_home = v;
+  if (const char* v = std::getenv("TILEJIT_ALLOW_TF32")) {
+    std::string s = lower(v);
+    if (s == "1" || s == "true" || s == "on")
+      c.allow_tf32 = true;
+    else if (s == "0" || s == "false" || s == "off")
+      c.allow_tf32 = false;
+    else
+      warn_invalid("TILEJIT_ALLOW_TF32", v,
+                   "1 (f32 matmuls on CUDA may use TF32) or 0 (full f32, the default)");
   }
   for (char** e = environ; e && *e; ++e) {
     if (std::strncmp(*e, "TILEJIT_", 8) != 0) continue;

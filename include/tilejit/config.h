@@ -41,6 +41,14 @@ struct Config {
   std::string timeline;
   /// TILEJIT_STATS: at exit print one line of `tj::stats()` to stderr.
   bool stats = false;
+  /// TILEJIT_CUDA_HOME: the CUDA toolkit whose NVRTC, cuBLASLt and fp16/bf16
+  /// headers tilejit loads at run time (empty: the toolkit found at build
+  /// time, then the dynamic loader's search path). Read when CUDA is first
+  /// used.
+  std::string cuda_home;
+  /// TILEJIT_ALLOW_TF32: let f32 matmuls on CUDA use TF32 tensor cores
+  /// (about 10 bits of mantissa in the products; off by default).
+  bool allow_tf32 = false;
 };
 
 /// The process-wide configuration. Changes apply to ops traced afterwards.
