@@ -3,12 +3,12 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
-namespace tj::jit {
+namespace tj::jit::cuda {
 
 namespace {
 
-CudaProbe probe() {
-  CudaProbe p;
+Probe probe_driver() {
+  Probe p;
   void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     p.reason = "no CUDA driver found (libcuda.so.1 could not be loaded)";
@@ -36,9 +36,9 @@ CudaProbe probe() {
 
 }  // namespace
 
-const CudaProbe& cuda_probe() {
-  static const CudaProbe p = probe();
+const Probe& probe() {
+  static const Probe p = probe_driver();
   return p;
 }
 
-}  // namespace tj::jit
+}  // namespace tj::jit::cuda

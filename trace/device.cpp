@@ -19,7 +19,7 @@ std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str
 bool cuda_is_available() { return false; }
 
 std::string cuda_unavailable_reason() {
-  const jit::CudaProbe& p = jit::cuda_probe();
+  const jit::cuda::Probe& p = jit::cuda::probe();
   if (p.device_count > 0)
     return fmt::format(
         "found {} CUDA device(s), but this version of tilejit executes on the CPU only",
