@@ -105,6 +105,12 @@ NodeId GraphBuilder::add(Op op, const std::vector<NodeId>& inputs, const OpArgs&
   return intern(std::move(n));
 }
 
+void GraphBuilder::set_origin(NodeId id, uint32_t origin) {
+  if (origin == 0 || id < 0 || static_cast<size_t>(id) >= g_.nodes_.size()) return;
+  if (g_.origins_.size() <= static_cast<size_t>(id)) g_.origins_.resize(g_.nodes_.size(), 0);
+  if (g_.origins_[id] == 0) g_.origins_[id] = origin;
+}
+
 Graph GraphBuilder::finish(std::vector<NodeId> outputs) {
   for (NodeId o : outputs)
     TJ_CHECK(o >= 0 && static_cast<size_t>(o) < g_.nodes_.size(), "output {} out of range", o);

@@ -54,6 +54,13 @@ class Graph {
   /// Structural hash: ops, dtypes, shapes, attributes, wiring, which leaf is
   /// which input and which nodes are outputs — not data values.
   uint64_t hash() const { return hash_; }
+  /// Where a node came from, for diagnostics: an opaque non-zero id that the
+  /// tracer handed to GraphBuilder::set_origin (jit/observe.h turns it into
+  /// the user's source location), 0 when unknown. Not part of the structure:
+  /// the hash, hash-consing and every pass ignore it.
+  uint32_t origin(NodeId id) const {
+    return static_cast<size_t>(id) < origins_.size() ? origins_[id] : 0;
+  }
 
   /// Lets tests break a graph on purpose to check the verifier.
   std::vector<Node>& nodes_for_testing() { return nodes_; }
@@ -64,6 +71,7 @@ class Graph {
   std::vector<NodeId> outputs_;
   std::vector<BufferView> buffers_;
   std::vector<ScalarValue> scalars_;
+  std::vector<uint32_t> origins_;  // by node; may be shorter than nodes_
   uint64_t hash_ = 0;
 };
 
@@ -93,6 +101,10 @@ class GraphBuilder {
   NodeId permute(NodeId x, std::vector<int64_t> p) {
     return add(Op::Permute, {x}, {.attrs = std::move(p)});
   }
+
+  /// Records where `id` came from (see Graph::origin). A node built from
+  /// several places (hash-consed) keeps the first non-zero origin.
+  void set_origin(NodeId id, uint32_t origin);
 
   const Node& node(NodeId id) const { return g_.nodes_[id]; }
   size_t size() const { return g_.nodes_.size(); }

@@ -1,22 +1,41 @@
 // Observability: what was traced, fused, compiled and launched.
 //
 // TILEJIT_TRACE   one line per flush: reason, graph size, plan cache hit or
-//                 miss, the kernels with the ops they fuse, compiles, launches.
+//                 miss, the kernels with the ops they fuse and where in the
+//                 user's code those ops were called, compiles, launches.
 // TILEJIT_DUMP_DIR per kernel loaded into the process: <name>.cpp (a
-//                 standalone translation unit) and <name>.kir (Kernel IR); per
-//                 new graph: flush-N.before.dot and flush-N.after.dot (fused
-//                 groups coloured).
+//                 standalone translation unit, headed by a comment listing
+//                 the traced ops it fuses and their source locations) and
+//                 <name>.kir (Kernel IR); per flush: flush-N.before.dot and
+//                 flush-N.after.dot (fused kernels coloured).
 // TILEJIT_TIMELINE Chrome trace-event JSON written at exit; event categories
 //                 flush, schedule, compile, cache, launch.
 // TILEJIT_STATS   one `tilejit stats: ...` line on stderr at exit.
 //
-// The hooks are called from trace/ (flushes) and jit/ (plans, kernels,
-// launches). Each is an inline test of `on()` when observability is off, so
-// the cost is one branch.
+// The hooks are called from trace/ (ops, flushes) and jit/ (plans, kernels,
+// launches). Each is an inline test of `on()` (or `locating()`) when
+// observability is off, so the cost is one branch.
+//
+// Source locations. With TILEJIT_TRACE or TILEJIT_DUMP_DIR on, every traced
+// op records its call stack (note_origin: backtrace(), a few hundred ns; the
+// stacks are interned, so a loop stores each call site once). The flush
+// gives each graph node the first stack recorded for it (hash-consed nodes
+// come from several places; Graph::origin, outside the structural hash), and
+// only when a dump file or trace line is written are the stacks symbolized:
+// addr2line (binutils) on the executable or shared object of each frame,
+// once per return address, falling back to dladdr's symbol names when
+// addr2line or debug information is missing. The location shown is the
+// first frame, innermost inlined call first, that is neither tilejit's own
+// code (its source tree, found by symbolizing an address in this file, or
+// its shared object) nor the C++ standard library: the line of the user's
+// program that called the op (for a composite op such as softmax, the line
+// that called softmax). Nothing is shown where nothing is known. Kernel
+// names, the compiled source and cache keys never see any of it.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ir/graph.h"
@@ -36,6 +55,18 @@ inline bool on() {
   const Config& c = config();
   return !c.trace.empty() || !c.dump_dir.empty() || !c.timeline.empty();
 }
+
+/// True when source locations of traced ops are recorded (TILEJIT_TRACE or
+/// TILEJIT_DUMP_DIR on).
+inline bool locating() {
+  const Config& c = config();
+  return !c.trace.empty() || !c.dump_dir.empty();
+}
+/// Records the caller's stack for a just-traced op (call when locating()).
+void note_origin(const std::shared_ptr<void>& impl);
+/// The origin id (for ir::GraphBuilder::set_origin) noted for `impl`, 0 when
+/// none.
+uint32_t origin_of(const void* impl);
 
 /// Registers the exit hook that writes the timeline and the stats line
 /// (called once, by config()).

@@ -34,13 +34,23 @@ struct Step {
   std::vector<int64_t> arg_offsets;  // element offset added to each argument's base
 };
 
+/// What one step computes, as nodes of the graph given to make_plan (before
+/// split_reductions): the ops its kernel evaluates (inlined producers and the
+/// values it writes) and the values it writes, each in graph order, leaves
+/// left out. For logs and dumps only: no kernel's name or source depends on it.
+struct StepOps {
+  std::vector<ir::NodeId> nodes;
+  std::vector<ir::NodeId> writes;
+};
+
 struct Plan {
   uint64_t graph_hash = 0;
   std::vector<ir::Kernel> kernels;
   std::vector<Step> steps;
   std::vector<PlanBuffer> buffers;
-  std::vector<int32_t> outputs;  // plan buffer per graph output
-  std::string schedule_text;     // the fusion decision, for logs
+  std::vector<int32_t> outputs;   // plan buffer per graph output
+  std::string schedule_text;      // the fusion decision, for logs
+  std::vector<StepOps> step_ops;  // per step (empty entries where unknown)
 
   size_t launches() const { return steps.size(); }
 };

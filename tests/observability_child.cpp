@@ -5,6 +5,8 @@
 //   observability_child chain     8 pointwise ops on one tensor, then a host read
 //   observability_child reasons   one flush of each reason: host read, sync,
 //                                 trace limit, eager
+//   observability_child located   a softmax and two pointwise ops in one flush;
+//                                 prints the source lines of the calls
 #include <cstdio>
 #include <string>
 
@@ -39,6 +41,18 @@ void reasons() {
   }
 }
 
+void located() {
+  tj::Tensor x = tj::from_vector(std::vector<float>(256, 0.5f)).reshape({16, 16});
+  tj::Tensor y = tj::exp(x);  // each op and the line that called it
+  const int exp_line = __LINE__ - 1;
+  tj::Tensor z = y * 3.0;
+  const int mul_line = __LINE__ - 1;
+  tj::Tensor s = tj::softmax(z, -1);
+  const int softmax_line = __LINE__ - 1;
+  std::printf("%.6f\n", s.to_vector<float>()[0]);
+  std::printf("lines exp=%d mul=%d softmax=%d\n", exp_line, mul_line, softmax_line);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,8 +61,10 @@ int main(int argc, char** argv) {
     chain();
   } else if (mode == "reasons") {
     reasons();
+  } else if (mode == "located") {
+    located();
   } else {
-    std::fprintf(stderr, "usage: observability_child chain|reasons\n");
+    std::fprintf(stderr, "usage: observability_child chain|reasons|located\n");
     return 2;
   }
   return 0;

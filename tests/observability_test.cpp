@@ -204,6 +204,181 @@ TEST(Observability, DotFilesParseWithGraphviz) {
   EXPECT_GE(n, 8);
 }
 
+/// The source lines the `located` child mode prints ("lines exp=N ...").
+std::map<std::string, int> child_lines(const std::string& out) {
+  std::map<std::string, int> lines;
+  auto found = lines_with(out, "lines ");
+  if (found.size() != 1) return lines;
+  std::istringstream in(found[0].substr(6));
+  for (std::string tok; in >> tok;)
+    if (size_t eq = tok.find('='); eq != std::string::npos)
+      lines[tok.substr(0, eq)] = std::stoi(tok.substr(eq + 1));
+  return lines;
+}
+
+TEST(Observability, TraceNamesTheSourceLinesOfEachKernelsOps) {
+  fs::path d = scratch("trace_located");
+  ChildRun r = child("located", "TILEJIT_TRACE=1", d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto at = child_lines(r.out);
+  ASSERT_EQ(at.size(), 3u) << r.out;
+  auto lines = lines_with(r.err, "tilejit trace: flush 1 (host read): ");
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  for (const auto& [op, line] : at)
+    EXPECT_NE(lines[0].find(" observability_child.cpp:" + std::to_string(line)), std::string::npos)
+        << op << " at line " << line << " missing from\n"
+        << lines[0];
+  // tilejit's own sources (softmax calls max, sub, exp, sum, div) are never named.
+  EXPECT_EQ(lines[0].find("ops_reduce.cpp"), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[0].find("trace.cpp"), std::string::npos) << lines[0];
+}
+
+TEST(Observability, DumpedKernelsListTheirOpsWithSourceLocations) {
+  fs::path d = scratch("dump_located");
+  fs::path dump = d / "dump";
+  ChildRun r = child("located", "TILEJIT_DUMP_DIR=" + dump.string(), d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  auto at = child_lines(r.out);
+  ASSERT_EQ(at.size(), 3u) << r.out;
+  std::string headers;
+  std::vector<fs::path> cpp;
+  for (const auto& e : fs::directory_iterator(dump)) {
+    if (e.path().extension() != ".cpp") continue;
+    cpp.push_back(e.path());
+    std::string src = slurp(e.path());
+    std::string name = e.path().stem().string();
+    // The header comes first and names the kernel and its ops.
+    EXPECT_TRUE(src.starts_with("// " + name + " fuses ")) << src.substr(0, 400);
+    headers += src.substr(0, src.find("\n\n")) + "\n";
+  }
+  ASSERT_FALSE(cpp.empty());
+  // file:line, then the function where the symbolizer names it right (it
+  // is inlined into main).
+  for (const auto& [op, line] : at) {
+    std::string where = "observability_child.cpp:" + std::to_string(line);
+    size_t at_line = headers.find(where);
+    ASSERT_NE(at_line, std::string::npos) << where << " missing from\n" << headers;
+    std::string rest = headers.substr(at_line + where.size());
+    rest = rest.substr(0, rest.find('\n'));
+    EXPECT_TRUE(rest.empty() || rest.starts_with(" (located")) << where << rest;
+  }
+  EXPECT_NE(headers.find("= exp f32[16, 16]"), std::string::npos) << headers;
+  // Each header line lists one traced op; with a location, it is the child's.
+  std::istringstream in(headers);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with("//   %")) continue;
+    size_t slash = line.find('/', 5);
+    if (slash != std::string::npos)
+      EXPECT_NE(line.find("observability_child.cpp:"), std::string::npos) << line;
+  }
+  // Still standalone translation units.
+  const char* cxx = std::getenv("TILEJIT_CXX");
+  for (const fs::path& p : cpp) {
+    std::string cmd = std::string(cxx && *cxx ? cxx : "c++") + " -std=c++20 -fsyntax-only " +
+                      p.string() + " 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+}
+
+// The locations go only into dumps and trace lines: the kernels compiled
+// with both on are found in the disk cache by a run with both off (the
+// compiled source, kernel names included, is the cache key).
+TEST(Observability, LocationsChangeNoKernelNameOrCacheKey) {
+  fs::path d = scratch("located_keys");
+  std::string cache =
+      "TILEJIT_STATS=1 TILEJIT_CACHE=on TILEJIT_CACHE_DIR=" + (d / "cache").string();
+  ChildRun on = child("located",
+                      cache + " TILEJIT_TRACE=" + (d / "trace.log").string() +
+                          " TILEJIT_DUMP_DIR=" + (d / "dump").string(),
+                      d);
+  ASSERT_EQ(on.rc, 0) << on.err;
+  const std::string compiled = stats_of(on.err)["kernels_compiled"];
+  ASSERT_NE(compiled, "0") << on.err;
+  ChildRun off = child("located", cache, d);
+  ASSERT_EQ(off.rc, 0) << off.err;
+  auto s = stats_of(off.err);
+  EXPECT_EQ(s["kernels_compiled"], "0") << off.err;
+  EXPECT_EQ(s["cache_disk_hits"], compiled) << off.err;
+  EXPECT_EQ(on.out, off.out);
+  // And the other way round: a run with both on finds what the run with
+  // both off left, under the names it dumps.
+  fs::remove_all(d / "cache");
+  ASSERT_EQ(child("located", cache, d).rc, 0);
+  ChildRun again = child("located", cache + " TILEJIT_DUMP_DIR=" + (d / "dump2").string(), d);
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_EQ(stats_of(again.err)["kernels_compiled"], "0") << again.err;
+  std::set<std::string> names1, names2;
+  for (const auto& e : fs::directory_iterator(d / "dump"))
+    if (e.path().extension() == ".cpp") names1.insert(e.path().stem().string());
+  for (const auto& e : fs::directory_iterator(d / "dump2"))
+    if (e.path().extension() == ".cpp") names2.insert(e.path().stem().string());
+  EXPECT_FALSE(names1.empty());
+  EXPECT_EQ(names1, names2);
+}
+
+// In this process (tilejit linked statically): the location is this file's
+// line, and the same program traced from two places is one graph (the
+// second flush is a plan cache hit) whose trace lines name each place.
+TEST(Observability, LocationsDoNotChangeTheGraphHash) {
+  fs::path d = scratch("located_hash");
+  fs::path f = d / "trace.log";
+  int line1 = 0, line2 = 0;
+  {
+    ConfigGuard g;
+    g->trace = f.string();
+    Tensor x = from_vector(std::vector<float>(19, 0.25f));
+    Tensor a = sqrt(x) * 7.0;
+    line1 = __LINE__ - 1;
+    a.eval();
+    Tensor b = sqrt(x) * 7.0;
+    line2 = __LINE__ - 1;
+    b.eval();
+  }
+  auto lines = lines_with(slurp(f), "tilejit trace: flush ");
+  ASSERT_EQ(lines.size(), 2u) << slurp(f);
+  auto graph_of = [](const std::string& l) { return l.substr(l.find(", graph "), 25); };
+  EXPECT_EQ(graph_of(lines[0]), graph_of(lines[1]));
+  EXPECT_NE(lines[1].find("plan cache hit"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[0].find("observability_test.cpp:" + std::to_string(line1)), std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find("observability_test.cpp:" + std::to_string(line2)), std::string::npos)
+      << lines[1];
+}
+
+TEST(Observability, EveryFlushDumpsItsGraphsPlanCacheHitsToo) {
+  fs::path d = scratch("dot_hits");
+  fs::path dump = d / "dump";
+  // Eager: eight flushes of one graph, seven of them plan cache hits.
+  ChildRun r =
+      child("chain", "TILEJIT_LAZY=0 TILEJIT_STATS=1 TILEJIT_DUMP_DIR=" + dump.string(), d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(stats_of(r.err)["plan_hits"], "7") << r.err;
+  std::set<std::string> dots;
+  for (const auto& e : fs::directory_iterator(dump))
+    if (e.path().extension() == ".dot") dots.insert(e.path().filename().string());
+  std::set<std::string> expected;
+  for (int i = 1; i <= 8; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "flush-%04d", i);
+    expected.insert(std::string(name) + ".before.dot");
+    expected.insert(std::string(name) + ".after.dot");
+  }
+  EXPECT_EQ(dots, expected);
+  // A hit's graph after fusion is drawn from its cached plan, with the
+  // location of the op that the flush computed.
+  std::string last = slurp(dump / "flush-0008.after.dot");
+  EXPECT_NE(last.find("flush 8 after fusion"), std::string::npos) << last;
+  EXPECT_NE(last.find("kernel 0: tj_pointwise_"), std::string::npos) << last;
+  EXPECT_NE(last.find("fillcolor=\"#8dd3c7\""), std::string::npos) << last;
+  EXPECT_NE(last.find("observability_child.cpp:"), std::string::npos) << last;
+  if (std::system("command -v dot >/dev/null 2>&1") != 0) return;  // parsed in DotFiles...
+  for (const std::string& n : dots) {
+    std::string cmd = "dot -Tsvg " + (dump / n).string() + " -o /dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+}
+
 TEST(Observability, TimelineIsValidJsonWithEveryEventKind) {
   fs::path d = scratch("timeline");
   fs::path f = d / "timeline.json";

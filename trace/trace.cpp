@@ -88,6 +88,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
         in_ids.reserve(f.inputs.size());
         for (const auto& in : f.inputs) in_ids.push_back(ids.at(in.get()));
         id = b.add(p->op, in_ids, {.attrs = p->attrs, .dtype = p->dtype, .shape = p->shape});
+        if (obs::locating()) b.set_origin(id, obs::origin_of(p));  // for dumps and traces
         bool is_root = root_set.count(p) != 0;
         if (is_root || p->handles.load(std::memory_order_relaxed) > 0) {
           outs.push_back(f.impl);
@@ -165,6 +166,7 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
   impl->inputs.reserve(inputs.size());
   for (const Tensor& t : inputs) impl->inputs.push_back(t.impl());
   count_op();
+  if (obs::locating()) obs::note_origin(impl);  // where the user called the op
 
   Tensor out(impl);
   if (!lazy) {
