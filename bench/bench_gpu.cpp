@@ -10,7 +10,10 @@
 // On a machine without a usable GPU it prints one line
 // `bench_gpu: skipped: <reason>` and exits 0.
 //
-//   bench_gpu [--iters N] [--json FILE] [--torch FILE] [--commit HASH] [FILTER...]
+//   bench_gpu [--iters N] [--json FILE] [--torch FILE] [--commit HASH] [--smoke] [FILTER...]
+//
+// --smoke runs every step on the CPU with small sizes and host timing: a check
+// of the program itself on a machine without a GPU, not a measurement.
 
 #include <tilejit/cuda.h>
 #include <tilejit/tilejit.h>
@@ -35,6 +38,7 @@ using tj::Tensor;
 using Inputs = std::vector<Tensor>;
 
 constexpr int kDevice = 0;
+bool g_smoke = false;  // --smoke: CPU, small sizes, host timing
 // Four times an H100's 50 MB L2: the inputs of all sets together.
 constexpr double kRotateBytes = 200e6;
 
@@ -44,6 +48,7 @@ struct Options {
   std::string json_path;
   std::string torch_path;
   std::string commit;
+  bool smoke = false;
   std::vector<std::string> filters;
 };
 
@@ -71,7 +76,16 @@ struct Row {
 };
 
 tj::TensorOptions on_gpu(tj::DType dt) {
-  return tj::TensorOptions().dtype(dt).device(tj::Device::cuda(kDevice));
+  return tj::TensorOptions().dtype(dt).device(g_smoke ? tj::Device::cpu()
+                                                      : tj::Device::cuda(kDevice));
+}
+
+// The full size, or the small one for --smoke.
+int64_t sized(int64_t full, int64_t smoke) { return g_smoke ? smoke : full; }
+
+void device_sync() {
+  if (g_smoke) return tj::sync();
+  tj::cuda::synchronize(kDevice);
 }
 
 double median(std::vector<double> v) {
@@ -103,7 +117,7 @@ Tensor chain8(const Tensor& x) {
 
 std::vector<Workload> workloads() {
   std::vector<Workload> w;
-  const int64_t n_chain = int64_t(64) << 20;
+  const int64_t n_chain = sized(int64_t(64) << 20, 256 << 10);
   w.push_back({"chain8", human(n_chain), n_chain * 4.0, n_chain * 4.0, 0,
                [=](uint64_t s) {
                  tj::manual_seed(s);
@@ -111,9 +125,9 @@ std::vector<Workload> workloads() {
                },
                [](const Inputs& in) { return chain8(in[0]); }});
   for (int64_t n : {1024, 4096, 16384}) {
-    const int64_t rows = 4096;
+    const int64_t rows = sized(4096, 32);
     const double bytes = double(rows) * n * 4;
-    w.push_back({"softmax", "4096x" + human(n), bytes, bytes, 0,
+    w.push_back({"softmax", human(rows) + "x" + human(n), bytes, bytes, 0,
                  [=](uint64_t s) {
                    tj::manual_seed(s);
                    return Inputs{tj::randn({rows, n}, on_gpu(tj::f32))};
@@ -121,9 +135,9 @@ std::vector<Workload> workloads() {
                  [](const Inputs& in) { return tj::softmax(in[0], -1); }});
   }
   for (int64_t n : {1024, 4096, 16384}) {
-    const int64_t rows = 4096;
+    const int64_t rows = sized(4096, 32);
     const double bytes = double(rows) * n * 4;
-    w.push_back({"layer_norm", "4096x" + human(n), bytes + 2.0 * n * 4, bytes, 0,
+    w.push_back({"layer_norm", human(rows) + "x" + human(n), bytes + 2.0 * n * 4, bytes, 0,
                  [=](uint64_t s) {
                    tj::manual_seed(s);
                    return Inputs{tj::randn({rows, n}, on_gpu(tj::f32)),
@@ -131,7 +145,7 @@ std::vector<Workload> workloads() {
                  },
                  [=](const Inputs& in) { return tj::layer_norm(in[0], {n}, in[1], in[2]); }});
   }
-  const int64_t n_sum = int64_t(256) << 20;
+  const int64_t n_sum = sized(int64_t(256) << 20, 1 << 20);
   w.push_back({"sum", human(n_sum), n_sum * 4.0, 4, 0,
                [=](uint64_t s) {
                  tj::manual_seed(s);
@@ -139,9 +153,9 @@ std::vector<Workload> workloads() {
                },
                [](const Inputs& in) { return in[0].sum(); }});
   {
-    const int64_t rows = 16384, cols = 4096;
-    w.push_back({"bias_gelu", "16384x4096 bf16", rows * cols * 2.0 + cols * 2.0, rows * cols * 2.0,
-                 0,
+    const int64_t rows = sized(16384, 64), cols = 4096;
+    w.push_back({"bias_gelu", human(rows) + "x" + human(cols) + " bf16",
+                 rows * cols * 2.0 + cols * 2.0, rows * cols * 2.0, 0,
                  [=](uint64_t s) {
                    tj::manual_seed(s);
                    return Inputs{tj::randn({rows, cols}, on_gpu(tj::bf16)),
@@ -150,9 +164,10 @@ std::vector<Workload> workloads() {
                  [](const Inputs& in) { return tj::gelu(in[0] + in[1], "tanh"); }});
   }
   {
-    const int64_t n = 4096;
+    const int64_t n = sized(4096, 256);
     w.push_back(
-        {"mlp", "4096^3 bf16", 2.0 * n * n * 2 + n * 2, n * n * 2.0, 2.0 * n * n * n,
+        {"mlp", std::to_string(n) + "^3 bf16", 2.0 * n * n * 2 + n * 2, n * n * 2.0,
+         2.0 * n * n * n,
          [=](uint64_t s) {
            tj::manual_seed(s);
            // Scaled so the products stay O(1) in bf16.
@@ -169,7 +184,7 @@ std::vector<Workload> workloads() {
 // (the traffic of a device-to-device memcpy) through tilejit's own pointwise
 // kernel. The torch script also measures torch's copy_ for comparison.
 Workload copy_workload() {
-  const int64_t n = int64_t(256) << 20;
+  const int64_t n = sized(int64_t(256) << 20, 1 << 20);
   return {"copy",
           human(n),
           n * 4.0,
@@ -195,7 +210,7 @@ std::vector<Inputs> make_sets(const Workload& w, int sets) {
     all.push_back(w.make(1000 + s));
     for (Tensor& t : all.back()) t = t.eval();
   }
-  tj::cuda::synchronize(kDevice);
+  device_sync();
   return all;
 }
 
@@ -203,7 +218,16 @@ std::vector<Inputs> make_sets(const Workload& w, int sets) {
 // two events; the set rotates every iteration.
 double time_device(const Workload& w, const std::vector<Inputs>& sets, const Options& opt) {
   for (int i = 0; i < opt.warmup; ++i) w.run(sets[i % sets.size()]).eval();
-  tj::cuda::synchronize(kDevice);
+  device_sync();
+  if (g_smoke) {
+    std::vector<double> ms;
+    for (int i = 0; i < opt.iters; ++i) {
+      double t0 = host_now_s();
+      w.run(sets[i % sets.size()]).eval();
+      ms.push_back((host_now_s() - t0) * 1e3);
+    }
+    return median(ms);
+  }
   std::vector<std::unique_ptr<tj::cuda::Event>> start, end;
   for (int i = 0; i < opt.iters; ++i) {
     start.push_back(std::make_unique<tj::cuda::Event>(kDevice));
@@ -214,7 +238,7 @@ double time_device(const Workload& w, const std::vector<Inputs>& sets, const Opt
     Tensor y = w.run(sets[i % sets.size()]);
     end[i]->record();  // computes y first
   }
-  tj::cuda::synchronize(kDevice);
+  device_sync();
   std::vector<double> ms;
   for (int i = 0; i < opt.iters; ++i) ms.push_back(start[i]->elapsed_ms(*end[i]));
   return median(ms);
@@ -280,11 +304,11 @@ TorchResults load_torch(const std::string& path) {
 double launch_overhead_us() {
   Tensor x = tj::randn({1024}, on_gpu(tj::f32)).eval();
   for (int i = 0; i < 20; ++i) (x * 1.5f + 0.5f).eval();
-  tj::cuda::synchronize(kDevice);
+  device_sync();
   const int n = 2000;
   double t0 = host_now_s();
   for (int i = 0; i < n; ++i) (x * 1.5f + 0.5f).eval();
-  tj::cuda::synchronize(kDevice);
+  device_sync();
   return (host_now_s() - t0) / n * 1e6;
 }
 
@@ -304,7 +328,7 @@ CompileTimes compile_times() {
     const int64_t n = base + 7 * i + 1;
     Tensor x = tj::randn({n}, on_gpu(tj::f32)).eval();
     Tensor r2 = tj::randn({8, n}, on_gpu(tj::f32)).eval();
-    tj::cuda::synchronize(kDevice);
+    device_sync();
     tj::Stats a = tj::stats();
     chain8(x).eval();
     tj::Stats b = tj::stats();
@@ -315,7 +339,7 @@ CompileTimes compile_times() {
     if (c.kernels_compiled - b.kernels_compiled >= 1)
       sm.push_back((c.compile_ms - b.compile_ms) / double(c.kernels_compiled - b.kernels_compiled));
   }
-  tj::cuda::synchronize(kDevice);
+  device_sync();
   if (!pw.empty()) r.pointwise_ms = median(pw);
   if (!sm.empty()) r.softmax_ms = median(sm);
   r.samples = int(std::max(pw.size(), sm.size()));
@@ -438,10 +462,12 @@ Options parse_args(int argc, char** argv) {
       o.torch_path = value();
     else if (a == "--commit")
       o.commit = value();
+    else if (a == "--smoke")
+      o.smoke = true;
     else if (a == "-h" || a == "--help") {
       std::printf(
           "usage: bench_gpu [--iters N] [--json FILE] [--torch FILE] [--commit HASH] "
-          "[FILTER...]\n");
+          "[--smoke] [FILTER...]\n");
       std::exit(0);
     } else
       o.filters.push_back(a);
@@ -456,14 +482,16 @@ bool selected(const Options& o, const Workload& w) {
 }
 
 int run_benchmarks(const Options& opt) {
-  if (!tj::cuda::is_available()) {
+  g_smoke = opt.smoke;
+  if (!g_smoke && !tj::cuda::is_available()) {
     std::string reason = tj::cuda::unavailable_reason();
     std::printf("bench_gpu: skipped: %s\n", reason.c_str());
     write_json(opt, "", reason, 0, 0, {}, {});
     return 0;
   }
-  tj::config().device = tj::Device::cuda(kDevice);
-  const std::string device = tj::cuda::device_name(kDevice);
+  tj::config().device = g_smoke ? tj::Device::cpu() : tj::Device::cuda(kDevice);
+  const std::string device =
+      g_smoke ? "cpu (--smoke: small sizes, host timing)" : tj::cuda::device_name(kDevice);
   TorchResults torch = load_torch(opt.torch_path);
   std::printf(
       "bench_gpu: %s, %d timed iterations per row (median), inputs rotating over >= %.0f MB\n",
@@ -498,7 +526,7 @@ int run_benchmarks(const Options& opt) {
                 r.error.empty() ? cell(r.lazy_ms, "%.3f ms").c_str() : r.error.c_str());
     std::fflush(stdout);
     rows.push_back(r);
-    tj::cuda::empty_cache(kDevice);
+    if (!g_smoke) tj::cuda::empty_cache(kDevice);
   }
 
   double launch_us = launch_overhead_us();
@@ -513,7 +541,7 @@ int run_benchmarks(const Options& opt) {
       "2-op iteration)\n",
       launch_us, cell(torch.field("_meta", "launch_us"), "%.1f").c_str());
   std::printf(
-      "NVRTC compile of a fused kernel (first use, median of %d): pointwise chain8 %s ms, "
+      "compile of a fused kernel (first use, NVRTC on CUDA, median of %d): pointwise chain8 %s ms, "
       "softmax %s ms\n",
       ct.samples, cell(ct.pointwise_ms, "%.1f").c_str(), cell(ct.softmax_ms, "%.1f").c_str());
   write_json(opt, device, "", copy_gbps, launch_us, ct, rows);
