@@ -76,9 +76,9 @@ void launch(int dev, void* function, const LaunchDims& dims, void** params,
 
 /// Copies on `dev`'s stream. Host pointers given to the async forms must be
 /// pinned (see cuda_memory.h) and stay alive until the stream reaches them.
-void copy_to_device(int dev, void* dst, const void* src, size_t bytes);    // waits
-void copy_to_host(int dev, void* dst, const void* src, size_t bytes);      // waits
-void copy_on_device(int dev, void* dst, const void* src, size_t bytes);    // async
+void copy_to_device(int dev, void* dst, const void* src, size_t bytes);  // waits
+void copy_to_host(int dev, void* dst, const void* src, size_t bytes);    // waits
+void copy_on_device(int dev, void* dst, const void* src, size_t bytes);  // async
 void memset_on_device(int dev, void* dst, uint8_t value, size_t bytes);  // async
 
 /// Raw device memory (used by the caching allocator).
@@ -86,6 +86,13 @@ void* device_malloc(int dev, size_t bytes, bool* out_of_memory);
 void device_free(int dev, void* p);
 /// Free and total bytes on `dev` (cuMemGetInfo).
 void mem_info(int dev, size_t* free_bytes, size_t* total_bytes);
+/// Raw page-locked host memory (cuMemHostAlloc, portable to every device's
+/// context; used by the pinned cache in cuda_memory.h).
+void* pinned_malloc(size_t bytes);
+void pinned_free(void* p);
+
+/// "512 B", "3.0 KiB", "1.5 GiB": sizes in messages.
+std::string format_bytes(size_t bytes);
 
 /// Events on `dev`'s stream (CUevent handles).
 void* event_create(int dev);
