@@ -383,6 +383,7 @@ struct GemmCase {
   cu::Epilogue epilogue;
   bool tf32;
   double atol, rtol;
+  bool b_shared = false;  // one B for the whole batch (batch stride 0)
 };
 
 void store(tj::DType t, void* base, int64_t i, double v) {
@@ -432,12 +433,13 @@ TEST_P(CudaDeviceGemm, MatchesReference) {
   const GemmCase& c = GetParam();
   const int64_t in_size = tj::dtype_size(c.in), out_size = tj::dtype_size(c.out);
   const int64_t a_elems = c.m * c.k, b_elems = c.k * c.n, c_elems = c.m * c.n;
-  std::vector<char> ha(a_elems * c.batch * in_size), hb(b_elems * c.batch * in_size),
+  const int64_t b_count = c.b_shared ? 1 : c.batch;
+  std::vector<char> ha(a_elems * c.batch * in_size), hb(b_elems * b_count * in_size),
       hbias(c.n * out_size), hc(c_elems * c.batch * out_size);
   std::mt19937 rng(42);
   std::uniform_real_distribution<double> dist(-1, 1);
   for (int64_t i = 0; i < a_elems * c.batch; ++i) store(c.in, ha.data(), i, dist(rng));
-  for (int64_t i = 0; i < b_elems * c.batch; ++i) store(c.in, hb.data(), i, dist(rng));
+  for (int64_t i = 0; i < b_elems * b_count; ++i) store(c.in, hb.data(), i, dist(rng));
   for (int64_t i = 0; i < c.n; ++i) store(c.out, hbias.data(), i, dist(rng));
 
   auto da = cu::device_alloc(0, ha.size());
@@ -463,7 +465,7 @@ TEST_P(CudaDeviceGemm, MatchesReference) {
   g.b = db->data;
   g.b_row_stride = c.b_transposed ? 1 : c.n;
   g.b_col_stride = c.b_transposed ? c.k : 1;
-  g.b_batch_stride = b_elems;
+  g.b_batch_stride = c.b_shared ? 0 : b_elems;
   g.c = dc->data;
   g.c_row_stride = c.n;
   g.c_batch_stride = c_elems;
@@ -483,8 +485,8 @@ TEST_P(CudaDeviceGemm, MatchesReference) {
         for (int64_t kk = 0; kk < c.k; ++kk) {
           double av =
               load(c.in, ha.data(), bt * a_elems + i * g.a_row_stride + kk * g.a_col_stride);
-          double bv =
-              load(c.in, hb.data(), bt * b_elems + kk * g.b_row_stride + j * g.b_col_stride);
+          double bv = load(c.in, hb.data(),
+                           bt * g.b_batch_stride + kk * g.b_row_stride + j * g.b_col_stride);
           acc += av * bv;
         }
         if (bias) acc += load(c.out, hbias.data(), j);
@@ -526,6 +528,8 @@ INSTANTIATE_TEST_SUITE_P(
                                E::none, false, 1e-4, 1e-4},
                       GemmCase{"both_transposed_batched", DType::f16, DType::f16, 32, 16, 24, 2,
                                true, true, E::none, false, 2e-2, 1e-2},
+                      GemmCase{"batched_shared_b", DType::f32, DType::f32, 16, 24, 8, 4, false,
+                               false, E::none, false, 1e-4, 1e-4, true},
                       GemmCase{"bias", DType::f32, DType::f32, 32, 64, 16, 1, false, false, E::bias,
                                false, 1e-4, 1e-4},
                       GemmCase{"bias_relu", DType::f32, DType::f32, 32, 64, 16, 1, false, false,
