@@ -248,6 +248,7 @@ static inline float tj_log1p(float x) {
 
 // ---- roots, rounding, min/max ------------------------------------------------
 
+static inline float tj_fabs(float x) { return __builtin_fabsf(x); }
 static inline float tj_sqrt(float x) { return __builtin_sqrtf(x); }
 static inline float tj_rsqrt(float x) { return 1.0f / __builtin_sqrtf(x); }
 // floorf/ceilf stay scalar under -ftrapping-math; rintf (nearest even) vectorizes.
@@ -732,6 +733,7 @@ static inline double tj_expm1_f64(double x) { return std::expm1(x); }
 static inline double tj_log_f64(double x) { return std::log(x); }
 static inline double tj_log2_f64(double x) { return std::log2(x); }
 static inline double tj_log1p_f64(double x) { return std::log1p(x); }
+static inline double tj_fabs_f64(double x) { return __builtin_fabs(x); }
 static inline double tj_sqrt_f64(double x) { return __builtin_sqrt(x); }
 static inline double tj_rsqrt_f64(double x) { return 1.0 / __builtin_sqrt(x); }
 static inline double tj_sin_f64(double x) { return std::sin(x); }
@@ -795,60 +797,6 @@ static inline uint16_t tj_float_to_bf16(float f) {
   uint32_t r = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
   uint32_t n = (x >> 16) | 0x40u;
   return (uint16_t)((x & 0x7fffffffu) > 0x7f800000u ? n : r);
-}
-
-// ---- Philox4x32-10 (bit-identical to ir/philox.h) ------------------------------
-
-static inline void tj_philox(uint64_t counter, uint64_t seed, uint32_t out[4]) {
-  uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-  for (int r = 0; r < 10; ++r) {
-    uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-    uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-    uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
-    uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
-}
-
-// Uniform in [0, 1) with as many random bits as the output dtype's mantissa.
-static inline float tj_rand_uniform_f32(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  return (float)(int32_t)(o[0] >> 8) * 0x1p-24f;
-}
-static inline float tj_rand_uniform_f16(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  return (float)(int32_t)(o[0] >> 21) * 0x1p-11f;
-}
-static inline float tj_rand_uniform_bf16(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  return (float)(int32_t)(o[0] >> 24) * 0x1p-8f;
-}
-static inline double tj_rand_uniform_f64(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  uint64_t bits = ((uint64_t)o[0] << 21) ^ (o[1] >> 11);
-  return (double)(int64_t)(bits & ((1ull << 53) - 1)) * 0x1p-53;
-}
-// Standard normal by Box-Muller in double, exactly as ir/philox.h computes it.
-static inline double tj_rand_normal(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  double u1 = ((double)o[0] + 1.0) * 0x1p-32;  // (0, 1]
-  double u2 = (double)o[1] * 0x1p-32;          // [0, 1)
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
 #endif  // TJ_CPU_MATH_H

@@ -14,6 +14,7 @@
 #include "ir/verify.h"
 #include "jit/c_printer.h"
 #include "jit/cpu_compiler.h"
+#include "jit/cuda_executor.h"
 #include "jit/host_allocator.h"
 #include "jit/observe.h"
 #include "jit/thread_pool.h"
@@ -188,8 +189,16 @@ KernelCache& kernel_cache() {
 // ---- plans, by graph hash -------------------------------------------------------
 struct ReadyPlan {
   sched::Plan plan;
-  std::vector<KernelFn> fns;
+  std::vector<KernelFn> fns;             // CPU plans
+  std::shared_ptr<const CudaPlan> cuda;  // CUDA plans
 };
+
+/// Plans are cached per graph structure and device: the same program on
+/// the CPU and on a GPU gets two plans (different targets, kernels, code).
+uint64_t plan_key(uint64_t graph_hash, Device d) {
+  if (d.is_cpu()) return graph_hash;
+  return graph_hash ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(d.index + 1));
+}
 
 sched::Target cpu_target() {
   sched::Target t;
@@ -207,6 +216,11 @@ sched::Target cpu_target() {
   return t;
 }
 
+std::function<void(const sched::Plan&)>& new_plan_hook() {
+  static std::function<void(const sched::Plan&)> hook;
+  return hook;
+}
+
 class PlanCache {
  public:
   bool contains(uint64_t h) {
@@ -214,20 +228,21 @@ class PlanCache {
     return ready_.count(h) != 0;
   }
 
-  std::shared_ptr<const ReadyPlan> get(const ir::Graph& g) {
+  std::shared_ptr<const ReadyPlan> get(const ir::Graph& g, Device device) {
+    const uint64_t key = plan_key(g.hash(), device);
     std::shared_future<std::shared_ptr<const ReadyPlan>> wait;
     std::promise<std::shared_ptr<const ReadyPlan>> mine;
     {
       std::lock_guard lock(mu_);
-      if (auto it = ready_.find(g.hash()); it != ready_.end()) {
+      if (auto it = ready_.find(key); it != ready_.end()) {
         ++counters().plan_hits;
         obs::plan_ready(g, it->second->plan, /*hit=*/true);
         return it->second;
       }
-      if (auto it = inflight_.find(g.hash()); it != inflight_.end()) {
+      if (auto it = inflight_.find(key); it != inflight_.end()) {
         wait = it->second;
       } else {
-        inflight_[g.hash()] = mine.get_future().share();
+        inflight_[key] = mine.get_future().share();
       }
     }
     if (wait.valid()) {
@@ -243,23 +258,33 @@ class PlanCache {
       auto rp = std::make_shared<ReadyPlan>();
       {
         obs::ScheduleScope observe;
-        rp->plan = sched::make_plan(g, target);
+        rp->plan = sched::make_plan(g, device.is_cpu() ? target : cuda_target(device.index));
       }
       obs::plan_ready(g, rp->plan, /*hit=*/false);
-      rp->fns = kernel_cache().get(rp->plan.kernels);
+      if (new_plan_hook()) new_plan_hook()(rp->plan);
+      if (device.is_cpu()) {
+        rp->fns = kernel_cache().get(rp->plan.kernels);
+      } else {
+        CudaPrepareStats cs;
+        rp->cuda = cuda_prepare(rp->plan, device.index, &cs);
+        counters().compiled += cs.compiled;
+        counters().disk_hits += cs.disk_hits;
+        counters().mem_hits += cs.mem_hits;
+        counters().compile_us += static_cast<int64_t>(cs.compile_ms * 1000);
+      }
       if (config().log_level >= LogLevel::debug) {
         log(LogLevel::debug, "plan {:016x}: {} step(s)\n{}", g.hash(), rp->plan.steps.size(),
             rp->plan.schedule_text);
         for (const auto& k : rp->plan.kernels) log(LogLevel::debug, "{}", ir::to_string(k));
       }
       std::lock_guard lock(mu_);
-      ready_[g.hash()] = rp;
-      inflight_.erase(g.hash());
+      ready_[key] = rp;
+      inflight_.erase(key);
       mine.set_value(rp);
       return rp;
     } catch (...) {
       std::lock_guard lock(mu_);
-      inflight_.erase(g.hash());
+      inflight_.erase(key);
       mine.set_exception(std::current_exception());
       throw;
     }
@@ -337,9 +362,15 @@ bool run_blas(const ir::Kernel& k, const std::vector<void*>& ptrs) {
 
 }  // namespace
 
-std::vector<BufferView> execute(const ir::Graph& g) {
-  std::shared_ptr<const ReadyPlan> rp = plan_cache().get(g);
+std::vector<BufferView> execute(const ir::Graph& g, Device device) {
+  std::shared_ptr<const ReadyPlan> rp = plan_cache().get(g, device);
   const sched::Plan& p = rp->plan;
+  if (device.is_cuda()) {
+    int64_t launches = 0;
+    std::vector<BufferView> out = cuda_run(g, p, *rp->cuda, device.index, &launches);
+    counters().launched += launches;
+    return out;
+  }
 
   // Storage for every plan buffer: graph inputs are bound by slot, outputs
   // are allocated now, temporaries at their first use.
@@ -417,6 +448,10 @@ std::vector<BufferView> execute(const ir::Graph& g) {
     out.push_back(std::move(v));
   }
   return out;
+}
+
+void set_new_plan_hook(std::function<void(const sched::Plan&)> hook) {
+  new_plan_hook() = std::move(hook);
 }
 
 bool plan_cached(uint64_t graph_hash) { return plan_cache().contains(graph_hash); }

@@ -4,6 +4,8 @@
 // tj::half / tj::bfloat16, Philox against ir/philox.h, and that g++ vectorizes
 // the loops a kernel writes.
 #include "jit/cpu_math.h"
+#define TJ_FN static inline
+#include "jit/kernel_common.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>

@@ -3,6 +3,7 @@
 #include <ostream>
 
 #include "jit/cuda_driver.h"
+#include "jit/nvrtc.h"
 #include "tilejit/config.h"
 #include "tilejit/device.h"
 
@@ -14,17 +15,20 @@ std::string Device::str() const {
 
 std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
 
-// tilejit executes on the CPU only in this version; the CUDA backend will
-// make cuda_is_available() true where a device is usable.
-bool cuda_is_available() { return false; }
+// CUDA is usable when the driver reports a device and NVRTC can be loaded
+// (kernels are compiled at run time); both are probed once.
+bool cuda_is_available() {
+  static const bool ok = jit::cuda::probe().device_count > 0 && jit::cuda::nvrtc_available();
+  return ok;
+}
 
 std::string cuda_unavailable_reason() {
   const jit::cuda::Probe& p = jit::cuda::probe();
-  if (p.device_count > 0)
-    return fmt::format(
-        "found {} CUDA device(s), but this version of tilejit executes on the CPU only",
-        p.device_count);
-  return p.reason;
+  if (p.device_count == 0) return p.reason;
+  std::string why;
+  if (!jit::cuda::nvrtc_available(&why))
+    return fmt::format("found {} CUDA device(s), but {}", p.device_count, why);
+  return "";
 }
 
 Device default_device() {

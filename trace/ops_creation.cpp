@@ -28,13 +28,8 @@ void check_shape(std::string_view op, const Shape& s) {
     if (d < 0) fail("{}: sizes must be non-negative, got shape {}", op, shape_str(s));
 }
 
-/// Fails for devices tilejit cannot place data on in this build.
-void check_creation_device(std::string_view op, const Device& d) {
-  if (d.is_cpu()) return;
-  fail("{}: cannot create a tensor on {}: {}", op, d.str(),
-       cuda_is_available() ? "this build of tilejit cannot execute on CUDA devices yet"
-                           : cuda_unavailable_reason());
-}
+/// Fails for devices tilejit cannot place data on here.
+void check_creation_device(std::string_view op, const Device& d) { trace::check_device(d, op); }
 
 Tensor random(Op op, std::string_view name, const Shape& shape, TensorOptions opts) {
   check_shape(name, shape);
@@ -52,9 +47,9 @@ Tensor random(Op op, std::string_view name, const Shape& shape, TensorOptions op
                        {.dtype = t, .shape = shape}, name);
 }
 
-/// 0, 1, ..., n-1 (no inputs: the device is the trace's default, CPU).
-Tensor iota(int64_t n, DType t, std::string_view name) {
-  return trace::record(Op::Iota, {}, {.attrs = {0}, .dtype = t, .shape = {n}}, name);
+/// 0, 1, ..., n-1 on `dev`.
+Tensor iota(int64_t n, DType t, std::string_view name, Device dev) {
+  return trace::record(Op::Iota, {}, {.attrs = {0}, .dtype = t, .shape = {n}}, name, dev);
 }
 
 Tensor full_named(std::string_view name, const Shape& shape, Scalar value, TensorOptions opts) {
@@ -111,10 +106,10 @@ Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions opts) {
                   : static_cast<int64_t>(std::ceil((e - s) / st));
   n = std::max<int64_t>(n, 0);
   if (all_int && !is_floating(t)) {
-    Tensor i = iota(n, DType::i64, "arange");
+    Tensor i = iota(n, DType::i64, "arange", dev);
     return trace::cast_to(i * step.to_int() + start.to_int(), t);
   }
-  Tensor i = iota(n, DType::f64, "arange");
+  Tensor i = iota(n, DType::f64, "arange", dev);
   Tensor v =
       i * trace::scalar_tensor(st, DType::f64, dev) + trace::scalar_tensor(s, DType::f64, dev);
   return trace::cast_to(v, t);
@@ -127,7 +122,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
   check_creation_device("linspace", dev);
   if (steps <= 1) return full({steps}, start, TensorOptions(t).device(dev));
   const double step = (end - start) / static_cast<double>(steps - 1);
-  Tensor i = iota(steps, DType::f64, "linspace");
+  Tensor i = iota(steps, DType::f64, "linspace", dev);
   auto f64 = [&](double v) { return trace::scalar_tensor(v, DType::f64, dev); };
   // Like torch: the first half counts up from start, the second half down
   // from end, so both ends are exact.
@@ -168,7 +163,8 @@ Tensor from_vector(const std::vector<T>& data, const Shape& shape, Device device
   } else {
     if (n) std::memcpy(v.storage->data, data.data(), static_cast<size_t>(n) * sizeof(T));
   }
-  return Tensor(trace::make_ready(std::move(v), device));
+  Tensor host(trace::make_ready(std::move(v), Device::cpu()));
+  return device.is_cpu() ? host : host.to(device);
 }
 
 template Tensor from_vector<float>(const std::vector<float>&, const Shape&, Device);

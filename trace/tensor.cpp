@@ -2,6 +2,9 @@
 #include <ostream>
 
 #include "ir/dtype.h"
+#include "jit/cuda_driver.h"
+#include "jit/cuda_memory.h"
+#include "jit/host_allocator.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -81,10 +84,39 @@ Tensor Tensor::cast(DType dtype) const {
 Tensor Tensor::to(Device device) const {
   const auto& i = trace::impl_of(*this, "to");
   if (i->device == device) return *this;
-  trace::flush(FlushReason::untraceable);
-  fail("to: cannot move a tensor from {} to {}: {}", i->device.str(), device.str(),
-       cuda_is_available() ? "this build of tilejit cannot execute on CUDA devices yet"
-                           : cuda_unavailable_reason());
+  trace::check_device(device, "to");
+  // A transfer is not traced: the value is computed, made dense on its own
+  // device, then copied (the copy waits for the kernels that produced it).
+  trace::ensure_ready(i, FlushReason::untraceable);
+  Tensor src = *this;
+  if (!i->value.contiguous()) {
+    src = trace::record(ir::Op::Copy, {*this}, {}, "to");
+    trace::ensure_ready(src.impl(), FlushReason::untraceable);
+  }
+  const BufferView& v = src.impl()->value;
+  const size_t bytes = static_cast<size_t>(v.numel() * dtype_size(v.dtype));
+  BufferView out;
+  out.dtype = v.dtype;
+  out.shape = v.shape;
+  out.strides = contiguous_strides(v.shape);
+  const Device from = i->device;
+  if (device.is_cuda()) {
+    out.storage = jit::cuda::device_alloc(device.index, bytes);
+    if (bytes == 0) {
+      // nothing to copy
+    } else if (from.is_cpu()) {
+      jit::cuda::copy_to_device(device.index, out.storage->data, v.data(), bytes);
+    } else {
+      // Between two GPUs through the host (tilejit keeps no peer mappings).
+      std::shared_ptr<Storage> staging = jit::cuda::pinned_alloc(bytes);
+      jit::cuda::copy_to_host(from.index, staging->data, v.data(), bytes);
+      jit::cuda::copy_to_device(device.index, out.storage->data, staging->data, bytes);
+    }
+  } else {
+    out.storage = jit::host_alloc(bytes);
+    if (bytes) jit::cuda::copy_to_host(from.index, out.storage->data, v.data(), bytes);
+  }
+  return Tensor(trace::make_ready(std::move(out), device));
 }
 
 Tensor Tensor::sum(const Axes& a, bool k) const { return tj::sum(*this, a, k); }
@@ -201,6 +233,7 @@ void for_each_offset(const BufferView& v, Fn&& fn) {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
+  if (trace::impl_of(*this, "to_vector")->device.is_cuda()) return to(Device::cpu()).to_vector<T>();
   const trace::TensorImpl& impl = ready_impl(*this, "to_vector");
   std::vector<T> out;
   out.reserve(static_cast<size_t>(impl.value.numel()));
@@ -216,6 +249,7 @@ T Tensor::item() const {
         "item: the tensor has {} elements (shape {}); item() needs exactly one — reduce it "
         "first, e.g. x.sum().item<float>()",
         shape_numel(i->shape), shape_str(i->shape));
+  if (i->device.is_cuda()) return to(Device::cpu()).item<T>();
   const trace::TensorImpl& impl = ready_impl(*this, "item");
   return convert<T>(impl.value, 0);
 }

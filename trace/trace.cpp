@@ -10,6 +10,7 @@
 #include "ir/verify.h"
 #include "jit/executor.h"
 #include "jit/observe.h"
+#include "tilejit/cuda.h"
 #include "trace/log.h"
 #include "trace/stats.h"
 
@@ -32,16 +33,33 @@ Trace& this_trace() {
   return t;
 }
 
+}  // namespace
+
 void check_device(const Device& d, std::string_view op) {
   if (d.is_cpu()) return;
-  fail("{}: cannot use a tensor on {}: {}", op, d.str(),
-       cuda_is_available() ? "this build of tilejit cannot execute on CUDA devices yet"
-                           : cuda_unavailable_reason());
+  if (!cuda_is_available())
+    fail("{}: cannot use a tensor on {}: {}", op, d.str(), cuda_unavailable_reason());
+  if (d.index < 0 || d.index >= cuda::device_count())
+    fail("{}: there is no device {}: this machine has {} CUDA device(s) (cuda:0 to cuda:{})", op,
+         d.str(), cuda::device_count(), cuda::device_count() - 1);
 }
+
+namespace {
 
 /// Builds the graph that computes `roots` (and every pending impl reached
 /// that a handle holds), executes it and stores the results.
 void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) {
+  // A graph runs on one device; ops never mix devices, so roots on different
+  // devices have disjoint pending graphs.
+  const Device device = roots.empty() ? Device::cpu() : roots[0]->device;
+  for (const auto& r : roots) {
+    if (r->device == device) continue;
+    std::vector<TensorImpl::Ptr> here, rest;
+    for (const auto& q : roots) (q->device == device ? here : rest).push_back(q);
+    materialize(here, reason);
+    materialize(rest, reason);
+    return;
+  }
   ir::GraphBuilder b;
   std::unordered_map<TensorImpl*, ir::NodeId> ids;
   std::vector<TensorImpl::Ptr> outs;
@@ -107,7 +125,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
   }
   if (observer()) observer()(g);
   obs::FlushScope observe(reason, g);  // TILEJIT_TRACE / DUMP_DIR / TIMELINE
-  std::vector<BufferView> results = jit::execute(g);
+  std::vector<BufferView> results = jit::execute(g, device);
   record_flush(reason, static_cast<int64_t>(g.size()), g, static_cast<int64_t>(outs.size()));
 
   for (size_t k = 0; k < outs.size(); ++k) {
@@ -138,10 +156,10 @@ const TensorImpl::Ptr& impl_of(const Tensor& t, std::string_view op) {
 }
 
 Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
-              std::string_view user_op) {
+              std::string_view user_op, Device device) {
   std::vector<ir::TypeRef> types;
   types.reserve(inputs.size());
-  Device device = inputs.empty() ? Device::cpu() : impl_of(inputs[0], user_op)->device;
+  if (!inputs.empty()) device = impl_of(inputs[0], user_op)->device;
   for (const Tensor& t : inputs) {
     const auto& impl = impl_of(t, user_op);
     if (impl->device != device)

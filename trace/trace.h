@@ -25,10 +25,14 @@
 
 namespace tj::trace {
 
+/// Fails with a clear tj::Error when tilejit cannot run on `d` here.
+void check_device(const Device& d, std::string_view op);
+
 /// Records `op` on `inputs` and returns the (pending, or in eager mode
-/// computed) result. Errors are thrown here, naming `user_op`.
+/// computed) result. Errors are thrown here, naming `user_op`. An op without
+/// tensor inputs runs on `device`.
 Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
-              std::string_view user_op);
+              std::string_view user_op, Device device = Device::cpu());
 
 /// A 0-d constant of dtype `t` (a run-time value, not part of the graph's
 /// structural hash).

@@ -1,0 +1,368 @@
+#include "jit/c_expr.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "ir/check.h"
+
+namespace tj::jit {
+
+using ir::Access;
+using ir::KInstr;
+using ir::KOp;
+using ir::Op;
+
+namespace {
+
+bool is_float(DType t) { return is_floating(t); }
+
+}  // namespace
+
+/// C type a value of this dtype is computed in.
+const char* value_type(DType t) {
+  switch (t) {
+    case DType::f32:
+    case DType::f16:
+    case DType::bf16:
+      return "float";
+    case DType::f64:
+      return "double";
+    case DType::i32:
+    case DType::i64:
+      return "int64_t";
+    case DType::bool_:
+      return "bool";
+  }
+  return "?";
+}
+
+/// C type a buffer of this dtype is stored in.
+const char* storage_type(DType t) {
+  switch (t) {
+    case DType::f32:
+      return "float";
+    case DType::f64:
+      return "double";
+    case DType::f16:
+    case DType::bf16:
+      return "uint16_t";
+    case DType::i32:
+      return "int32_t";
+    case DType::i64:
+      return "int64_t";
+    case DType::bool_:
+      return "uint8_t";
+  }
+  return "?";
+}
+
+std::string load_expr(DType t, const std::string& ref) {
+  switch (t) {
+    case DType::f16:
+      return "tj_half_to_float(" + ref + ")";
+    case DType::bf16:
+      return "tj_bf16_to_float(" + ref + ")";
+    case DType::bool_:
+      return "(" + ref + " != 0)";
+    case DType::i32:
+      return "(int64_t)" + ref;
+    case DType::f32:
+    case DType::f64:
+    case DType::i64:
+      return ref;
+  }
+  return ref;
+}
+
+std::string store_expr(DType t, const std::string& v) {
+  switch (t) {
+    case DType::f16:
+      return "tj_float_to_half(" + v + ")";
+    case DType::bf16:
+      return "tj_float_to_bf16(" + v + ")";
+    case DType::bool_:
+      return "(uint8_t)(" + v + " ? 1 : 0)";
+    case DType::i32:
+      return "(int32_t)" + v;
+    case DType::f32:
+      return "(float)" + v;
+    case DType::f64:
+    case DType::i64:
+      return v;
+  }
+  return v;
+}
+
+/// `v` (computed as `from`) rounded/converted to a value of dtype `to`.
+std::string convert(DType from, DType to, const std::string& v) {
+  if (from == to) return v;
+  const bool ff = is_float(from), tf = is_float(to);
+  if (to == DType::bool_) return "(" + v + " != 0)";
+  if (tf) {
+    std::string base = to == DType::f64 ? "(double)" + v : "(float)" + v;
+    if (to == DType::f16) return "tj_round_f16(" + base + ")";
+    if (to == DType::bf16) return "tj_round_bf16(" + base + ")";
+    return base;
+  }
+  // integer target
+  std::string i = ff ? "tj_f2i((double)" + v + ")" : "(int64_t)" + v;
+  return to == DType::i32 ? "tj_wrap32(" + i + ")" : i;
+}
+
+namespace {
+
+std::string unary_float(Op op, const std::string& x, bool f64) {
+  const char* sfx = f64 ? "_f64" : "";
+  auto call = [&](const char* fn) { return fmt::format("{}{}({})", fn, sfx, x); };
+  switch (op) {
+    case Op::Copy:
+      return x;
+    case Op::Neg:
+      return "-" + x;
+    case Op::Abs:
+      return call("tj_fabs");
+    case Op::Exp:
+      return call("tj_exp");
+    case Op::Exp2:
+      return call("tj_exp2");
+    case Op::Log:
+      return call("tj_log");
+    case Op::Log2:
+      return call("tj_log2");
+    case Op::Log1p:
+      return call("tj_log1p");
+    case Op::Expm1:
+      return call("tj_expm1");
+    case Op::Sqrt:
+      return call("tj_sqrt");
+    case Op::Rsqrt:
+      return call("tj_rsqrt");
+    case Op::Sin:
+      return call("tj_sin");
+    case Op::Cos:
+      return call("tj_cos");
+    case Op::Tanh:
+      return call("tj_tanh");
+    case Op::Sigmoid:
+      return call("tj_sigmoid");
+    case Op::Relu:
+      return fmt::format("({0} > 0 ? {0} : ({0} != {0} ? {0} : 0))", x);
+    case Op::GeluErf:
+      return call("tj_gelu_erf");
+    case Op::GeluTanh:
+      return call("tj_gelu_tanh");
+    case Op::Silu:
+      return call("tj_silu");
+    case Op::Erf:
+      return call("tj_erf");
+    case Op::Floor:
+      return call("tj_floor");
+    case Op::Ceil:
+      return call("tj_ceil");
+    case Op::Round:
+      return call("tj_round");
+    case Op::Reciprocal:
+      return fmt::format("({} / {})", f64 ? "1.0" : "1.0f", x);
+    case Op::LogicalNot:
+      return "(" + x + " == 0)";
+    default:
+      break;
+  }
+  TJ_CHECK(false, "{} is not a unary float op", ir::op_name(op));
+}
+
+std::string unary_int(Op op, const std::string& x) {
+  switch (op) {
+    case Op::Copy:
+    case Op::Floor:
+    case Op::Ceil:
+    case Op::Round:
+      return x;
+    case Op::Neg:
+      return "(int64_t)(0ull - (uint64_t)" + x + ")";
+    case Op::Abs:
+      return fmt::format("({0} < 0 ? (int64_t)(0ull - (uint64_t){0}) : {0})", x);
+    case Op::Relu:
+      return fmt::format("({0} > 0 ? {0} : 0)", x);
+    case Op::LogicalNot:
+      return "(!" + x + ")";
+    default:
+      break;
+  }
+  TJ_CHECK(false, "{} has no integer form", ir::op_name(op));
+}
+
+std::string binary(Op op, const std::string& a, const std::string& b, DType operand, DType result) {
+  const bool fl = is_float(operand), f64 = operand == DType::f64;
+  const char* sfx = f64 ? "_f64" : "";
+  std::string r;
+  switch (op) {
+    case Op::Add:
+      r = fl ? fmt::format("({} + {})", a, b)
+             : fmt::format("(int64_t)((uint64_t){} + (uint64_t){})", a, b);
+      break;
+    case Op::Sub:
+      r = fl ? fmt::format("({} - {})", a, b)
+             : fmt::format("(int64_t)((uint64_t){} - (uint64_t){})", a, b);
+      break;
+    case Op::Mul:
+      r = fl ? fmt::format("({} * {})", a, b)
+             : fmt::format("(int64_t)((uint64_t){} * (uint64_t){})", a, b);
+      break;
+    case Op::Div:
+      r = fmt::format("({} / {})", a, b);
+      break;
+    case Op::FloorDiv:
+      r = fl ? fmt::format("tj_floordiv{}({}, {})", sfx, a, b)
+             : fmt::format("tj_floordiv_i({}, {})", a, b);
+      break;
+    case Op::Remainder:
+      r = fl ? fmt::format("tj_remainder{}({}, {})", sfx, a, b)
+             : fmt::format("tj_remainder_i({}, {})", a, b);
+      break;
+    case Op::Pow:
+      r = fl ? fmt::format("tj_pow{}({}, {})", sfx, a, b) : fmt::format("tj_pow_i({}, {})", a, b);
+      break;
+    case Op::Maximum:
+      r = fl ? fmt::format("tj_maximum{}({}, {})", sfx, a, b)
+             : fmt::format("({0} > {1} ? {0} : {1})", a, b);
+      break;
+    case Op::Minimum:
+      r = fl ? fmt::format("tj_minimum{}({}, {})", sfx, a, b)
+             : fmt::format("({0} < {1} ? {0} : {1})", a, b);
+      break;
+    case Op::Eq:
+      return fmt::format("({} == {})", a, b);
+    case Op::Ne:
+      return fmt::format("({} != {})", a, b);
+    case Op::Lt:
+      return fmt::format("({} < {})", a, b);
+    case Op::Le:
+      return fmt::format("({} <= {})", a, b);
+    case Op::Gt:
+      return fmt::format("({} > {})", a, b);
+    case Op::Ge:
+      return fmt::format("({} >= {})", a, b);
+    case Op::LogicalAnd:
+      return fmt::format("({} && {})", a, b);
+    case Op::LogicalOr:
+      return fmt::format("({} || {})", a, b);
+    case Op::LogicalXor:
+      return fmt::format("({} != {})", a, b);
+    default:
+      TJ_CHECK(false, "{} is not a binary op", ir::op_name(op));
+  }
+  if (result == DType::i32) return "tj_wrap32(" + r + ")";
+  if (result == DType::bool_) return "(" + r + " != 0)";
+  return r;
+}
+
+}  // namespace
+
+std::string BodyPrinter::load(int32_t i, const std::vector<std::string>& idx) {
+  const KInstr& in = k_.body[i];
+  return load_expr(in.dtype, ref(in.access, offset_expr(in.access, idx)));
+}
+
+void BodyPrinter::store(int32_t i, const std::vector<std::string>& idx, const std::string& indent) {
+  const KInstr& in = k_.body[i];
+  out_ += fmt::format("{}{} = {};\n", indent, ref(in.access, offset_expr(in.access, idx)),
+                      store_expr(in.dtype, v(in.a)));
+}
+
+// ---- offsets ----------------------------------------------------------------
+/// Expression for access k's element offset given domain index names.
+std::string BodyPrinter::offset_expr(int32_t acc, const std::vector<std::string>& idx) const {
+  const Access& a = k_.accesses[acc];
+  std::string s = std::to_string(a.offset);
+  for (size_t d = 0; d < idx.size(); ++d) {
+    if (a.strides[d] == 0) continue;
+    if (a.strides[d] == 1)
+      s += " + " + idx[d];
+    else
+      s += fmt::format(" + {} * {}", idx[d], a.strides[d]);
+  }
+  return s;
+}
+
+std::string BodyPrinter::ref(int32_t acc, const std::string& offset) const {
+  return fmt::format("a{}[{}]", k_.accesses[acc].arg, offset);
+}
+
+// ---- instructions -----------------------------------------------------------
+
+/// The C expression for instruction i, given how offsets are spelled.
+std::string BodyPrinter::expr(int32_t i, const std::vector<std::string>& idx) {
+  const KInstr& in = k_.body[i];
+  switch (in.kop) {
+    case KOp::Load:
+      return load(i, idx);
+    case KOp::Param: {
+      if (is_float(in.dtype))
+        return convert(DType::f64, in.dtype, fmt::format("{}[{}]", fp_, in.param));
+      if (in.dtype == DType::bool_) return fmt::format("({}[{}] != 0)", ip_, in.param);
+      if (in.dtype == DType::i32) return fmt::format("tj_wrap32({}[{}])", ip_, in.param);
+      return fmt::format("{}[{}]", ip_, in.param);
+    }
+    case KOp::Index:
+      return "(int64_t)(" + offset_expr(in.access, idx) + ")";
+    case KOp::Rand: {
+      std::string c = fmt::format("(uint64_t)({} + {})", v(in.b), v(in.c));
+      std::string s = fmt::format("(uint64_t){}", v(in.a));
+      if (in.op == Op::RandNormal)
+        return convert(DType::f64, in.dtype, fmt::format("tj_rand_normal({}, {})", c, s));
+      const char* fn = in.dtype == DType::f64    ? "tj_rand_uniform_f64"
+                       : in.dtype == DType::f16  ? "tj_rand_uniform_f16"
+                       : in.dtype == DType::bf16 ? "tj_rand_uniform_bf16"
+                                                 : "tj_rand_uniform_f32";
+      return fmt::format("{}({}, {})", fn, c, s);
+    }
+    case KOp::Unary: {
+      DType od = k_.body[in.a].dtype;
+      if (in.op == Op::LogicalNot) return "(!" + v(in.a) + ")";
+      return is_float(od) ? unary_float(in.op, v(in.a), od == DType::f64)
+                          : unary_int(in.op, v(in.a));
+    }
+    case KOp::Binary:
+      return binary(in.op, v(in.a), v(in.b), k_.body[in.a].dtype, in.dtype);
+    case KOp::Where:
+      return fmt::format("({} ? {} : {})", v(in.a), v(in.b), v(in.c));
+    case KOp::Cast:
+      return convert(k_.body[in.a].dtype, in.dtype, v(in.a));
+    case KOp::Reduced:
+      return fmt::format("red{}", in.param);
+    case KOp::Store:
+      break;
+  }
+  TJ_CHECK(false, "store has no value");
+}
+
+void BodyPrinter::emit_instr(int32_t i, const std::vector<std::string>& idx,
+                             const std::string& indent) {
+  const KInstr& in = k_.body[i];
+  if (in.kop == KOp::Store) {
+    store(i, idx, indent);
+    return;
+  }
+  const char* t = in.kop == KOp::Index ? "int64_t" : value_type(in.dtype);
+  out_ += fmt::format("{}const {} {} = {};\n", indent, t, v(i), expr(i, idx));
+}
+
+/// Instructions needed for `roots`, in order, restricted by row-levelness.
+std::vector<int32_t> BodyPrinter::closure(const std::vector<int32_t>& roots, bool row_level) const {
+  std::set<int32_t> need;
+  std::vector<int32_t> stack(roots.begin(), roots.end());
+  while (!stack.empty()) {
+    int32_t i = stack.back();
+    stack.pop_back();
+    if (i < 0 || need.count(i)) continue;
+    const KInstr& in = k_.body[i];
+    if (in.row_level != row_level && in.kop != KOp::Store) continue;
+    need.insert(i);
+    for (int32_t o : {in.a, in.b, in.c}) stack.push_back(o);
+  }
+  return {need.begin(), need.end()};
+}
+
+}  // namespace tj::jit

@@ -1,0 +1,56 @@
+// The parts of the C-like source printers that both dialects share: C types
+// of values and buffers, conversions, the arithmetic of every op, and the
+// printing of one Kernel IR instruction. An op prints the same expression
+// in C++ and CUDA; the math helpers it calls (tj_exp, tj_floordiv, ...)
+// are defined by each dialect's preamble with the same semantics.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/kernel.h"
+
+namespace tj::jit {
+
+/// C type a value of this dtype is computed in (f16/bf16 in float).
+const char* value_type(DType t);
+/// C type a buffer of this dtype is stored in (f16/bf16 as uint16_t).
+const char* storage_type(DType t);
+/// A stored element `ref` as a value.
+std::string load_expr(DType t, const std::string& ref);
+/// A value as the stored form of dtype t.
+std::string store_expr(DType t, const std::string& v);
+/// `v` (computed as `from`) rounded/converted to a value of dtype `to`.
+std::string convert(DType from, DType to, const std::string& v);
+
+/// Prints instructions of one kernel. Domain indices are given as names
+/// (one per domain dim); buffer argument k is spelled `a<k>`, instruction i's
+/// value `v<i>`, stage s's result `red<s>`, and scalar parameter q is read
+/// from `<fp>[q]` / `<ip>[q]`.
+class BodyPrinter {
+ public:
+  explicit BodyPrinter(const ir::Kernel& k) : k_(k) {}
+  virtual ~BodyPrinter() = default;
+
+ protected:
+  /// The value of Load instruction i (dialects may read a register instead).
+  virtual std::string load(int32_t i, const std::vector<std::string>& idx);
+  /// Prints Store instruction i.
+  virtual void store(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
+
+  std::string offset_expr(int32_t acc, const std::vector<std::string>& idx) const;
+  std::string ref(int32_t acc, const std::string& offset) const;
+  std::string v(int32_t i) const { return "v" + std::to_string(i); }
+  /// The C expression for instruction i.
+  std::string expr(int32_t i, const std::vector<std::string>& idx);
+  /// `const T v<i> = <expr>;` (or the store).
+  void emit_instr(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
+  /// Instructions needed for `roots`, in order, restricted by row-levelness.
+  std::vector<int32_t> closure(const std::vector<int32_t>& roots, bool row_level) const;
+
+  const ir::Kernel& k_;
+  std::string out_;
+  std::string fp_ = "fp", ip_ = "ip";
+};
+
+}  // namespace tj::jit

@@ -1,0 +1,315 @@
+#include "jit/cuda_executor.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "cache/kernel_store.h"
+#include "ir/check.h"
+#include "jit/cublaslt.h"
+#include "jit/cuda_driver.h"
+#include "jit/cuda_memory.h"
+#include "jit/cuda_printer.h"
+#include "jit/nvrtc.h"
+#include "jit/observe.h"
+#include "tilejit/config.h"
+#include "trace/log.h"
+
+namespace tj::jit {
+
+namespace {
+
+constexpr const char* kNvrtcOptions = "--std=c++17 -default-device";
+
+struct LoadedCuda {
+  void* fn = nullptr;         // vector (or only) entry
+  void* fn_scalar = nullptr;  // scalar fallback, or null
+  CudaLaunchInfo info;
+  std::shared_ptr<cuda::Module> module;
+};
+
+int device_arch(int dev) {
+  const cuda::DeviceInfo& d = cuda::device_info(dev);
+  return d.cc_major * 10 + d.cc_minor;
+}
+
+std::string nvrtc_identity() {
+  const int v = cuda::nvrtc_version();
+  return fmt::format("nvrtc {}.{}", v / 1000, v % 1000 / 10);
+}
+
+/// Compiled kernels by (device, kernel name). The name hashes the whole
+/// Kernel IR, so equal names are equal kernels.
+class CudaKernelCache {
+ public:
+  std::vector<LoadedCuda> get(const std::vector<ir::Kernel>& kernels, int dev,
+                              CudaPrepareStats* st) {
+    // One compile at a time per process: NVRTC runs use every core anyway,
+    // and a second thread asking for the same kernels waits for them here.
+    std::lock_guard lock(mu_);
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < kernels.size(); ++i) {
+      if (ready_.count({dev, kernels[i].name})) {
+        ++st->mem_hits;
+        obs::kernel_mem_hit(kernels[i]);
+        continue;
+      }
+      bool dup = false;
+      for (size_t j : missing) dup = dup || kernels[j].name == kernels[i].name;
+      if (!dup) missing.push_back(i);
+    }
+    if (!missing.empty()) load(kernels, missing, dev, st);
+    std::vector<LoadedCuda> out;
+    out.reserve(kernels.size());
+    for (const ir::Kernel& k : kernels) out.push_back(ready_.at({dev, k.name}));
+    return out;
+  }
+
+ private:
+  void load(const std::vector<ir::Kernel>& kernels, const std::vector<size_t>& missing, int dev,
+            CudaPrepareStats* st) {
+    std::vector<const ir::Kernel*> ks;
+    for (size_t i : missing) ks.push_back(&kernels[i]);
+    const std::string source = print_cuda_unit(ks);
+    const int arch = device_arch(dev);
+    cache::KeyFields f{"cuda", fmt::format("sm_{}", arch), nvrtc_identity(), kNvrtcOptions, source};
+    cache::Store& store = cache::Store::global();
+    std::string image;
+    if (store.effective_mode() != cache::Mode::off) {
+      if (std::optional<cache::Entry> e = store.get(cache::make_key(f), f)) image = e->binary;
+    }
+    if (!image.empty()) {
+      st->disk_hits += static_cast<int64_t>(ks.size());
+      obs::kernels_loaded(ks, /*from_disk=*/true, 0);
+    } else {
+      cuda::CompiledImage im = cuda::nvrtc_compile(source, arch, ks[0]->name);
+      image = im.image;
+      st->compiled += static_cast<int64_t>(ks.size());
+      st->compile_ms += im.ms;
+      log(LogLevel::info, "compiled {} CUDA kernel(s) for {} in {:.0f} ms: {}", ks.size(), im.arch,
+          im.ms, ks[0]->name);
+      obs::kernels_loaded(ks, /*from_disk=*/false, im.ms);
+      if (store.effective_mode() == cache::Mode::on) {
+        cache::Entry e;
+        e.key = cache::make_key(f);
+        e.backend = f.backend;
+        e.target = f.target;
+        e.compiler = f.compiler;
+        e.options = f.options;
+        e.name = ks[0]->name + (ks.size() > 1 ? fmt::format(" (+{} more)", ks.size() - 1) : "");
+        for (const ir::Kernel* k : ks) {
+          if (!e.summary.empty()) e.summary += " | ";
+          e.summary += k->summary;
+          if (!e.signature.empty()) e.signature += " | ";
+          std::string dts;
+          for (DType t : k->args)
+            dts += std::string(dts.empty() ? "" : ",") + std::string(dtype_name(t));
+          e.signature += fmt::format("{} over {}", dts, shape_str(k->domain));
+        }
+        e.source = source;
+        e.binary = image;
+        e.compile_ms = im.ms;
+        store.put(e);
+      }
+    }
+    std::shared_ptr<cuda::Module> module = cuda::Module::load(dev, image);
+    for (const ir::Kernel* k : ks) {
+      LoadedCuda lk;
+      lk.info = cuda_launch_info(*k);
+      lk.module = module;
+      lk.fn = module->function(lk.info.name);
+      if (!lk.info.scalar_name.empty()) lk.fn_scalar = module->function(lk.info.scalar_name);
+      ready_[{dev, k->name}] = std::move(lk);
+    }
+  }
+
+  std::mutex mu_;
+  std::map<std::pair<int, std::string>, LoadedCuda> ready_;
+};
+
+CudaKernelCache& kernel_cache() {
+  static CudaKernelCache* c = new CudaKernelCache;
+  return *c;
+}
+
+/// cuBLASLt for a matmul kernel, when it can take its dtypes and layout.
+bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev) {
+  const ir::Access& A = k.accesses[0];
+  const ir::Access& B = k.accesses[1];
+  const ir::Access& C = k.accesses[2];
+  const DType t = C.dtype;
+  if (!(A.dtype == t && B.dtype == t &&
+        (t == DType::f32 || t == DType::f16 || t == DType::bf16 || t == DType::f64)))
+    return false;
+  const size_t n = k.domain.size();
+  if (C.strides[n - 2] != 1 && k.domain[n - 2] > 1) return false;
+  const int64_t es = dtype_size(t);
+  cuda::Gemm g;
+  g.dev = dev;
+  g.a_dtype = g.b_dtype = g.c_dtype = t;
+  g.m = k.domain[n - 3];
+  g.n = k.domain[n - 2];
+  g.k = k.domain[n - 1];
+  g.a_row_stride = A.strides[n - 3];
+  g.a_col_stride = A.strides[n - 1];
+  g.b_row_stride = B.strides[n - 1];
+  g.b_col_stride = B.strides[n - 2];
+  g.c_row_stride = C.strides[n - 3];
+  g.allow_tf32 = config().allow_tf32;
+  // Batch dims: one uniform stride per operand when they collapse, else one
+  // call per batch index.
+  const size_t nb = n - 3;
+  auto collapsible = [&](const ir::Access& x) {
+    for (size_t d = 0; d + 1 < nb; ++d)
+      if (k.domain[d] > 1 && x.strides[d] != x.strides[d + 1] * k.domain[d + 1]) return false;
+    return true;
+  };
+  const int64_t batch = shape_numel(Shape(k.domain.begin(), k.domain.begin() + nb));
+  auto at = [&](const ir::Access& x, int64_t off) {
+    return static_cast<char*>(ptrs[x.arg]) + (x.offset + off) * es;
+  };
+  if (nb == 0 || (collapsible(A) && collapsible(B) && collapsible(C))) {
+    g.batch = batch;
+    g.a_batch_stride = nb ? A.strides[nb - 1] : 0;
+    g.b_batch_stride = nb ? B.strides[nb - 1] : 0;
+    g.c_batch_stride = nb ? C.strides[nb - 1] : 0;
+    g.a = at(A, 0);
+    g.b = at(B, 0);
+    g.c = at(C, 0);
+    return cuda::cublaslt_gemm(g);
+  }
+  g.batch = 1;
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t t2 = b, oa = 0, ob = 0, oc = 0;
+    for (size_t d = nb; d-- > 0;) {
+      const int64_t i = t2 % k.domain[d];
+      t2 /= k.domain[d];
+      oa += i * A.strides[d];
+      ob += i * B.strides[d];
+      oc += i * C.strides[d];
+    }
+    g.a = at(A, oa);
+    g.b = at(B, ob);
+    g.c = at(C, oc);
+    if (!cuda::cublaslt_gemm(g)) {
+      TJ_CHECK(b == 0, "cuBLASLt accepted a GEMM, then refused the same layout");
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+struct CudaPlan {
+  std::vector<LoadedCuda> kernels;  // per plan kernel
+};
+
+sched::Target cuda_target(int dev) {
+  const cuda::DeviceInfo& d = cuda::device_info(dev);
+  sched::Target t;
+  t.name = "cuda";
+  t.threads = std::max(1, d.sm_count) * 4;  // blocks in flight worth splitting a reduction for
+  t.vector_bytes = 16;
+  t.l2_bytes = d.l2_bytes > 0 ? d.l2_bytes : int64_t{40} << 20;
+  return t;
+}
+
+std::shared_ptr<const CudaPlan> cuda_prepare(const sched::Plan& p, int dev,
+                                             CudaPrepareStats* stats) {
+  cuda::warm_nvrtc_async();
+  auto cp = std::make_shared<CudaPlan>();
+  cp->kernels = kernel_cache().get(p.kernels, dev, stats);
+  return cp;
+}
+
+std::vector<BufferView> cuda_run(const ir::Graph& g, const sched::Plan& p, const CudaPlan& cp,
+                                 int dev, int64_t* launches) {
+  cuda::set_device(dev);
+  std::vector<std::shared_ptr<Storage>> store(p.buffers.size());
+  std::vector<void*> base(p.buffers.size(), nullptr);
+  auto alloc = [&](size_t b) {
+    const sched::PlanBuffer& pb = p.buffers[b];
+    store[b] = cuda::device_alloc(dev, static_cast<size_t>(pb.numel * dtype_size(pb.dtype)));
+    base[b] = store[b]->data;
+  };
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    const sched::PlanBuffer& pb = p.buffers[b];
+    if (pb.kind == sched::PlanBuffer::Kind::input) {
+      const BufferView& in = g.buffers()[pb.slot];
+      TJ_CHECK(in.storage && in.storage->device == Device::cuda(dev),
+               "input {} of a cuda:{} plan is not on that device", pb.slot, dev);
+      base[b] = in.data();
+    } else if (pb.kind == sched::PlanBuffer::Kind::output) {
+      alloc(b);
+    }
+  }
+  std::vector<uint64_t> params;
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    const sched::Step& st = p.steps[s];
+    const ir::Kernel& k = p.kernels[st.kernel];
+    const LoadedCuda& lk = cp.kernels[st.kernel];
+    std::vector<void*> args(st.args.size());
+    for (size_t a = 0; a < st.args.size(); ++a) {
+      const int32_t b = st.args[a];
+      if (!base[b] && p.buffers[b].kind == sched::PlanBuffer::Kind::temp) alloc(b);
+      args[a] = base[b];
+    }
+    obs::LaunchScope observe(
+        k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel() : shape_numel(k.domain));
+    ++*launches;
+    bool done = k.kind == ir::Kernel::Kind::matmul && run_cublaslt(k, args, dev);
+    if (!done && lk.info.grid > 0) {
+      // Scalar parameters by value: doubles, then the same values as int64.
+      const size_t np = std::max<size_t>(st.params.size(), 1);
+      params.assign(2 * np, 0);
+      for (size_t q = 0; q < st.params.size(); ++q) {
+        const ir::ScalarValue& v = g.scalars()[st.params[q]];
+        const double f = is_floating(k.params[q]) ? v.f : static_cast<double>(v.i);
+        const int64_t i = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
+        std::memcpy(&params[q], &f, sizeof f);
+        std::memcpy(&params[np + q], &i, sizeof i);
+      }
+      void* fn = lk.fn;
+      for (size_t q = 0; q < lk.info.vector_args.size() && lk.fn_scalar; ++q) {
+        const auto addr = reinterpret_cast<uintptr_t>(args[lk.info.vector_args[q]]);
+        if (addr % static_cast<uintptr_t>(lk.info.align_bytes[q]) != 0) fn = lk.fn_scalar;
+      }
+      std::vector<void*> kp(args.size() + 1);
+      for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
+      kp[args.size()] = params.data();
+      cuda::LaunchDims dims;
+      TJ_CHECK(lk.info.grid < (int64_t{1} << 31), "kernel {} needs {} blocks", k.name,
+               lk.info.grid);
+      dims.grid[0] = static_cast<unsigned>(lk.info.grid);
+      dims.block[0] = static_cast<unsigned>(lk.info.block);
+      cuda::launch(dev, fn, dims, kp.data(), fn == lk.fn ? lk.info.name : lk.info.scalar_name);
+    }
+    for (int32_t b : st.args) {
+      const sched::PlanBuffer& pb = p.buffers[b];
+      if (pb.kind == sched::PlanBuffer::Kind::temp && pb.last_use == static_cast<int>(s)) {
+        // Stream order makes immediate reuse safe: later work that gets this
+        // block runs after this kernel on the same stream.
+        store[b].reset();
+        base[b] = nullptr;
+      }
+    }
+  }
+  std::vector<BufferView> out;
+  out.reserve(p.outputs.size());
+  for (size_t i = 0; i < p.outputs.size(); ++i) {
+    const ir::Node& n = g.node(g.outputs()[i]);
+    BufferView v;
+    v.dtype = n.dtype;
+    v.shape = n.shape;
+    v.strides = contiguous_strides(n.shape);
+    v.storage = store[p.outputs[i]];
+    TJ_CHECK(v.storage != nullptr, "output {} has no buffer", i);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace tj::jit
