@@ -7,6 +7,11 @@
 // erff: at most 2 ulp on [-inf, inf] for the ones tilejit calls), never the
 // intrinsics (__expf and friends), so results stay within the documented
 // bounds of the CPU backend.
+//
+// Outside NVRTC (tilejit's tests compile these kernels as C++ and run them
+// on a CPU emulation of CUDA's thread model), the standard headers and
+// portable f16 conversions take the place of NVRTC's builtins.
+#if defined(__CUDACC_RTC__)
 typedef signed char int8_t;
 typedef unsigned char uint8_t;
 typedef short int16_t;
@@ -15,26 +20,40 @@ typedef int int32_t;
 typedef unsigned int uint32_t;
 typedef long long int64_t;
 typedef unsigned long long uint64_t;
-
 #define INT64_MAX 9223372036854775807LL
 #define INT64_MIN (-INT64_MAX - 1LL)
 #define INFINITY __int_as_float(0x7f800000)
 #define NAN __int_as_float(0x7fffffff)
+#else
+#include <math.h>
+#include <stdint.h>
+#endif
 // Inline (not static) so that unused helpers draw no warnings.
 #define TJ_FN __device__ __forceinline__
 
 // ---- f16 / bf16 ------------------------------------------------------------------
 TJ_FN float tj_half_to_float(uint16_t h) {
+#if defined(__CUDA_ARCH__)
   float f;
   asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
   return f;
+#else
+  _Float16 x;
+  __builtin_memcpy(&x, &h, 2);
+  return (float)x;
+#endif
 }
 // Round to nearest even, overflow to inf; NaN becomes the quiet NaN 0x7e00
 // with the sign kept, as on the CPU.
 TJ_FN uint16_t tj_float_to_half(float f) {
   if (f != f) return (uint16_t)(0x7e00u | ((__float_as_uint(f) >> 16) & 0x8000u));
   uint16_t h;
+#if defined(__CUDA_ARCH__)
   asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+#else
+  _Float16 x = (_Float16)f;
+  __builtin_memcpy(&h, &x, 2);
+#endif
   return h;
 }
 TJ_FN float tj_bf16_to_float(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "cuda_emulator.h"
 #include "ir/print.h"
 #include "ir/reference_eval.h"
 #include "jit/cuda_driver.h"
@@ -421,8 +422,13 @@ ir::Graph host_graph(const ir::Graph& g) {
 }
 
 /// Every case runs on each backend: the CPU always, CUDA where a GPU is
-/// usable (otherwise the instance skips, saying why).
-enum class Backend { Cpu, Cuda };
+/// usable (otherwise the instance skips, saying why), and the CUDA printer's
+/// kernels on a CPU emulation of CUDA's thread model (tests/cuda_emulation.h),
+/// both with vector accesses and with the scalar fallback entries.
+enum class Backend { Cpu, Cuda, Emulated };
+void PrintTo(Backend b, std::ostream* os) {
+  *os << (b == Backend::Cpu ? "cpu" : b == Backend::Cuda ? "cuda" : "cuda emulated on the cpu");
+}
 
 class FusionTest : public ::testing::TestWithParam<std::tuple<FusionCase, Backend>> {
  protected:
@@ -436,6 +442,7 @@ TEST_P(FusionTest, MatchesReferenceWithKernelCount) {
     GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason();
   ConfigGuard guard;
   guard->device = backend == Backend::Cuda ? Device::cuda(0) : Device::cpu();
+  if (backend == Backend::Emulated) guard->lazy = true;
   sync();  // nothing pending from earlier tests
   std::vector<ir::Graph> graphs;
   trace::set_flush_observer([&](const ir::Graph& g) { graphs.push_back(g); });
@@ -459,6 +466,20 @@ TEST_P(FusionTest, MatchesReferenceWithKernelCount) {
 
   std::vector<ir::RefValue> ref = ir::reference_eval(backend == Backend::Cuda ? host_graph(g) : g);
   ASSERT_EQ(ref.size(), outs.size()) << "graph outputs vs returned tensors\n" << ir::to_string(g);
+  if (backend == Backend::Emulated) {
+    for (bool scalar : {false, true}) {
+      testing::EmulatedRun run = testing::run_cuda_emulated(g, scalar);
+      ASSERT_TRUE(run.error.empty()) << run.error;
+      ASSERT_EQ(run.outputs.size(), outs.size());
+      for (size_t k = 0; k < outs.size(); ++k) {
+        Tensor t(trace::make_ready(run.outputs[k], Device::cpu()));
+        EXPECT_TRUE(matches_reference(t, ref[k], c.tol))
+            << "output " << k << (scalar ? " (scalar entries)" : " (vector entries)") << "\n"
+            << describe_plan(g);
+      }
+    }
+    return;
+  }
   for (size_t k = 0; k < outs.size(); ++k) {
     ASSERT_TRUE(outs[k].is_materialized()) << "output " << k;
     EXPECT_TRUE(matches_reference(outs[k], ref[k], c.tol)) << "output " << k << "\n"
@@ -468,10 +489,14 @@ TEST_P(FusionTest, MatchesReferenceWithKernelCount) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, FusionTest,
                          ::testing::Combine(::testing::ValuesIn(fusion_cases()),
-                                            ::testing::Values(Backend::Cpu, Backend::Cuda)),
+                                            ::testing::Values(Backend::Cpu, Backend::Cuda,
+                                                              Backend::Emulated)),
                          [](const auto& info) {
-                           return std::get<0>(info.param).name +
-                                  (std::get<1>(info.param) == Backend::Cuda ? "_Cuda" : "_Cpu");
+                           const Backend b = std::get<1>(info.param);
+                           return std::get<0>(info.param).name + (b == Backend::Cuda ? "_Cuda"
+                                                                  : b == Backend::Emulated
+                                                                      ? "_Emulated"
+                                                                      : "_Cpu");
                          });
 
 // ---- the plan cache ----------------------------------------------------------------
