@@ -82,7 +82,7 @@ class CudaKernelCache {
     }
     if (!image.empty()) {
       st->disk_hits += static_cast<int64_t>(ks.size());
-      obs::kernels_loaded(ks, /*from_disk=*/true, 0);
+      obs::kernels_loaded(ks, /*from_disk=*/true, 0, arch);
     } else {
       cuda::CompiledImage im = cuda::nvrtc_compile(source, arch, ks[0]->name);
       image = im.image;
@@ -90,7 +90,7 @@ class CudaKernelCache {
       st->compile_ms += im.ms;
       log(LogLevel::info, "compiled {} CUDA kernel(s) for {} in {:.0f} ms: {}", ks.size(), im.arch,
           im.ms, ks[0]->name);
-      obs::kernels_loaded(ks, /*from_disk=*/false, im.ms);
+      obs::kernels_loaded(ks, /*from_disk=*/false, im.ms, arch);
       if (store.effective_mode() == cache::Mode::on) {
         cache::Entry e;
         e.key = cache::make_key(f);

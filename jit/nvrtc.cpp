@@ -143,7 +143,8 @@ const std::vector<int>& nvrtc_archs() {
 #endif
 }
 
-CompiledImage nvrtc_compile(const std::string& source, int arch, const std::string& what) {
+CompiledImage nvrtc_compile(const std::string& source, int arch, const std::string& what,
+                            bool ptx) {
   CompiledImage r;
 #if TJ_HAVE_CUDA
   std::string why;
@@ -161,7 +162,7 @@ CompiledImage nvrtc_compile(const std::string& source, int arch, const std::stri
     fail("cannot compile CUDA kernel {}: NVRTC {}.{} supports no architecture at or below sm_{}",
          what, n.version / 1000, n.version % 1000 / 10, arch);
   }
-  r.ptx = !exact;
+  r.ptx = !exact || ptx;
   r.arch = fmt::format("{}_{}", r.ptx ? "compute" : "sm", target);
   const std::string arch_opt = "--gpu-architecture=" + r.arch;
   const char* opts[] = {arch_opt.c_str(), "--std=c++17", "-default-device", "-Xptxas=-v"};
@@ -201,6 +202,7 @@ CompiledImage nvrtc_compile(const std::string& source, int arch, const std::stri
 #else
   (void)source;
   (void)arch;
+  (void)ptx;
   fail("cannot compile CUDA kernel {}: this build of tilejit was made without the CUDA toolkit",
        what);
 #endif

@@ -29,9 +29,10 @@ struct CompiledImage {
 /// Compiles `source` for a device of compute capability `arch` (major * 10 +
 /// minor): CUBIN for that exact architecture when NVRTC supports it, else PTX
 /// for the highest architecture it supports (the driver compiles that PTX
-/// for the device). Throws tj::Error with NVRTC's log on failure; `what`
-/// names the kernels for the message.
-CompiledImage nvrtc_compile(const std::string& source, int arch, const std::string& what);
+/// for the device); `ptx`: PTX in any case. Throws tj::Error with NVRTC's
+/// log on failure; `what` names the kernels for the message.
+CompiledImage nvrtc_compile(const std::string& source, int arch, const std::string& what,
+                            bool ptx = false);
 
 /// One kernel's line of ptxas's report ("Used 40 registers, 0 bytes spill
 /// stores, ...").

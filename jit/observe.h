@@ -80,7 +80,8 @@ void flush_begin(FlushReason reason, const ir::Graph& g);
 void flush_end(bool failed);
 void plan_ready(const ir::Graph& g, const sched::Plan& p, bool hit);
 void schedule_done(Clock::time_point start);
-void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms);
+void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms,
+                    int cuda_arch);
 void kernel_mem_hit(const ir::Kernel& k);
 void launch_done(const ir::Kernel& k, int64_t size, Clock::time_point start);
 }  // namespace detail
@@ -143,8 +144,11 @@ inline void plan_ready(const ir::Graph& g, const sched::Plan& p, bool hit) {
 }
 /// Kernels compiled (from_disk false, `ms` the compile time) or loaded from
 /// the on-disk cache.
-inline void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms) {
-  if (on()) detail::kernels_loaded(ks, from_disk, ms);
+/// `cuda_arch`: 0 for CPU kernels, else the device's compute capability
+/// (major * 10 + minor) they were compiled for.
+inline void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms,
+                           int cuda_arch = 0) {
+  if (on()) detail::kernels_loaded(ks, from_disk, ms, cuda_arch);
 }
 /// A kernel found in the in-memory kernel cache.
 inline void kernel_mem_hit(const ir::Kernel& k) {
