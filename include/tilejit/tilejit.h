@@ -6,6 +6,7 @@
 //   std::cout << y.sum().item<float>();     // fused, compiled, run here
 #pragma once
 
+#include "tilejit/autocast.h"
 #include "tilejit/config.h"
 #include "tilejit/device.h"
 #include "tilejit/dtype.h"
