@@ -1,9 +1,12 @@
 // matmul with torch.matmul's rules for 1-D and batched operands, and linear.
+#include "trace/autocast.h"
 #include "trace/ops_util.h"
 
 namespace tj {
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  // Autocast: floating operands in the lower precision (f32 accumulation).
+  const Tensor a = trace::autocast_lower(a_in), b = trace::autocast_lower(b_in);
   const auto& ai = trace::impl_of(a, "matmul");
   const auto& bi = trace::impl_of(b, "matmul");
   const Shape sa = ai->shape, sb = bi->shape;
@@ -43,7 +46,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return r.reshape(out);
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
+  const Tensor x = trace::autocast_lower(x_in), w = trace::autocast_lower(w_in),
+               b = trace::autocast_lower(b_in);
   const auto& wi = trace::impl_of(w, "linear");
   const auto& xi = trace::impl_of(x, "linear");
   if (wi->shape.size() != 2)

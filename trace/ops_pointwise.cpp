@@ -1,4 +1,5 @@
 // Pointwise ops: promotion of operands, then one recorded node.
+#include "trace/autocast.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -119,9 +120,11 @@ Tensor remainder(const Tensor& a, const Tensor& b) {
 Tensor remainder(const Tensor& a, Scalar b) { return arith(Op::Remainder, "remainder", a, b); }
 Tensor operator%(const Tensor& a, const Tensor& b) { return remainder(a, b); }
 Tensor operator%(const Tensor& a, Scalar b) { return remainder(a, b); }
-Tensor pow(const Tensor& a, const Tensor& b) { return arith(Op::Pow, "pow", a, b); }
-Tensor pow(const Tensor& a, Scalar b) { return arith(Op::Pow, "pow", a, b); }
-Tensor pow(Scalar a, const Tensor& b) { return arith(Op::Pow, "pow", a, b); }
+Tensor pow(const Tensor& a, const Tensor& b) {
+  return arith(Op::Pow, "pow", trace::autocast_f32(a), trace::autocast_f32(b));
+}
+Tensor pow(const Tensor& a, Scalar b) { return arith(Op::Pow, "pow", trace::autocast_f32(a), b); }
+Tensor pow(Scalar a, const Tensor& b) { return arith(Op::Pow, "pow", a, trace::autocast_f32(b)); }
 Tensor maximum(const Tensor& a, const Tensor& b) { return arith(Op::Maximum, "maximum", a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return arith(Op::Minimum, "minimum", a, b); }
 Tensor maximum(const Tensor& a, Scalar b) { return arith(Op::Maximum, "maximum", a, b); }
@@ -149,14 +152,14 @@ Tensor where(const Tensor& c, Scalar a, Scalar b) { return where_impl(c, a, b); 
 
 Tensor neg(const Tensor& x) { return unary_same(Op::Neg, "neg", x); }
 Tensor abs(const Tensor& x) { return unary_same(Op::Abs, "abs", x); }
-Tensor exp(const Tensor& x) { return unary_float(Op::Exp, "exp", x); }
+Tensor exp(const Tensor& x) { return unary_float(Op::Exp, "exp", trace::autocast_f32(x)); }
 Tensor exp2(const Tensor& x) { return unary_float(Op::Exp2, "exp2", x); }
-Tensor log(const Tensor& x) { return unary_float(Op::Log, "log", x); }
-Tensor log2(const Tensor& x) { return unary_float(Op::Log2, "log2", x); }
-Tensor log1p(const Tensor& x) { return unary_float(Op::Log1p, "log1p", x); }
-Tensor expm1(const Tensor& x) { return unary_float(Op::Expm1, "expm1", x); }
+Tensor log(const Tensor& x) { return unary_float(Op::Log, "log", trace::autocast_f32(x)); }
+Tensor log2(const Tensor& x) { return unary_float(Op::Log2, "log2", trace::autocast_f32(x)); }
+Tensor log1p(const Tensor& x) { return unary_float(Op::Log1p, "log1p", trace::autocast_f32(x)); }
+Tensor expm1(const Tensor& x) { return unary_float(Op::Expm1, "expm1", trace::autocast_f32(x)); }
 Tensor sqrt(const Tensor& x) { return unary_float(Op::Sqrt, "sqrt", x); }
-Tensor rsqrt(const Tensor& x) { return unary_float(Op::Rsqrt, "rsqrt", x); }
+Tensor rsqrt(const Tensor& x) { return unary_float(Op::Rsqrt, "rsqrt", trace::autocast_f32(x)); }
 Tensor sin(const Tensor& x) { return unary_float(Op::Sin, "sin", x); }
 Tensor cos(const Tensor& x) { return unary_float(Op::Cos, "cos", x); }
 Tensor tanh(const Tensor& x) { return unary_float(Op::Tanh, "tanh", x); }
@@ -172,7 +175,9 @@ Tensor erf(const Tensor& x) { return unary_float(Op::Erf, "erf", x); }
 Tensor floor(const Tensor& x) { return unary_same(Op::Floor, "floor", x); }
 Tensor ceil(const Tensor& x) { return unary_same(Op::Ceil, "ceil", x); }
 Tensor round(const Tensor& x) { return unary_same(Op::Round, "round", x); }
-Tensor reciprocal(const Tensor& x) { return unary_float(Op::Reciprocal, "reciprocal", x); }
+Tensor reciprocal(const Tensor& x) {
+  return unary_float(Op::Reciprocal, "reciprocal", trace::autocast_f32(x));
+}
 Tensor square(const Tensor& x) {
   trace::impl_of(x, "square");
   if (x.dtype() == DType::bool_)

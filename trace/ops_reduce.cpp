@@ -3,7 +3,10 @@
 // Every reduction is recorded keeping the reduced axes as size 1; without
 // keepdim a reshape drops them. Composites are written in primitive ops so
 // the scheduler sees (and fuses) reduce -> broadcast -> pointwise chains.
-// f16/bf16 composites compute in f32 and cast the result back.
+// f16/bf16 composites compute in f32 and cast the result back. Under
+// tj::autocast, the ops on its f32 list take f16/bf16 inputs as f32
+// (trace::autocast_f32) and so return f32.
+#include "trace/autocast.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -59,11 +62,11 @@ Tensor arg_reduce(Op op, std::string_view name, const Tensor& x, std::optional<i
 }  // namespace
 
 Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
-  return reduce(Op::Sum, "sum", x, axes, keepdim);
+  return reduce(Op::Sum, "sum", trace::autocast_f32(x), axes, keepdim);
 }
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return sum(x, Axes{dim}, keepdim); }
 Tensor prod(const Tensor& x, const Axes& axes, bool keepdim) {
-  return reduce(Op::Prod, "prod", x, axes, keepdim);
+  return reduce(Op::Prod, "prod", trace::autocast_f32(x), axes, keepdim);
 }
 Tensor max(const Tensor& x, const Axes& axes, bool keepdim) {
   return reduce(Op::Max, "max", x, axes, keepdim);
@@ -80,7 +83,8 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   return arg_reduce(Op::ArgMin, "argmin", x, dim, keepdim);
 }
 
-Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
+Tensor mean(const Tensor& x_in, const Axes& axes, bool keepdim) {
+  const Tensor x = trace::autocast_f32(x_in);
   require_floating("mean", x);
   const auto& xi = trace::impl_of(x, "mean");
   std::vector<int64_t> ax =
@@ -92,7 +96,8 @@ Tensor mean(const Tensor& x, const Axes& axes, bool keepdim) {
 }
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim) { return mean(x, Axes{dim}, keepdim); }
 
-Tensor var(const Tensor& x, const Axes& axes, bool unbiased, bool keepdim) {
+Tensor var(const Tensor& x_in, const Axes& axes, bool unbiased, bool keepdim) {
+  const Tensor x = trace::autocast_f32(x_in);
   require_floating("var", x);
   const auto& xi = trace::impl_of(x, "var");
   std::vector<int64_t> ax = trace::reduce_axes("var", axes, static_cast<int64_t>(xi->shape.size()));
@@ -104,13 +109,15 @@ Tensor var(const Tensor& x, const Axes& axes, bool unbiased, bool keepdim) {
   return keepdim ? v : trace::drop_axes(v, ax);
 }
 
-Tensor std(const Tensor& x, const Axes& axes, bool unbiased, bool keepdim) {
+Tensor std(const Tensor& x_in, const Axes& axes, bool unbiased, bool keepdim) {
+  const Tensor x = trace::autocast_f32(x_in);
   require_floating("std", x);
   DType t = x.dtype();
   return trace::cast_to(sqrt(var(trace::cast_to(x, work_dtype(t)), axes, unbiased, keepdim)), t);
 }
 
-Tensor softmax(const Tensor& x, int64_t dim) {
+Tensor softmax(const Tensor& x_in, int64_t dim) {
+  const Tensor x = trace::autocast_f32(x_in);
   const auto& xi = trace::impl_of(x, "softmax");
   int64_t d = normalize_axis("softmax", dim, static_cast<int64_t>(xi->shape.size()));
   DType out = is_floating(xi->dtype) ? xi->dtype : DType::f32;
@@ -120,7 +127,8 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   return trace::cast_to(e / sum(e, Axes{d}, true), out);
 }
 
-Tensor log_softmax(const Tensor& x, int64_t dim) {
+Tensor log_softmax(const Tensor& x_in, int64_t dim) {
+  const Tensor x = trace::autocast_f32(x_in);
   const auto& xi = trace::impl_of(x, "log_softmax");
   int64_t d = normalize_axis("log_softmax", dim, static_cast<int64_t>(xi->shape.size()));
   DType out = is_floating(xi->dtype) ? xi->dtype : DType::f32;
@@ -157,8 +165,9 @@ void check_param(std::string_view name, std::string_view what, const Tensor& p,
 
 }  // namespace
 
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
+  const Tensor x = trace::autocast_f32(x_in);
   require_floating("layer_norm", x);
   std::vector<int64_t> ax = norm_axes("layer_norm", x, normalized_shape);
   check_param("layer_norm", "weight", weight, normalized_shape);
@@ -172,7 +181,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   return trace::cast_to(y, t);
 }
 
-Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+Tensor rms_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight,
+                double eps) {
+  const Tensor x = trace::autocast_f32(x_in);
   require_floating("rms_norm", x);
   std::vector<int64_t> ax = norm_axes("rms_norm", x, normalized_shape);
   check_param("rms_norm", "weight", weight, normalized_shape);
