@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "cache/kernel_store.h"
 #include "ir/check.h"
@@ -135,7 +136,8 @@ CudaKernelCache& kernel_cache() {
 }
 
 /// cuBLASLt for a matmul kernel, when it can take its dtypes and layout.
-bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev) {
+bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev,
+                  cuda::Epilogue epilogue = cuda::Epilogue::none, const void* bias = nullptr) {
   const ir::Access& A = k.accesses[0];
   const ir::Access& B = k.accesses[1];
   const ir::Access& C = k.accesses[2];
@@ -158,6 +160,8 @@ bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev) 
   g.b_col_stride = B.strides[n - 2];
   g.c_row_stride = C.strides[n - 3];
   g.allow_tf32 = config().allow_tf32;
+  g.epilogue = epilogue;
+  g.bias = bias;
   // Batch dims: one uniform stride per operand when they collapse, else one
   // call per batch index.
   const size_t nb = n - 3;
@@ -201,11 +205,109 @@ bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev) 
   return true;
 }
 
+/// A GEMM whose pointwise epilogue cuBLASLt computes in the same call.
+struct FusedGemm {
+  cuda::Epilogue epilogue = cuda::Epilogue::none;
+  int32_t bias_arg = -1;  // argument of the epilogue kernel holding the bias
+  int32_t out_arg = -1;   // argument of the epilogue kernel it stores to
+};
+
+/// Whether step `s + 1` is an epilogue cuBLASLt can apply to the GEMM of
+/// step `s`: the GEMM's output is a temporary that only that step reads, and
+/// the step computes act(C + bias) or act(C) with act in {none, relu,
+/// gelu-tanh} (cuBLASLt's GELU is the tanh form), a bias broadcast over
+/// rows, stored densely in C's dtype.
+std::optional<FusedGemm> match_epilogue(const sched::Plan& p, size_t s) {
+  if (s + 1 >= p.steps.size()) return std::nullopt;
+  const sched::Step& sm = p.steps[s];
+  const sched::Step& se = p.steps[s + 1];
+  const ir::Kernel& mm = p.kernels[sm.kernel];
+  const ir::Kernel& ep = p.kernels[se.kernel];
+  if (mm.kind != ir::Kernel::Kind::matmul || ep.kind != ir::Kernel::Kind::pointwise)
+    return std::nullopt;
+  if (mm.domain.size() != 3) return std::nullopt;  // batched GEMMs keep their epilogue kernel
+  const int64_t M = mm.domain[0], N = mm.domain[1];
+  const ir::Access& C = mm.accesses[2];
+  const DType t = C.dtype;
+  if (!(t == DType::f32 || t == DType::f16 || t == DType::bf16)) return std::nullopt;
+  if (C.offset != 0 || C.strides[0] != N || C.strides[1] != 1) return std::nullopt;
+  const int32_t cbuf = sm.args[C.arg];
+  const sched::PlanBuffer& cb = p.buffers[cbuf];
+  if (cb.kind != sched::PlanBuffer::Kind::temp || cb.last_use != static_cast<int>(s + 1))
+    return std::nullopt;
+  // The epilogue's domain is [M, N], or [M * N] when nothing broadcasts.
+  const bool flat = ep.domain == Shape{M * N};
+  if (ep.domain != Shape{M, N} && !flat) return std::nullopt;
+  auto dense = [&](const ir::Access& a) {
+    return a.offset == 0 && a.strides == (flat ? Strides{1} : Strides{N, 1}) && a.dtype == t;
+  };
+  FusedGemm f;
+  int32_t c_val = -1, bias_val = -1, sum_val = -1, act_val = -1;
+  for (size_t i = 0; i < ep.body.size(); ++i) {
+    const ir::KInstr& in = ep.body[i];
+    const auto me = static_cast<int32_t>(i);
+    switch (in.kop) {
+      case ir::KOp::Load: {
+        const ir::Access& a = ep.accesses[in.access];
+        if (se.args[a.arg] == cbuf && dense(a) && c_val < 0) {
+          c_val = me;
+        } else if (se.args[a.arg] != cbuf && !flat && a.offset == 0 && a.strides == Strides{0, 1} &&
+                   a.dtype == t && bias_val < 0) {
+          bias_val = me;
+          f.bias_arg = a.arg;
+        } else {
+          return std::nullopt;
+        }
+        break;
+      }
+      case ir::KOp::Binary:
+        if (in.op != ir::Op::Add || sum_val >= 0 || c_val < 0 || bias_val < 0 ||
+            !((in.a == c_val && in.b == bias_val) || (in.a == bias_val && in.b == c_val)))
+          return std::nullopt;
+        sum_val = me;
+        break;
+      case ir::KOp::Unary:
+        if ((in.op != ir::Op::Relu && in.op != ir::Op::GeluTanh) || act_val >= 0 ||
+            in.a != (sum_val >= 0 ? sum_val : c_val))
+          return std::nullopt;
+        act_val = me;
+        f.epilogue = in.op == ir::Op::Relu ? cuda::Epilogue::relu : cuda::Epilogue::gelu;
+        break;
+      case ir::KOp::Store: {
+        const ir::Access& a = ep.accesses[in.access];
+        const int32_t last = act_val >= 0 ? act_val : sum_val >= 0 ? sum_val : c_val;
+        if (!dense(a) || in.a != last || f.out_arg >= 0 || se.args[a.arg] == cbuf)
+          return std::nullopt;
+        f.out_arg = a.arg;
+        break;
+      }
+      default:
+        return std::nullopt;
+    }
+  }
+  if (f.out_arg < 0 || c_val < 0 || (bias_val >= 0) != (sum_val >= 0)) return std::nullopt;
+  if (f.bias_arg >= 0)
+    f.epilogue = f.epilogue == cuda::Epilogue::relu   ? cuda::Epilogue::bias_relu
+                 : f.epilogue == cuda::Epilogue::gelu ? cuda::Epilogue::bias_gelu
+                                                      : cuda::Epilogue::bias;
+  if (f.epilogue == cuda::Epilogue::none) return std::nullopt;  // a plain copy: nothing to gain
+  return f;
+}
+
 }  // namespace
 
 struct CudaPlan {
-  std::vector<LoadedCuda> kernels;  // per plan kernel
+  std::vector<LoadedCuda> kernels;              // per plan kernel
+  std::vector<std::optional<FusedGemm>> fused;  // per step: its epilogue is the next step
 };
+
+std::string cuda_gemm_epilogue(const sched::Plan& p, size_t step) {
+  std::optional<FusedGemm> f = match_epilogue(p, step);
+  if (!f) return "";
+  static constexpr const char* kNames[] = {"none",      "bias", "relu",
+                                           "bias_relu", "gelu", "bias_gelu"};
+  return kNames[static_cast<int>(f->epilogue)];
+}
 
 sched::Target cuda_target(int dev) {
   const cuda::DeviceInfo& d = cuda::device_info(dev);
@@ -222,6 +324,8 @@ std::shared_ptr<const CudaPlan> cuda_prepare(const sched::Plan& p, int dev,
   cuda::warm_nvrtc_async();
   auto cp = std::make_shared<CudaPlan>();
   cp->kernels = kernel_cache().get(p.kernels, dev, stats);
+  cp->fused.resize(p.steps.size());
+  for (size_t s = 0; s < p.steps.size(); ++s) cp->fused[s] = match_epilogue(p, s);
   return cp;
 }
 
@@ -247,10 +351,45 @@ std::vector<BufferView> cuda_run(const ir::Graph& g, const sched::Plan& p, const
     }
   }
   std::vector<uint64_t> params;
+  auto release_after = [&](const sched::Step& st, size_t s) {
+    for (int32_t b : st.args) {
+      const sched::PlanBuffer& pb = p.buffers[b];
+      if (pb.kind == sched::PlanBuffer::Kind::temp && pb.last_use == static_cast<int>(s)) {
+        // Stream order makes immediate reuse safe: later work that gets this
+        // block runs after this kernel on the same stream.
+        store[b].reset();
+        base[b] = nullptr;
+      }
+    }
+  };
   for (size_t s = 0; s < p.steps.size(); ++s) {
     const sched::Step& st = p.steps[s];
     const ir::Kernel& k = p.kernels[st.kernel];
     const LoadedCuda& lk = cp.kernels[st.kernel];
+    if (cp.fused[s]) {
+      // GEMM and its epilogue in one cuBLASLt call, writing the epilogue's
+      // output; the GEMM's own output is never allocated.
+      const FusedGemm& f = *cp.fused[s];
+      const sched::Step& se = p.steps[s + 1];
+      std::vector<void*> ptrs(st.args.size(), nullptr);
+      for (size_t a = 0; a < st.args.size(); ++a)
+        if (static_cast<int32_t>(a) != k.accesses[2].arg) {
+          if (!base[st.args[a]]) alloc(st.args[a]);
+          ptrs[a] = base[st.args[a]];
+        }
+      const int32_t out = se.args[f.out_arg];
+      if (!base[out]) alloc(out);
+      ptrs[k.accesses[2].arg] = base[out];
+      const void* bias = f.bias_arg >= 0 ? base[se.args[f.bias_arg]] : nullptr;
+      obs::LaunchScope observe(k, shape_numel(k.domain));
+      if (run_cublaslt(k, ptrs, dev, f.epilogue, bias)) {
+        ++*launches;
+        release_after(st, s);
+        release_after(se, s + 1);
+        ++s;
+        continue;
+      }
+    }
     std::vector<void*> args(st.args.size());
     for (size_t a = 0; a < st.args.size(); ++a) {
       const int32_t b = st.args[a];
@@ -287,15 +426,7 @@ std::vector<BufferView> cuda_run(const ir::Graph& g, const sched::Plan& p, const
       dims.block[0] = static_cast<unsigned>(lk.info.block);
       cuda::launch(dev, fn, dims, kp.data(), fn == lk.fn ? lk.info.name : lk.info.scalar_name);
     }
-    for (int32_t b : st.args) {
-      const sched::PlanBuffer& pb = p.buffers[b];
-      if (pb.kind == sched::PlanBuffer::Kind::temp && pb.last_use == static_cast<int>(s)) {
-        // Stream order makes immediate reuse safe: later work that gets this
-        // block runs after this kernel on the same stream.
-        store[b].reset();
-        base[b] = nullptr;
-      }
-    }
+    release_after(st, s);
   }
   std::vector<BufferView> out;
   out.reserve(p.outputs.size());

@@ -22,6 +22,11 @@ struct CudaPrepareStats {
   double compile_ms = 0;
 };
 
+/// The epilogue cuBLASLt computes with the GEMM of step `step` ("bias",
+/// "relu", "bias_relu", "gelu", "bias_gelu": the next step is then not
+/// launched), or "" when that step runs as planned.
+std::string cuda_gemm_epilogue(const sched::Plan& p, size_t step);
+
 /// The scheduler's view of device `dev`.
 sched::Target cuda_target(int dev);
 
