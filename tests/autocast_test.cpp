@@ -1,7 +1,8 @@
 // tj::autocast: the op lists (results equal the same ops on explicitly cast
 // inputs, bit for bit), the dtypes of results, integer inputs, nesting,
-// disabled guards, per-thread state, bad dtypes, eager mode, and that the
-// inserted casts fuse into neighbouring kernels.
+// disabled guards, per-thread state, bad dtypes, eager mode, that the
+// inserted casts fuse into neighbouring kernels, and (where a GPU is usable)
+// the same lists on CUDA tensors.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "tilejit/cuda.h"
 
 namespace tj {
 namespace {
@@ -430,6 +432,34 @@ TEST(AutocastTest, CastsFuseIntoNeighbouringKernels) {
     Tensor xb = input({64, 96}, bf16, 104);
     EXPECT_EQ(launches([&] { return std::vector<Tensor>{relu(linear(xb, w_lp, b)) * 3.0}; }), 2);
   }
+}
+
+// ---- other devices -------------------------------------------------------------
+
+TEST(AutocastCudaTest, SameListsOnCuda) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason();
+  const Device gpu = Device::cuda(0);
+  Tensor x = input({16, 64}, f32, 110), w = input({32, 64}, f32, 111, -0.3, 0.3),
+         b = input({32}, f32, 112);
+  Tensor xg = x.to(gpu), wg = w.to(gpu), bg = b.to(gpu);
+  Tensor want = linear(xg.to(bf16), wg.to(bf16), bg.to(bf16));
+  Tensor want_p = softmax(want.to(f32), -1);
+  Tensor cpu_y, cpu_p;
+  {
+    autocast g(bf16);
+    cpu_y = linear(x, w, b);
+    cpu_p = softmax(cpu_y, -1);
+  }
+  autocast g(bf16);
+  Tensor y = linear(xg, wg, bg);
+  Tensor p = softmax(y, -1);
+  EXPECT_TRUE(y.device().is_cuda());
+  EXPECT_TRUE(same(y, want));
+  EXPECT_TRUE(same(p, want_p));
+  EXPECT_EQ(p.dtype(), f32);
+  // Against the CPU: GEMMs sum in another order, so allow a bf16 ulp.
+  EXPECT_TRUE(testing::all_close(y.to_vector<double>(), cpu_y.to_vector<double>(), 1e-2, 1e-2));
+  EXPECT_TRUE(testing::all_close(p.to_vector<double>(), cpu_p.to_vector<double>(), 1e-2, 1e-3));
 }
 
 }  // namespace
