@@ -25,8 +25,7 @@ namespace {
 constexpr const char* kNvrtcOptions = "--std=c++17 -default-device";
 
 struct LoadedCuda {
-  void* fn = nullptr;         // vector (or only) entry
-  void* fn_scalar = nullptr;  // scalar fallback, or null
+  void* fn = nullptr;  // the main entry (vector accesses where the kernel has any)
   CudaLaunchInfo info;
   std::shared_ptr<cuda::Module> module;
 };
@@ -68,12 +67,38 @@ class CudaKernelCache {
     return out;
   }
 
+  /// The scalar variant of `k` (for a launch with a misaligned argument),
+  /// compiled the first time it is needed.
+  void* scalar_entry(const ir::Kernel& k, int dev) {
+    std::lock_guard lock(mu_);
+    const std::pair<int, std::string> key{dev, k.name + "_s"};
+    if (auto it = scalar_.find(key); it != scalar_.end()) return it->second.first;
+    CudaPrepareStats ignored;
+    std::shared_ptr<cuda::Module> m = compile({&k}, dev, CudaEntries::scalar, &ignored);
+    void* fn = m->function(key.second);
+    scalar_[key] = {fn, m};
+    return fn;
+  }
+
  private:
   void load(const std::vector<ir::Kernel>& kernels, const std::vector<size_t>& missing, int dev,
             CudaPrepareStats* st) {
     std::vector<const ir::Kernel*> ks;
     for (size_t i : missing) ks.push_back(&kernels[i]);
-    const std::string source = print_cuda_unit(ks);
+    std::shared_ptr<cuda::Module> module = compile(ks, dev, CudaEntries::main, st);
+    for (const ir::Kernel* k : ks) {
+      LoadedCuda lk;
+      lk.info = cuda_launch_info(*k);
+      lk.module = module;
+      lk.fn = module->function(lk.info.name);
+      ready_[{dev, k->name}] = std::move(lk);
+    }
+  }
+
+  /// One NVRTC unit for `ks` (or its image from the disk cache), loaded.
+  std::shared_ptr<cuda::Module> compile(const std::vector<const ir::Kernel*>& ks, int dev,
+                                        CudaEntries entries, CudaPrepareStats* st) {
+    const std::string source = print_cuda_unit(ks, entries);
     const int arch = device_arch(dev);
     cache::KeyFields f{"cuda", fmt::format("sm_{}", arch), nvrtc_identity(), kNvrtcOptions, source};
     cache::Store& store = cache::Store::global();
@@ -115,19 +140,12 @@ class CudaKernelCache {
         store.put(e);
       }
     }
-    std::shared_ptr<cuda::Module> module = cuda::Module::load(dev, image);
-    for (const ir::Kernel* k : ks) {
-      LoadedCuda lk;
-      lk.info = cuda_launch_info(*k);
-      lk.module = module;
-      lk.fn = module->function(lk.info.name);
-      if (!lk.info.scalar_name.empty()) lk.fn_scalar = module->function(lk.info.scalar_name);
-      ready_[{dev, k->name}] = std::move(lk);
-    }
+    return cuda::Module::load(dev, image);
   }
 
   std::mutex mu_;
   std::map<std::pair<int, std::string>, LoadedCuda> ready_;
+  std::map<std::pair<int, std::string>, std::pair<void*, std::shared_ptr<cuda::Module>>> scalar_;
 };
 
 CudaKernelCache& kernel_cache() {
@@ -321,7 +339,6 @@ sched::Target cuda_target(int dev) {
 
 std::shared_ptr<const CudaPlan> cuda_prepare(const sched::Plan& p, int dev,
                                              CudaPrepareStats* stats) {
-  cuda::warm_nvrtc_async();
   auto cp = std::make_shared<CudaPlan>();
   cp->kernels = kernel_cache().get(p.kernels, dev, stats);
   cp->fused.resize(p.steps.size());
@@ -411,11 +428,12 @@ std::vector<BufferView> cuda_run(const ir::Graph& g, const sched::Plan& p, const
         std::memcpy(&params[q], &f, sizeof f);
         std::memcpy(&params[np + q], &i, sizeof i);
       }
-      void* fn = lk.fn;
-      for (size_t q = 0; q < lk.info.vector_args.size() && lk.fn_scalar; ++q) {
+      bool aligned = true;
+      for (size_t q = 0; q < lk.info.vector_args.size(); ++q) {
         const auto addr = reinterpret_cast<uintptr_t>(args[lk.info.vector_args[q]]);
-        if (addr % static_cast<uintptr_t>(lk.info.align_bytes[q]) != 0) fn = lk.fn_scalar;
+        aligned = aligned && addr % static_cast<uintptr_t>(lk.info.align_bytes[q]) == 0;
       }
+      void* fn = aligned ? lk.fn : kernel_cache().scalar_entry(k, dev);
       std::vector<void*> kp(args.size() + 1);
       for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
       kp[args.size()] = params.data();

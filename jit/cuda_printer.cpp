@@ -185,7 +185,8 @@ bool is_float(DType t) { return is_floating(t); }
 
 class CudaPrinter : public BodyPrinter {
  public:
-  explicit CudaPrinter(const Kernel& k) : BodyPrinter(k), L_(layout(k)) {
+  CudaPrinter(const Kernel& k, CudaEntries entries)
+      : BodyPrinter(k), L_(layout(k)), entries_(entries) {
     fp_ = "p.f";
     ip_ = "p.i";
   }
@@ -231,8 +232,9 @@ class CudaPrinter : public BodyPrinter {
           L_.threads, name, value_params, k_.name, vec ? "true" : "false", names);
     };
     const bool two = has_vector_access(L_);
-    entry(k_.name, two);
-    if (two) entry(k_.name + "_s", false);
+    TJ_CHECK(two || entries_ != CudaEntries::scalar, "{} has no scalar variant", k_.name);
+    if (entries_ != CudaEntries::scalar) entry(k_.name, two);
+    if (two && entries_ != CudaEntries::main) entry(k_.name + "_s", false);
     return out_;
   }
 
@@ -622,6 +624,7 @@ class CudaPrinter : public BodyPrinter {
   }
 
   Layout L_;
+  CudaEntries entries_;
   bool in_vector_scope_ = false;
   bool cache_ready_ = false;
   bool guarded_ = false;
@@ -654,7 +657,9 @@ CudaLaunchInfo cuda_launch_info(const ir::Kernel& k) {
   return info;
 }
 
-std::string print_cuda_kernel(const ir::Kernel& k) { return CudaPrinter(k).print(); }
+std::string print_cuda_kernel(const ir::Kernel& k, CudaEntries entries) {
+  return CudaPrinter(k, entries).print();
+}
 
 const std::string& cuda_preamble() {
   static const std::string p =
@@ -662,9 +667,9 @@ const std::string& cuda_preamble() {
   return p;
 }
 
-std::string print_cuda_unit(const std::vector<const ir::Kernel*>& kernels) {
+std::string print_cuda_unit(const std::vector<const ir::Kernel*>& kernels, CudaEntries entries) {
   std::string s = cuda_preamble();
-  for (const ir::Kernel* k : kernels) s += "\n" + print_cuda_kernel(*k);
+  for (const ir::Kernel* k : kernels) s += "\n" + print_cuda_kernel(*k, entries);
   return s;
 }
 

@@ -19,7 +19,8 @@
 // with `struct NAME_p { double f[n]; int64_t i[n]; }` carrying the scalar
 // parameters by value (each parameter in both arrays, as on the CPU). A
 // kernel with vector accesses also has `NAME_s`, the same kernel with scalar
-// accesses, launched when an argument is not aligned for the vector form.
+// accesses, launched when an argument is not aligned for the vector form
+// (printed and compiled on its own, the first time it is needed).
 #pragma once
 
 #include <cstdint>
@@ -47,11 +48,18 @@ struct CudaLaunchInfo {
 /// How `k` is launched (computed by the same rules the printer uses).
 CudaLaunchInfo cuda_launch_info(const ir::Kernel& k);
 
-/// Source of one kernel (without the preamble).
-std::string print_cuda_kernel(const ir::Kernel& k);
+/// Which entry points a unit defines. The scalar variants are compiled only
+/// when a launch meets a misaligned argument (each entry point costs ptxas
+/// time); `both` is for tests.
+enum class CudaEntries : uint8_t { main, scalar, both };
 
-/// A whole NVRTC translation unit: preamble, then the kernels.
-std::string print_cuda_unit(const std::vector<const ir::Kernel*>& kernels);
+/// Source of one kernel (without the preamble).
+std::string print_cuda_kernel(const ir::Kernel& k, CudaEntries entries = CudaEntries::main);
+
+/// A whole NVRTC translation unit: preamble, then the kernels. With
+/// `scalar`, only kernels that have a scalar variant may be given.
+std::string print_cuda_unit(const std::vector<const ir::Kernel*>& kernels,
+                            CudaEntries entries = CudaEntries::main);
 
 /// The preamble alone (jit/cuda_kernel.h then jit/kernel_common.h).
 const std::string& cuda_preamble();

@@ -108,8 +108,8 @@ Nvrtc load() {
 }
 
 const Nvrtc& nvrtc() {
-  static const Nvrtc n = load();
-  return n;
+  static const Nvrtc* n = new Nvrtc(load());  // never destroyed: used until exit
+  return *n;
 }
 #endif
 
@@ -241,9 +241,17 @@ std::vector<ResourceUsage> parse_resource_usage(const std::string& log) {
 }
 
 void warm_nvrtc_async() {
+  // Joined at exit, so a short program never ends while NVRTC is running.
+  struct Warmer {
+    std::thread thread;
+    ~Warmer() {
+      if (thread.joinable()) thread.join();
+    }
+  };
+  static Warmer warmer;
   static std::once_flag once;
   std::call_once(once, [] {
-    std::thread([] {
+    warmer.thread = std::thread([] {
       try {
         if (nvrtc_available())
           nvrtc_compile("extern \"C\" __global__ void tj_warm(float* a) { a[threadIdx.x] = 1; }",
@@ -251,7 +259,7 @@ void warm_nvrtc_async() {
       } catch (...) {
         // Warming is an optimisation; a real compile reports any problem.
       }
-    }).detach();
+    });
   });
 }
 

@@ -101,6 +101,23 @@ TEST_F(CudaCodegenTest, PointwiseVectorWidthFollowsTheWidestContiguousAccess) {
   EXPECT_TRUE(scalar.scalar_name.empty());
 }
 
+TEST_F(CudaCodegenTest, ScalarVariantsAreSeparateUnits) {
+  Tensor x = randn({64, 1024}).eval();
+  const ir::Kernel k = only_kernel_of_kind(gpu_plan([&] { return std::vector<Tensor>{x * 2}; }),
+                                           ir::Kernel::Kind::pointwise);
+  const std::string main = jit::print_cuda_unit({&k});
+  const std::string scalar = jit::print_cuda_unit({&k}, jit::CudaEntries::scalar);
+  EXPECT_NE(main.find("void __launch_bounds__(256) " + k.name + "("), std::string::npos);
+  EXPECT_EQ(main.find(k.name + "_s("), std::string::npos);
+  EXPECT_EQ(scalar.find("void __launch_bounds__(256) " + k.name + "("), std::string::npos);
+  EXPECT_NE(scalar.find(k.name + "_s("), std::string::npos);
+  // A kernel without vector accesses has no scalar variant to ask for.
+  Tensor odd = randn({3, 7}).eval();
+  const ir::Kernel plain = only_kernel_of_kind(
+      gpu_plan([&] { return std::vector<Tensor>{odd * 2}; }), ir::Kernel::Kind::pointwise);
+  EXPECT_THROW(jit::print_cuda_unit({&plain}, jit::CudaEntries::scalar), Error);
+}
+
 TEST_F(CudaCodegenTest, PointwiseKernelsMoveVectors) {
   Tensor x = randn({512, 1024}).eval();
   const ir::Kernel k = only_kernel_of_kind(

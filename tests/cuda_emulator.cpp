@@ -61,7 +61,7 @@ EmulatedRun run_cuda_emulated(const ir::Graph& g, bool force_scalar) {
   const sched::Plan p = sched::make_plan(g, gpu_target());
   std::vector<const ir::Kernel*> ks;
   for (const ir::Kernel& k : p.kernels) ks.push_back(&k);
-  std::string source = jit::print_cuda_unit(ks) + "\n";
+  std::string source = jit::print_cuda_unit(ks, jit::CudaEntries::both) + "\n";
   for (const ir::Kernel& k : p.kernels) {
     jit::CudaLaunchInfo info = jit::cuda_launch_info(k);
     source += wrapper(k, info.name);
@@ -144,7 +144,7 @@ EmulatedRun run_cuda_emulated(const ir::Graph& g, bool force_scalar) {
     std::vector<void*> kp(args.size() + 1);
     for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
     kp[args.size()] = params.data();
-    const std::string body = jit::print_cuda_kernel(k);
+    const std::string body = jit::print_cuda_kernel(k, jit::CudaEntries::both);
     const bool sync = body.find("tj_shfl(") != std::string::npos ||
                       body.find("__syncthreads") != std::string::npos;
     launch(fn, kp.data(), static_cast<unsigned>(info.grid), static_cast<unsigned>(info.block),

@@ -9,6 +9,7 @@
 #include "ir/print.h"
 #include "ir/verify.h"
 #include "jit/executor.h"
+#include "jit/nvrtc.h"
 #include "jit/observe.h"
 #include "tilejit/cuda.h"
 #include "trace/log.h"
@@ -42,6 +43,8 @@ void check_device(const Device& d, std::string_view op) {
   if (d.index < 0 || d.index >= cuda::device_count())
     fail("{}: there is no device {}: this machine has {} CUDA device(s) (cuda:0 to cuda:{})", op,
          d.str(), cuda::device_count(), cuda::device_count() - 1);
+  // The first kernel on a GPU will need NVRTC: start it now, off this thread.
+  jit::cuda::warm_nvrtc_async();
 }
 
 namespace {
