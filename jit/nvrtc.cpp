@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ir/check.h"
+#include "jit/cuda_driver.h"
 #include "tilejit/config.h"
 #include "tilejit_build_config.h"
 
@@ -60,17 +61,37 @@ std::vector<std::string> candidates() {
 
 Nvrtc load() {
   Nvrtc n;
+  // The driver runs what NVRTC emits only if NVRTC's major version is not
+  // newer than the driver's (CUDA's minor-version compatibility): skip a
+  // newer NVRTC when an older one is also installed.
+  const Probe& driver = probe();
+  const int driver_major = driver.driver_loaded ? driver.driver_version / 1000 : 0;
+  std::string too_new;
   for (const std::string& c : candidates()) {
-    n.lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (n.lib) {
-      n.path = c;
-      break;
+    void* lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) continue;
+    if (driver_major > 0) {
+      using VersionFn = int (*)(int*, int*);
+      auto version = reinterpret_cast<VersionFn>(dlsym(lib, "nvrtcVersion"));
+      int major = 0, minor = 0;
+      if (version && version(&major, &minor) == 0 && major > driver_major) {
+        too_new = fmt::format("{} is NVRTC {}.{}, newer than the CUDA driver ({}.{})", c, major,
+                              minor, driver_major, driver.driver_version % 1000 / 10);
+        dlclose(lib);
+        continue;
+      }
     }
+    n.lib = lib;
+    n.path = c;
+    break;
   }
   if (!n.lib) {
-    n.reason =
-        "NVRTC (libnvrtc.so) was not found; set TILEJIT_CUDA_HOME to the CUDA toolkit's "
-        "directory";
+    n.reason = !too_new.empty()
+                   ? too_new +
+                         "; install a toolkit that matches the driver, or update the "
+                         "driver, and set TILEJIT_CUDA_HOME to it"
+                   : "NVRTC (libnvrtc.so) was not found; set TILEJIT_CUDA_HOME to the CUDA "
+                     "toolkit's directory";
     return n;
   }
   bool ok = true;
@@ -150,19 +171,21 @@ CompiledImage nvrtc_compile(const std::string& source, int arch, const std::stri
   std::string why;
   if (!nvrtc_available(&why)) fail("cannot compile CUDA kernel {}: {}", what, why);
   const Nvrtc& n = nvrtc();
-  // CUBIN for the device's exact architecture; for a device newer than this
-  // NVRTC knows, PTX for the newest it knows (the driver finishes the job).
-  int target = 0;
-  bool exact = false;
+  // CUBIN for the device's architecture, or for the newest one NVRTC knows
+  // of the same major version (binary compatible: sm_80 code runs on
+  // sm_86); for a device of a newer major version than NVRTC knows, PTX for
+  // the newest it knows (the driver compiles it for the device).
+  int target = 0, same_major = 0;
   for (int a : n.archs) {
-    if (a == arch) exact = true;
     if (a <= arch) target = std::max(target, a);
+    if (a <= arch && a / 10 == arch / 10) same_major = std::max(same_major, a);
   }
   if (target == 0) {
     fail("cannot compile CUDA kernel {}: NVRTC {}.{} supports no architecture at or below sm_{}",
          what, n.version / 1000, n.version % 1000 / 10, arch);
   }
-  r.ptx = !exact || ptx;
+  if (same_major) target = same_major;
+  r.ptx = same_major == 0 || ptx;
   r.arch = fmt::format("{}_{}", r.ptx ? "compute" : "sm", target);
   const std::string arch_opt = "--gpu-architecture=" + r.arch;
   const char* opts[] = {arch_opt.c_str(), "--std=c++17", "-default-device", "-Xptxas=-v"};

@@ -26,10 +26,10 @@
 // once per return address, falling back to dladdr's symbol names when
 // addr2line or debug information is missing. The location shown is the
 // first frame, innermost inlined call first, that is neither tilejit's own
-// code (its source tree, found by symbolizing an address in this file, or
-// its shared object) nor the C++ standard library: the line of the user's
-// program that called the op (for a composite op such as softmax, the line
-// that called softmax). Nothing is shown where nothing is known. Kernel
+// code (its source tree, found by symbolizing an address in
+// observe_origins.cpp, or its shared object) nor the C++ standard library:
+// the line of the user's program that called the op (for a composite op such
+// as softmax, the line that called softmax). Nothing is shown where nothing is known. Kernel
 // names, the compiled source and cache keys never see any of it.
 #pragma once
 
@@ -130,6 +130,8 @@ class LaunchScope {
   }
   LaunchScope(const LaunchScope&) = delete;
   LaunchScope& operator=(const LaunchScope&) = delete;
+  /// Nothing was launched after all (a GEMM library declined the work).
+  void cancel() { active_ = false; }
 
  private:
   const ir::Kernel* k_;
