@@ -6,7 +6,7 @@ after warm-up, the median of the samples, inputs rotating over several sets
 that together exceed the L2 cache. Writes JSON that bench_gpu reads with
 --torch:
 
-    {"_meta": {...}, "softmax/4096x1K": {"eager_ms": 0.05, "compile_ms": 0.04}, ...}
+    {"_meta": {...}, "softmax/4Kx1K": {"eager_ms": 0.05, "compile_ms": 0.04}, ...}
 
 compile_ms is null where torch.compile failed (its error is kept in
 "compile_error"); "copy/256M" also has "memcpy_ms" (dst.copy_(src)).
@@ -52,15 +52,15 @@ def workloads(torch):
     n = 64 << 20
     w.append((f"chain8/{human(n)}", n * 4, lambda n=n: [randn(n)], chain8))
     for n in (1024, 4096, 16384):
-        w.append((f"softmax/4096x{human(n)}", 4096 * n * 4, lambda n=n: [randn(4096, n)],
+        w.append((f"softmax/4Kx{human(n)}", 4096 * n * 4, lambda n=n: [randn(4096, n)],
                   lambda x: torch.softmax(x, -1)))
     for n in (1024, 4096, 16384):
-        w.append((f"layer_norm/4096x{human(n)}", 4096 * n * 4 + 2 * n * 4,
+        w.append((f"layer_norm/4Kx{human(n)}", 4096 * n * 4 + 2 * n * 4,
                   lambda n=n: [randn(4096, n), randn(n), randn(n)],
                   lambda x, g, b: F.layer_norm(x, (x.shape[-1],), g, b)))
     n = 256 << 20
     w.append((f"sum/{human(n)}", n * 4, lambda n=n: [randn(n)], lambda x: x.sum()))
-    w.append(("bias_gelu/16384x4096 bf16", 16384 * 4096 * 2 + 4096 * 2,
+    w.append(("bias_gelu/16Kx4K bf16", 16384 * 4096 * 2 + 4096 * 2,
               lambda: [randn(16384, 4096, dtype=bf16), randn(4096, dtype=bf16)],
               lambda x, b: F.gelu(x + b, approximate="tanh")))
     n = 4096
