@@ -462,8 +462,19 @@ TEST(Observability, MemoryCacheHitsAreCounted) {
 
 TEST(Observability, InvalidValuesWarn) {
   fs::path d = scratch("invalid");
-  ChildRun r = child("chain", "TILEJIT_STATS=maybe TILEJIT_TIMELINE=1 TILEJIT_DUMP_DIR=on", d);
+  ChildRun r = child(
+      "chain",
+      "TILEJIT_STATS=maybe TILEJIT_TIMELINE=1 TILEJIT_DUMP_DIR=on TILEJIT_ALLOW_TF32=sometimes "
+      "TILEJIT_CUDA_HOME=" +
+          (d / "no-toolkit").string(),
+      d);
   ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: ignoring TILEJIT_ALLOW_TF32=sometimes; valid values: 1"),
+            std::string::npos)
+      << r.err;
+  // A toolkit path without a toolkit is not an error: tilejit looks further,
+  // and runs on the CPU without CUDA.
+  EXPECT_EQ(r.err.find("unknown variable"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("warning: ignoring TILEJIT_STATS=maybe; valid values: 1"), std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("warning: ignoring TILEJIT_TIMELINE=1; valid values: a file path"),
