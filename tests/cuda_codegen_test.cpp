@@ -111,6 +111,7 @@ TEST_F(CudaCodegenTest, ScalarVariantsAreSeparateUnits) {
   EXPECT_EQ(main.find(k.name + "_s("), std::string::npos);
   EXPECT_EQ(scalar.find("void __launch_bounds__(256) " + k.name + "("), std::string::npos);
   EXPECT_NE(scalar.find(k.name + "_s("), std::string::npos);
+  EXPECT_NO_THROW(jit::cuda::nvrtc_compile(scalar, 80, k.name + "_s"));
   // A kernel without vector accesses has no scalar variant to ask for.
   Tensor odd = randn({3, 7}).eval();
   const ir::Kernel plain = only_kernel_of_kind(

@@ -33,23 +33,20 @@ Checked& checked() {
 }
 
 void check_kernel(const tj::ir::Kernel& k) {
-  // The main unit for both architectures; the scalar variant (compiled on
-  // demand for misaligned arguments) for sm_90.
+  // The main unit, for both architectures. (Scalar variants, compiled on
+  // demand for misaligned arguments, are compiled by cuda_codegen_test and
+  // run by fusion_test's emulation.)
   const std::string source = tj::jit::print_cuda_unit({&k});
-  const bool scalar = !tj::jit::cuda_launch_info(k).scalar_name.empty();
-  const std::string scalar_source =
-      scalar ? tj::jit::print_cuda_unit({&k}, tj::jit::CudaEntries::scalar) : "";
   auto compile = [&](int arch) { return tj::jit::cuda::nvrtc_compile(source, arch, k.name); };
   std::vector<tj::jit::cuda::CompiledImage> images;
   try {
     auto sm90 = std::async(std::launch::async, compile, 90);
     images.push_back(compile(80));
-    if (scalar) images.push_back(tj::jit::cuda::nvrtc_compile(scalar_source, 90, k.name + "_s"));
     images.push_back(sm90.get());
   } catch (const tj::Error& e) {
     ADD_FAILURE() << "the CUDA form of " << k.name << " does not compile:\n"
                   << e.what() << "\n---- source ----\n"
-                  << source << scalar_source;
+                  << source;
     return;
   }
   {
