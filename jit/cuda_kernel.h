@@ -59,9 +59,16 @@ TJ_FN uint16_t tj_float_to_half(float f) {
 TJ_FN float tj_bf16_to_float(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 TJ_FN uint16_t tj_float_to_bf16(float f) {
   uint32_t x = __float_as_uint(f);
+  uint32_t n = (x >> 16) | 0x40u;  // NaN: quiet, sign and payload kept, as on the CPU
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  // One instruction (round to nearest even) instead of the integer sequence.
+  uint16_t h;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return (x & 0x7fffffffu) > 0x7f800000u ? (uint16_t)n : h;
+#else
   uint32_t r = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
-  uint32_t n = (x >> 16) | 0x40u;
   return (uint16_t)((x & 0x7fffffffu) > 0x7f800000u ? n : r);
+#endif
 }
 
 // ---- math --------------------------------------------------------------------------
