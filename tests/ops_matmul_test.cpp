@@ -17,74 +17,12 @@ namespace {
 using tj::DType;
 using tj::Shape;
 using tj::Tensor;
-using tj::testing::all_close;
-using tj::testing::throws_error;
+using namespace tj::testing;  // test_util.h
 
 // ---- helpers --------------------------------------------------------------------
 
-int64_t numel_of(const Shape& s) {
-  int64_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
-}
-
-Shape row_major(const Shape& s) {
-  Shape st(s.size());
-  int64_t acc = 1;
-  for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) {
-    st[i] = acc;
-    acc *= s[i];
-  }
-  return st;
-}
-
-template <class F>
-void for_each_index(const Shape& s, F&& f) {
-  int64_t n = numel_of(s);
-  std::vector<int64_t> idx(s.size(), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    f(i, idx);
-    for (int64_t d = static_cast<int64_t>(s.size()) - 1; d >= 0; --d) {
-      if (++idx[d] < s[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
-
-Tensor make(const std::vector<double>& d, const Shape& s, DType dt = tj::f32) {
-  switch (dt) {
-    case DType::f32:
-      return tj::from_vector(std::vector<float>(d.begin(), d.end()), s);
-    case DType::f64:
-      return tj::from_vector(d, s);
-    case DType::f16: {
-      std::vector<tj::half> h;
-      for (double x : d) h.emplace_back(static_cast<float>(x));
-      return tj::from_vector(h, s);
-    }
-    case DType::bf16: {
-      std::vector<tj::bfloat16> h;
-      for (double x : d) h.emplace_back(static_cast<float>(x));
-      return tj::from_vector(h, s);
-    }
-    case DType::i32: {
-      std::vector<int32_t> h;
-      for (double x : d) h.push_back(static_cast<int32_t>(x));
-      return tj::from_vector(h, s);
-    }
-    case DType::i64: {
-      std::vector<int64_t> h;
-      for (double x : d) h.push_back(static_cast<int64_t>(x));
-      return tj::from_vector(h, s);
-    }
-    case DType::bool_: {
-      std::vector<bool> h;
-      for (double x : d) h.push_back(x != 0);
-      return tj::from_vector(h, s);
-    }
-  }
-  return {};
-}
+/// tol_for, but a matmul output sums many products: f64 allows atol 1e-10.
+Tol matmul_tol(DType dt) { return dt == DType::f64 ? Tol{1e-10, 1e-10} : tol_for(dt); }
 
 /// Random-ish values every dtype stores exactly: multiples of 1/64 in [-1, 1)
 /// for floating dtypes, integers in [-5, 5] for integer ones.
@@ -98,25 +36,6 @@ std::vector<double> rand_values(int64_t n, uint32_t seed, DType dt) {
                                : static_cast<double>(static_cast<int64_t>(r % 11) - 5);
   }
   return v;
-}
-
-struct Tol {
-  double rtol, atol;
-};
-
-Tol tol_for(DType dt) {
-  switch (dt) {
-    case DType::f64:
-      return {1e-10, 1e-10};
-    case DType::f32:
-      return {1e-5, 1e-5};
-    case DType::f16:
-      return {1e-2, 1e-2};
-    case DType::bf16:
-      return {1e-2, 2e-2};
-    default:
-      return {0, 0};
-  }
 }
 
 struct Ref {
@@ -159,28 +78,7 @@ Ref ref_matmul(const std::vector<double>& a, Shape as, const std::vector<double>
   return r;
 }
 
-std::string mode_name(bool lazy) { return lazy ? "lazy" : "eager"; }
-
-class MatmulTest : public ::testing::TestWithParam<bool> {
- protected:
-  void SetUp() override { guard_->lazy = GetParam(); }
-  bool lazy() const { return GetParam(); }
-  tj::ConfigGuard guard_;
-};
-
-template <class Case>
-class ModeCaseTest : public ::testing::TestWithParam<std::tuple<bool, Case>> {
- protected:
-  void SetUp() override { guard_->lazy = std::get<0>(this->GetParam()); }
-  bool lazy() const { return std::get<0>(this->GetParam()); }
-  const Case& param() const { return std::get<1>(this->GetParam()); }
-  tj::ConfigGuard guard_;
-};
-
-template <class Info>
-std::string case_name(const Info& info) {
-  return mode_name(std::get<0>(info.param)) + "_" + std::get<1>(info.param).name;
-}
+class MatmulTest : public ModeTest {};
 
 // ---- operands in several layouts ----------------------------------------------------
 
@@ -338,7 +236,7 @@ TEST_P(MatmulTableTest, MatchesTripleLoop) {
   auto y = tj::matmul(a, b);
   EXPECT_EQ(y.shape(), c.want);
   EXPECT_EQ(y.dtype(), c.dtype);
-  Tol tol = tol_for(c.dtype);
+  Tol tol = matmul_tol(c.dtype);
   // Rounding in an f32 dot product of length K grows with K (|terms| <= 1 here).
   int64_t K = c.a.back();
   if (c.dtype == tj::f32) tol.atol = std::max(tol.atol, 1e-7 * static_cast<double>(K));
@@ -421,7 +319,7 @@ TEST_P(LinearTableTest, MatchesXWtPlusB) {
   auto y = c.bias ? tj::linear(x, w, make(bd, {c.out}, c.dtype)) : tj::linear(x, w);
   EXPECT_EQ(y.shape(), want_shape);
   EXPECT_EQ(y.dtype(), c.dtype);
-  Tol tol = tol_for(c.dtype);
+  Tol tol = matmul_tol(c.dtype);
   EXPECT_TRUE(all_close(y, want, tol.rtol, tol.atol));
 }
 

@@ -22,40 +22,9 @@ using tj::Axes;
 using tj::DType;
 using tj::Shape;
 using tj::Tensor;
-using tj::testing::all_close;
-using tj::testing::throws_error;
+using namespace tj::testing;  // test_util.h
 
 // ---- a tiny reference ----------------------------------------------------------
-
-int64_t numel_of(const Shape& s) {
-  int64_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
-}
-
-Shape row_major(const Shape& s) {
-  Shape st(s.size());
-  int64_t acc = 1;
-  for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) {
-    st[i] = acc;
-    acc *= s[i];
-  }
-  return st;
-}
-
-/// Calls f(flat, index) for every element of shape `s` in row-major order.
-template <class F>
-void for_each_index(const Shape& s, F&& f) {
-  int64_t n = numel_of(s);
-  std::vector<int64_t> idx(s.size(), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    f(i, idx);
-    for (int64_t d = static_cast<int64_t>(s.size()) - 1; d >= 0; --d) {
-      if (++idx[d] < s[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
 
 int64_t wrap(int64_t d, int64_t rank) { return d < 0 ? d + rank : d; }
 
@@ -213,41 +182,6 @@ Ref r_affine(const Ref& r, double mul, double add) {
 
 // ---- tensors from host values ------------------------------------------------
 
-Tensor make(const std::vector<double>& d, const Shape& s, DType dt = tj::f32) {
-  switch (dt) {
-    case DType::f32:
-      return tj::from_vector(std::vector<float>(d.begin(), d.end()), s);
-    case DType::f64:
-      return tj::from_vector(d, s);
-    case DType::f16: {
-      std::vector<tj::half> h;
-      for (double x : d) h.emplace_back(static_cast<float>(x));
-      return tj::from_vector(h, s);
-    }
-    case DType::bf16: {
-      std::vector<tj::bfloat16> h;
-      for (double x : d) h.emplace_back(static_cast<float>(x));
-      return tj::from_vector(h, s);
-    }
-    case DType::i32: {
-      std::vector<int32_t> h;
-      for (double x : d) h.push_back(static_cast<int32_t>(x));
-      return tj::from_vector(h, s);
-    }
-    case DType::i64: {
-      std::vector<int64_t> h;
-      for (double x : d) h.push_back(static_cast<int64_t>(x));
-      return tj::from_vector(h, s);
-    }
-    case DType::bool_: {
-      std::vector<bool> h;
-      for (double x : d) h.push_back(x != 0);
-      return tj::from_vector(h, s);
-    }
-  }
-  return {};
-}
-
 Ref ref_of(const std::vector<double>& d, const Shape& s) { return {s, d}; }
 
 /// Distinct values, exact in f32: -3, -2.5, -2, ...
@@ -257,30 +191,9 @@ std::vector<double> seq(int64_t n, double start = -3, double step = 0.5) {
   return v;
 }
 
-std::string mode_name(bool lazy) { return lazy ? "lazy" : "eager"; }
-
 // ---- fixtures: every suite runs lazy and eager -----------------------------------
 
-class MovementTest : public ::testing::TestWithParam<bool> {
- protected:
-  void SetUp() override { guard_->lazy = GetParam(); }
-  bool lazy() const { return GetParam(); }
-  tj::ConfigGuard guard_;
-};
-
-template <class Case>
-class ModeCaseTest : public ::testing::TestWithParam<std::tuple<bool, Case>> {
- protected:
-  void SetUp() override { guard_->lazy = std::get<0>(this->GetParam()); }
-  bool lazy() const { return std::get<0>(this->GetParam()); }
-  const Case& param() const { return std::get<1>(this->GetParam()); }
-  tj::ConfigGuard guard_;
-};
-
-template <class Info>
-std::string case_name(const Info& info) {
-  return mode_name(std::get<0>(info.param)) + "_" + std::get<1>(info.param).name;
-}
+class MovementTest : public ModeTest {};
 
 // ---- the table: one row per movement case ------------------------------------------
 

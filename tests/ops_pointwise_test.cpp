@@ -22,10 +22,14 @@
 namespace {
 
 using tj::testing::all_close;
+using tj::testing::kInf;
+using tj::testing::kNaN;
+using tj::testing::mode_name;
+using tj::testing::ModeCaseTest;
+using tj::testing::ModeTest;
+using tj::testing::Tol;
 using Ten = tj::Tensor;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kPi = 3.14159265358979323846;
 
 // ---- helpers ------------------------------------------------------------------
@@ -54,41 +58,7 @@ double stored(double v, tj::DType dt) {
 /// A tensor of dtype `dt` built from host data of the matching C++ type (no
 /// tilejit cast involved). Shape defaults to 1-D.
 Ten make(const std::vector<double>& v, tj::DType dt, std::optional<tj::Shape> shape = {}) {
-  tj::Shape s = shape ? *shape : tj::Shape{static_cast<int64_t>(v.size())};
-  switch (dt) {
-    case tj::DType::f32: {
-      std::vector<float> d(v.begin(), v.end());
-      return tj::from_vector<float>(d, s);
-    }
-    case tj::DType::f16: {
-      std::vector<tj::half> d;
-      for (double x : v) d.emplace_back(static_cast<float>(x));
-      return tj::from_vector<tj::half>(d, s);
-    }
-    case tj::DType::bf16: {
-      std::vector<tj::bfloat16> d;
-      for (double x : v) d.emplace_back(static_cast<float>(x));
-      return tj::from_vector<tj::bfloat16>(d, s);
-    }
-    case tj::DType::f64:
-      return tj::from_vector<double>(v, s);
-    case tj::DType::i32: {
-      std::vector<int32_t> d;
-      for (double x : v) d.push_back(static_cast<int32_t>(x));
-      return tj::from_vector<int32_t>(d, s);
-    }
-    case tj::DType::i64: {
-      std::vector<int64_t> d;
-      for (double x : v) d.push_back(static_cast<int64_t>(x));
-      return tj::from_vector<int64_t>(d, s);
-    }
-    case tj::DType::bool_: {
-      std::vector<bool> d;
-      for (double x : v) d.push_back(x != 0);
-      return tj::from_vector<bool>(d, s);
-    }
-  }
-  return {};
+  return tj::testing::make(v, shape ? *shape : tj::Shape{static_cast<int64_t>(v.size())}, dt);
 }
 
 Ten f32(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
@@ -115,10 +85,6 @@ Ten bools(const std::vector<double>& v, std::optional<tj::Shape> s = {}) {
 /// A 0-d tensor (shape {}).
 Ten scalar_tensor(double v, tj::DType dt) { return make({v}, dt, tj::Shape{}); }
 
-struct Tol {
-  double rtol, atol;
-};
-
 /// Tolerance for a result of dtype `dt`; `base` is the f32 tolerance.
 Tol tol_for(tj::DType dt, Tol base, double lowp_scale = 1) {
   switch (dt) {
@@ -136,18 +102,13 @@ Tol tol_for(tj::DType dt, Tol base, double lowp_scale = 1) {
 }
 
 /// Runs every test of a fixture once traced (lazy) and once eagerly.
-class ModeTest {
- protected:
-  void set_mode(bool lazy) { guard_->lazy = lazy; }
-  tj::ConfigGuard guard_;
-};
+class Pointwise : public ModeTest {};
 
-std::string mode_name(bool lazy) { return lazy ? "lazy" : "eager"; }
-
-class Pointwise : public ::testing::TestWithParam<bool>, public ModeTest {
- protected:
-  void SetUp() override { set_mode(GetParam()); }
-};
+/// "<row name>_<mode>", for the table suites.
+template <class Info>
+std::string row_mode_name(const Info& info) {
+  return std::string(std::get<1>(info.param).name) + "_" + mode_name(std::get<0>(info.param));
+}
 
 INSTANTIATE_TEST_SUITE_P(Modes, Pointwise, ::testing::Bool(),
                          [](const auto& info) { return mode_name(info.param); });
@@ -369,10 +330,9 @@ const UnaryCase kUnary[] = {
      4},
 };
 
-class UnaryOps : public ::testing::TestWithParam<std::tuple<bool, UnaryCase>>, public ModeTest {
+class UnaryOps : public ModeCaseTest<UnaryCase> {
  protected:
-  void SetUp() override { set_mode(std::get<0>(GetParam())); }
-  const UnaryCase& op() const { return std::get<1>(GetParam()); }
+  const UnaryCase& op() const { return param(); }
 
   std::vector<double> expected(tj::DType dt) const {
     std::vector<double> want;
@@ -383,10 +343,7 @@ class UnaryOps : public ::testing::TestWithParam<std::tuple<bool, UnaryCase>>, p
 
 INSTANTIATE_TEST_SUITE_P(Table, UnaryOps,
                          ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kUnary)),
-                         [](const auto& info) {
-                           return std::string(std::get<1>(info.param).name) + "_" +
-                                  mode_name(std::get<0>(info.param));
-                         });
+                         [](const auto& info) { return row_mode_name(info); });
 
 TEST_P(UnaryOps, AllFloatTypes) {
   for (tj::DType dt : kFloatTypes) {
@@ -514,10 +471,9 @@ const BinaryCase kBinary[] = {
      4},
 };
 
-class BinaryOps : public ::testing::TestWithParam<std::tuple<bool, BinaryCase>>, public ModeTest {
+class BinaryOps : public ModeCaseTest<BinaryCase> {
  protected:
-  void SetUp() override { set_mode(std::get<0>(GetParam())); }
-  const BinaryCase& op() const { return std::get<1>(GetParam()); }
+  const BinaryCase& op() const { return param(); }
   int64_t n() const { return static_cast<int64_t>(op().a.size()); }
   std::vector<double> expected(tj::DType dt) const {
     std::vector<double> want;
@@ -529,10 +485,7 @@ class BinaryOps : public ::testing::TestWithParam<std::tuple<bool, BinaryCase>>,
 
 INSTANTIATE_TEST_SUITE_P(Table, BinaryOps,
                          ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kBinary)),
-                         [](const auto& info) {
-                           return std::string(std::get<1>(info.param).name) + "_" +
-                                  mode_name(std::get<0>(info.param));
-                         });
+                         [](const auto& info) { return row_mode_name(info); });
 
 TEST_P(BinaryOps, AllFloatTypes) {
   for (tj::DType dt : kFloatTypes) {
@@ -776,19 +729,14 @@ const IntBinaryCase kIntBinary[] = {
     {"round", [](const Ten& a, const Ten&) { return tj::round(a); }, kIA, kIB, kIA},
 };
 
-class IntBinaryOps : public ::testing::TestWithParam<std::tuple<bool, IntBinaryCase>>,
-                     public ModeTest {
+class IntBinaryOps : public ModeCaseTest<IntBinaryCase> {
  protected:
-  void SetUp() override { set_mode(std::get<0>(GetParam())); }
-  const IntBinaryCase& op() const { return std::get<1>(GetParam()); }
+  const IntBinaryCase& op() const { return param(); }
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, IntBinaryOps,
                          ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kIntBinary)),
-                         [](const auto& info) {
-                           return std::string(std::get<1>(info.param).name) + "_" +
-                                  mode_name(std::get<0>(info.param));
-                         });
+                         [](const auto& info) { return row_mode_name(info); });
 
 TEST_P(IntBinaryOps, I32AndI64) {
   for (tj::DType dt : {tj::i32, tj::i64}) {
@@ -1009,10 +957,9 @@ const CompareCase kCompare[] = {
      [](const Ten& a, tj::Scalar s) { return a >= s; }, [](double a, double b) { return a >= b; }},
 };
 
-class CompareOps : public ::testing::TestWithParam<std::tuple<bool, CompareCase>>, public ModeTest {
+class CompareOps : public ModeCaseTest<CompareCase> {
  protected:
-  void SetUp() override { set_mode(std::get<0>(GetParam())); }
-  const CompareCase& op() const { return std::get<1>(GetParam()); }
+  const CompareCase& op() const { return param(); }
   std::vector<double> expected(const std::vector<double>& a, const std::vector<double>& b) const {
     std::vector<double> w;
     for (size_t i = 0; i < a.size(); ++i) w.push_back(op().ref(a[i], b[i]) ? 1.0 : 0.0);
@@ -1022,10 +969,7 @@ class CompareOps : public ::testing::TestWithParam<std::tuple<bool, CompareCase>
 
 INSTANTIATE_TEST_SUITE_P(Table, CompareOps,
                          ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kCompare)),
-                         [](const auto& info) {
-                           return std::string(std::get<1>(info.param).name) + "_" +
-                                  mode_name(std::get<0>(info.param));
-                         });
+                         [](const auto& info) { return row_mode_name(info); });
 
 TEST_P(CompareOps, FloatWithNaNAndSignedZero) {
   const std::vector<double> a = {1.0, 2.0, 3.0, kNaN, -kInf, 0.0, kNaN};
@@ -1622,19 +1566,14 @@ const PromotionCase kPromotion[] = {
     {"gelu_f16_tanh", [] { return tj::gelu(f16({1}), "tanh"); }, tj::f16, {0.8411919906082768}},
 };
 
-class Promotion : public ::testing::TestWithParam<std::tuple<bool, PromotionCase>>,
-                  public ModeTest {
+class Promotion : public ModeCaseTest<PromotionCase> {
  protected:
-  void SetUp() override { set_mode(std::get<0>(GetParam())); }
-  const PromotionCase& c() const { return std::get<1>(GetParam()); }
+  const PromotionCase& c() const { return param(); }
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, Promotion,
                          ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kPromotion)),
-                         [](const auto& info) {
-                           return std::string(std::get<1>(info.param).name) + "_" +
-                                  mode_name(std::get<0>(info.param));
-                         });
+                         [](const auto& info) { return row_mode_name(info); });
 
 TEST_P(Promotion, ResultDtypeAndValues) {
   Ten r = c().fn();
