@@ -9,6 +9,7 @@
 
 #include "cache/kernel_store.h"
 #include "ir/check.h"
+#include "jit/cache_entry.h"
 #include "jit/cublaslt.h"
 #include "jit/cuda_driver.h"
 #include "jit/cuda_memory.h"
@@ -124,28 +125,7 @@ class CudaKernelCache {
         im.ms, ks[0]->name);
     obs::kernels_loaded(ks, /*from_disk=*/false, im.ms, arch);
     std::shared_ptr<cuda::Module> module = cuda::Module::load(dev, im.image);
-    if (store.effective_mode() == cache::Mode::on) {
-      cache::Entry e;
-      e.key = cache::make_key(f);
-      e.backend = f.backend;
-      e.target = f.target;
-      e.compiler = f.compiler;
-      e.options = f.options;
-      e.name = ks[0]->name + (ks.size() > 1 ? fmt::format(" (+{} more)", ks.size() - 1) : "");
-      for (const ir::Kernel* k : ks) {
-        if (!e.summary.empty()) e.summary += " | ";
-        e.summary += k->summary;
-        if (!e.signature.empty()) e.signature += " | ";
-        std::string dts;
-        for (DType t : k->args)
-          dts += std::string(dts.empty() ? "" : ",") + std::string(dtype_name(t));
-        e.signature += fmt::format("{} over {}", dts, shape_str(k->domain));
-      }
-      e.source = source;
-      e.binary = im.image;
-      e.compile_ms = im.ms;
-      store.put(e);
-    }
+    store_unit(f, ks, im.image, im.ms);
     return module;
   }
 

@@ -13,6 +13,7 @@
 #include "ir/kernel.h"
 #include "ir/verify.h"
 #include "jit/c_printer.h"
+#include "jit/cache_entry.h"
 #include "jit/cpu_compiler.h"
 #include "jit/cuda_executor.h"
 #include "jit/host_allocator.h"
@@ -151,29 +152,7 @@ class KernelCache {
 
   static void to_disk(const std::string& source, const std::vector<const ir::Kernel*>& ks,
                       const CpuModule& m, double ms) {
-    cache::Store& store = cache::Store::global();
-    if (store.effective_mode() != cache::Mode::on) return;
-    cache::KeyFields f = key_fields(source);
-    cache::Entry e;
-    e.key = cache::make_key(f);
-    e.backend = f.backend;
-    e.target = f.target;
-    e.compiler = f.compiler;
-    e.options = f.options;
-    e.name = ks[0]->name + (ks.size() > 1 ? fmt::format(" (+{} more)", ks.size() - 1) : "");
-    for (const ir::Kernel* k : ks) {
-      if (!e.summary.empty()) e.summary += " | ";
-      e.summary += k->summary;
-      if (!e.signature.empty()) e.signature += " | ";
-      std::string dts;
-      for (DType t : k->args)
-        dts += std::string(dts.empty() ? "" : ",") + std::string(dtype_name(t));
-      e.signature += fmt::format("{} over {}", dts, shape_str(k->domain));
-    }
-    e.source = source;
-    e.binary = m.binary();
-    e.compile_ms = ms;
-    store.put(e);
+    store_unit(key_fields(source), ks, m.binary(), ms);
   }
 
   std::mutex mu_;
