@@ -23,11 +23,25 @@
 // the workspace it needs are cached per problem key (shapes, strides,
 // dtypes, epilogue and pointer alignments: cuBLASLt picks kernels by
 // alignment, so a differently aligned pointer is a different key).
+//
+// A bias that is not 16-byte aligned is declined: cuBLASLt has no alignment
+// preference for the bias, and its heuristic has been seen to pick kernels
+// that assume 16 bytes and fault with a misaligned address (a sticky error
+// that makes the context unusable); the caller then runs the GEMM and the
+// epilogue as separate kernels.
+//
+// Falling back instead of failing: a cuBLASLt that cannot run here (a driver
+// older than the cuBLASLt major, or cublasLtCreate failing, for instance
+// because its CUDA runtime cannot initialise on this driver) makes every
+// GEMM on that device decline, after one warning. A problem that cuBLASLt
+// reports as NOT_SUPPORTED or INVALID_VALUE is declined (and remembered);
+// other cuBLASLt errors throw tj::Error.
 #include "jit/cublaslt.h"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -38,6 +52,7 @@
 #include "jit/cuda_memory.h"
 #include "tilejit/config.h"
 #include "tilejit_build_config.h"
+#include "trace/log.h"
 
 #if TJ_HAVE_CUDA
 #include <cublasLt.h>
@@ -165,6 +180,31 @@ void check(cublasStatus_t s, const std::string& what) {
   fail("cuBLASLt error {} in {}", status_text(s), what);
 }
 
+// Thrown inside this file (never out of it) when cuBLASLt declines: for one
+// problem, or, with `device_unusable`, for every problem on the device.
+struct Declined {
+  bool device_unusable = false;
+  std::string why;
+};
+
+// This problem is not for cuBLASLt; the generated kernel runs it.
+bool declines_problem(cublasStatus_t s) {
+  return s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_INVALID_VALUE;
+}
+
+// cuBLASLt cannot run on this device or driver at all.
+bool declines_device(cublasStatus_t s) {
+  return s == CUBLAS_STATUS_NOT_INITIALIZED || s == CUBLAS_STATUS_ARCH_MISMATCH;
+}
+
+// Like check(), but a status that declines throws Declined instead.
+void need(cublasStatus_t s, const std::string& what) {
+  if (s == CUBLAS_STATUS_SUCCESS) return;
+  if (declines_problem(s) || declines_device(s))
+    throw Declined{declines_device(s), fmt::format("{} in {}", status_text(s), what)};
+  check(s, what);
+}
+
 std::optional<cudaDataType_t> data_type(DType t) {
   switch (t) {
     case DType::f32:
@@ -210,12 +250,19 @@ std::optional<Operand> transposed_operand(int64_t r, int64_t c, int64_t rs, int6
 }
 
 // The largest power of two (up to 256) that divides the address of every
-// matrix of the batch.
-uint32_t alignment(const void* p, int64_t batch_stride_bytes, bool batched) {
+// matrix of the batch and the leading dimension in bytes (cuBLASLt's
+// minimum alignments apply to the pointer, the leading dimension and the
+// other strides).
+uint32_t alignment(const void* p, int64_t ld_bytes, int64_t batch_stride_bytes, bool batched) {
   uint64_t v = reinterpret_cast<uintptr_t>(p) | 256;
+  if (ld_bytes > 0) v |= static_cast<uint64_t>(ld_bytes);
   if (batched && batch_stride_bytes != 0) v |= static_cast<uint64_t>(batch_stride_bytes);
   return static_cast<uint32_t>(v & (~v + 1));
 }
+
+// cuBLASLt's epilogue kernels may read the bias with 16-byte vector loads
+// whatever its pointer's alignment (see the comment at the top).
+constexpr uintptr_t kBiasAlignment = 16;
 
 struct Key {
   int dev;
@@ -254,21 +301,39 @@ struct DeviceLt {
   cublasLtHandle_t handle = nullptr;
   std::shared_ptr<Storage> workspace;
   std::map<Key, Plan> plans;
+  std::atomic<bool> unusable{false};  // cuBLASLt cannot run on this device
 };
 
-DeviceLt& device_lt(int dev) {
+// Makes every later GEMM on `dev` decline, with one warning.
+void mark_unusable(DeviceLt& d, int dev, const std::string& why) {
+  if (d.unusable.exchange(true)) return;
+  log(LogLevel::warn,
+      "cuBLASLt cannot be used on cuda:{} ({}); matmuls there run as tilejit's generated GEMM "
+      "kernels",
+      dev, why);
+}
+
+// The device's handle and workspace, made at the first call; null when
+// cuBLASLt cannot be used on it. The device's context must be current.
+DeviceLt* device_lt(int dev) {
   static std::mutex mu;
   static auto* all = new std::map<int, DeviceLt>;  // never destroyed
   std::lock_guard lock(mu);
   DeviceLt& d = (*all)[dev];
+  if (d.unusable) return nullptr;
   if (!d.handle) {
-    set_device(dev);
+    // The workspace first: if it throws (out of memory), no handle leaks.
+    if (!d.workspace) d.workspace = device_alloc(dev, kWorkspaceBytes);
     cublasLtHandle_t h = nullptr;
-    check(lt().create(&h), fmt::format("cublasLtCreate on cuda:{}", dev));
-    d.workspace = device_alloc(dev, kWorkspaceBytes);
+    cublasStatus_t st = lt().create(&h);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      d.workspace.reset();
+      mark_unusable(d, dev, fmt::format("cublasLtCreate returned {}", status_text(st)));
+      return nullptr;
+    }
     d.handle = h;
   }
-  return d;
+  return &d;
 }
 
 cublasLtEpilogue_t lt_epilogue(Epilogue e) {
@@ -294,7 +359,9 @@ bool has_bias(Epilogue e) {
 }
 
 // Builds descriptors and asks the heuristic; `supported` is false when
-// cuBLASLt has no algorithm (every other failure throws).
+// cuBLASLt has no algorithm or declines the problem. Throws Declined with
+// `device_unusable` when cuBLASLt cannot run on the device, tj::Error for
+// other failures.
 Plan make_plan(DeviceLt& d, const Key& key, const Gemm& g, const Operand& opa_lt,
                const Operand& opb_lt) {
   const Lt& l = lt();
@@ -308,11 +375,11 @@ Plan make_plan(DeviceLt& d, const Key& key, const Gemm& g, const Operand& opa_lt
             : (key.tf32 && key.a_dtype == DType::f32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                      : CUBLAS_COMPUTE_32F);
     cudaDataType_t scale = f64 ? CUDA_R_64F : CUDA_R_32F;
-    check(l.desc_create(&p.desc, compute, scale), "cublasLtMatmulDescCreate for " + what);
+    need(l.desc_create(&p.desc, compute, scale), "cublasLtMatmulDescCreate for " + what);
     auto set_desc = [&](cublasLtMatmulDescAttributes_t attr, const void* v, size_t size,
                         const char* name) {
-      check(l.desc_set(p.desc, attr, v, size),
-            fmt::format("cublasLtMatmulDescSetAttribute({}) for {}", name, what));
+      need(l.desc_set(p.desc, attr, v, size),
+           fmt::format("cublasLtMatmulDescSetAttribute({}) for {}", name, what));
     };
     int32_t ta = opa_lt.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
     int32_t tb = opb_lt.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -328,15 +395,15 @@ Plan make_plan(DeviceLt& d, const Key& key, const Gemm& g, const Operand& opa_lt
 
     auto layout = [&](cublasLtMatrixLayout_t* out, DType t, uint64_t rows, uint64_t cols,
                       int64_t ld, int64_t batch_stride, const char* name) {
-      check(l.layout_create(out, *data_type(t), rows, cols, ld),
-            fmt::format("cublasLtMatrixLayoutCreate({}) for {}", name, what));
+      need(l.layout_create(out, *data_type(t), rows, cols, ld),
+           fmt::format("cublasLtMatrixLayoutCreate({}) for {}", name, what));
       if (key.batch == 1) return;
       int32_t count = static_cast<int32_t>(key.batch);
-      check(l.layout_set(*out, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)),
-            fmt::format("cublasLtMatrixLayoutSetAttribute(BATCH_COUNT) for {}", what));
-      check(l.layout_set(*out, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &batch_stride,
-                         sizeof(batch_stride)),
-            fmt::format("cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET) for {}", what));
+      need(l.layout_set(*out, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)),
+           fmt::format("cublasLtMatrixLayoutSetAttribute(BATCH_COUNT) for {}", what));
+      need(l.layout_set(*out, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &batch_stride,
+                        sizeof(batch_stride)),
+           fmt::format("cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET) for {}", what));
     };
     layout(&p.lt_a, key.b_dtype, opa_lt.rows, opa_lt.cols, opa_lt.ld, key.b_bs, "B");
     layout(&p.lt_b, key.a_dtype, opb_lt.rows, opb_lt.cols, opb_lt.ld, key.a_bs, "A");
@@ -344,13 +411,13 @@ Plan make_plan(DeviceLt& d, const Key& key, const Gemm& g, const Operand& opa_lt
            key.ldc, key.c_bs, "C");
 
     cublasLtMatmulPreference_t pref = nullptr;
-    check(l.pref_create(&pref), "cublasLtMatmulPreferenceCreate for " + what);
+    need(l.pref_create(&pref), "cublasLtMatmulPreferenceCreate for " + what);
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
     try {
       auto set_pref = [&](cublasLtMatmulPreferenceAttributes_t attr, const void* v, size_t size) {
-        check(l.pref_set(pref, attr, v, size), "cublasLtMatmulPreferenceSetAttribute for " + what);
+        need(l.pref_set(pref, attr, v, size), "cublasLtMatmulPreferenceSetAttribute for " + what);
       };
       uint64_t ws = d.workspace->bytes;
       set_pref(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
@@ -366,14 +433,17 @@ Plan make_plan(DeviceLt& d, const Key& key, const Gemm& g, const Operand& opa_lt
       throw;
     }
     l.pref_destroy(pref);
-    if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0))
-      return p;  // supported stays false
-    check(st, "cublasLtMatmulAlgoGetHeuristic for " + what);
+    if (st == CUBLAS_STATUS_SUCCESS && found == 0) return p;  // supported stays false
+    need(st, "cublasLtMatmulAlgoGetHeuristic for " + what);
     if (result.state != CUBLAS_STATUS_SUCCESS) return p;
     p.algo = result.algo;
     p.workspace = result.workspaceSize;
     p.supported = p.workspace <= d.workspace->bytes;
     return p;
+  } catch (const Declined& e) {
+    destroy(p);
+    if (e.device_unusable) throw;
+    return Plan{};  // declined: supported is false, nothing to destroy
   } catch (...) {
     destroy(p);
     throw;
@@ -409,22 +479,49 @@ bool cublaslt_available(std::string* reason) {
     return false;
   }
   const Lt& l = lt();
-  if (reason) *reason = l.reason;
-  return l.lib != nullptr;
+  if (!l.lib) {
+    if (reason) *reason = l.reason;
+    return false;
+  }
+  // cuBLASLt links its CUDA runtime statically; a runtime of major N needs
+  // a driver of CUDA N.0 or newer (cublasLtCreate fails on an older one).
+  if (p.driver_version < CUBLAS_VER_MAJOR * 1000) {
+    if (reason)
+      *reason = fmt::format(
+          "{} is cuBLASLt {}, which needs a CUDA {}.0 driver or newer, but the NVIDIA driver "
+          "supports CUDA {}.{}; update the driver",
+          l.path, CUBLAS_VER_MAJOR, CUBLAS_VER_MAJOR, p.driver_version / 1000,
+          p.driver_version % 1000 / 10);
+    return false;
+  }
+  if (reason) reason->clear();
+  return true;
 }
 
 bool cublaslt_gemm(const Gemm& g) {
   if (!dtypes_supported(g)) return false;
   if (g.m <= 0 || g.n <= 0 || g.k <= 0 || g.batch <= 0 || g.batch > INT32_MAX) return false;
   if (!g.a || !g.b || !g.c) return false;
-  if (has_bias(g.epilogue) && !g.bias) return false;
+  if (has_bias(g.epilogue)) {
+    if (!g.bias) return false;
+    if (reinterpret_cast<uintptr_t>(g.bias) % kBiasAlignment != 0) return false;
+  }
   if (g.c_row_stride < g.n) return false;
   if (g.batch > 1) {
     // Outputs of the batch must not overlap; inputs may be broadcast (0).
     if (g.c_batch_stride < g.m * g.c_row_stride) return false;
     if (g.a_batch_stride < 0 || g.b_batch_stride < 0) return false;
   }
-  if (!cublaslt_available()) return false;
+  if (std::string why; !cublaslt_available(&why)) {
+    // Said once: the library is there but cannot run (driver too old).
+    static std::once_flag once;
+    if (lt().lib)
+      std::call_once(once, [&] {
+        log(LogLevel::warn, "cuBLASLt cannot be used ({}); matmuls run as generated GEMM kernels",
+            why);
+      });
+    return false;
+  }
 
   // Our A (m x k) becomes cuBLASLt's B as op(A^T) (k x m); our B (k x n)
   // becomes cuBLASLt's A as op(B^T) (n x k).
@@ -452,20 +549,33 @@ bool cublaslt_gemm(const Gemm& g) {
   key.c_bs = batched ? g.c_batch_stride : 0;
   key.epilogue = g.epilogue;
   key.tf32 = g.allow_tf32 && g.a_dtype == DType::f32;
-  key.align_a = alignment(g.a, g.a_batch_stride * dtype_size(g.a_dtype), batched);
-  key.align_b = alignment(g.b, g.b_batch_stride * dtype_size(g.b_dtype), batched);
-  key.align_c = alignment(g.c, g.c_batch_stride * dtype_size(g.c_dtype), batched);
-  key.align_bias = has_bias(g.epilogue) ? alignment(g.bias, 0, false) : 0;
+  const int64_t as = dtype_size(g.a_dtype), bs = dtype_size(g.b_dtype), cs = dtype_size(g.c_dtype);
+  key.align_a = alignment(g.a, key.lda * as, g.a_batch_stride * as, batched);
+  key.align_b = alignment(g.b, key.ldb * bs, g.b_batch_stride * bs, batched);
+  key.align_c = alignment(g.c, key.ldc * cs, g.c_batch_stride * cs, batched);
+  key.align_bias = has_bias(g.epilogue) ? alignment(g.bias, 0, 0, false) : 0;
 
-  DeviceLt& d = device_lt(g.dev);
+  // Everything below runs in the device's context: cublasLtCreate and the
+  // heuristic read the current device's properties through the CUDA
+  // runtime. The calling thread's context is restored on return.
+  ContextGuard guard(g.dev);
+  DeviceLt* dp = device_lt(g.dev);
+  if (!dp) return false;
+  DeviceLt& d = *dp;
   std::lock_guard lock(d.mu);
+  if (d.unusable) return false;
   auto it = d.plans.find(key);
   if (it == d.plans.end()) {
     if (d.plans.size() >= kMaxPlans) {
       for (auto& [k, p] : d.plans) destroy(p);
       d.plans.clear();
     }
-    it = d.plans.emplace(key, make_plan(d, key, g, *lt_a, *lt_b)).first;
+    try {
+      it = d.plans.emplace(key, make_plan(d, key, g, *lt_a, *lt_b)).first;
+    } catch (const Declined& e) {  // only for the whole device
+      mark_unusable(d, g.dev, e.why);
+      return false;
+    }
   }
   const Plan& p = it->second;
   if (!p.supported) return false;
@@ -478,7 +588,6 @@ bool cublaslt_gemm(const Gemm& g) {
     const void* bias = g.bias;
     check(l.desc_set(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), what);
   }
-  set_device(g.dev);
   const float one_f = 1, zero_f = 0;
   const double one_d = 1, zero_d = 0;
   const bool f64 = g.a_dtype == DType::f64;
@@ -488,7 +597,12 @@ bool cublaslt_gemm(const Gemm& g) {
   cublasStatus_t st =
       l.matmul(d.handle, p.desc, alpha, g.b, p.lt_a, g.a, p.lt_b, beta, g.c, p.lt_d, g.c, p.lt_d,
                &p.algo, d.workspace->data, p.workspace, static_cast<cudaStream_t>(stream(g.dev)));
-  if (st == CUBLAS_STATUS_NOT_SUPPORTED) return false;  // nothing was queued
+  // These statuses come from the argument checks, before anything is queued.
+  if (declines_problem(st)) return false;
+  if (declines_device(st)) {
+    mark_unusable(d, g.dev, fmt::format("{} in {}", status_text(st), what));
+    return false;
+  }
   check(st, what);
   return true;
 }

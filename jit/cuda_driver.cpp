@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 
@@ -43,6 +44,7 @@ struct Driver {
   decltype(&cuDeviceGetAttribute) device_get_attribute = nullptr;
   decltype(&cuDeviceTotalMem) device_total_mem = nullptr;  // _v2
   decltype(&cuDevicePrimaryCtxRetain) primary_ctx_retain = nullptr;
+  decltype(&cuDevicePrimaryCtxRelease) primary_ctx_release = nullptr;  // _v2
   decltype(&cuCtxSetCurrent) ctx_set_current = nullptr;
   decltype(&cuCtxGetCurrent) ctx_get_current = nullptr;
   decltype(&cuStreamCreate) stream_create = nullptr;
@@ -102,6 +104,7 @@ Loaded load_driver() {
   bind(d, d.device_get_attribute, "cuDeviceGetAttribute");
   bind(d, d.device_total_mem, "cuDeviceTotalMem_v2");
   bind(d, d.primary_ctx_retain, "cuDevicePrimaryCtxRetain");
+  bind(d, d.primary_ctx_release, "cuDevicePrimaryCtxRelease_v2");
   bind(d, d.ctx_set_current, "cuCtxSetCurrent");
   bind(d, d.ctx_get_current, "cuCtxGetCurrent");
   bind(d, d.stream_create, "cuStreamCreate");
@@ -228,19 +231,42 @@ DeviceState& state(int dev) {
   return (*states)[static_cast<size_t>(dev)];
 }
 
+// The first device whose context tilejit created (-1 before): pinned host
+// memory is allocated in its context.
+std::atomic<int> first_context_device{-1};
+
 DeviceState& context_state(int dev) {
   DeviceState& s = state(dev);
+  // On failure call_once rethrows and a later call tries again: nothing is
+  // kept (the primary context reference is released), and the calling
+  // thread's current context is left as it was.
   std::call_once(s.ctx_once, [&] {
     const Driver& d = loaded().d;
     CUdevice cu_dev = 0;
     check(d.device_get(&cu_dev, dev), fmt::format("cuDeviceGet for cuda:{}", dev));
-    check(d.primary_ctx_retain(&s.ctx, cu_dev),
+    CUcontext ctx = nullptr;
+    check(d.primary_ctx_retain(&ctx, cu_dev),
           fmt::format("cuDevicePrimaryCtxRetain for cuda:{}", dev));
-    check(d.ctx_set_current(s.ctx), fmt::format("cuCtxSetCurrent for cuda:{}", dev));
-    // Non-blocking: tilejit's work does not serialise with the legacy
-    // default stream that other libraries in the process may use.
-    check(d.stream_create(&s.stream, CU_STREAM_NON_BLOCKING),
-          fmt::format("cuStreamCreate for cuda:{}", dev));
+    CUcontext prev = nullptr;
+    const bool have_prev = d.ctx_get_current(&prev) == CUDA_SUCCESS;
+    const char* call = "cuCtxSetCurrent";
+    CUstream stream = nullptr;
+    CUresult rc = d.ctx_set_current(ctx);
+    if (rc == CUDA_SUCCESS) {
+      // Non-blocking: tilejit's work does not serialise with the legacy
+      // default stream that other libraries in the process may use.
+      call = "cuStreamCreate";
+      rc = d.stream_create(&stream, CU_STREAM_NON_BLOCKING);
+      if (have_prev && prev != ctx) d.ctx_set_current(prev);
+    }
+    if (rc != CUDA_SUCCESS) {
+      d.primary_ctx_release(cu_dev);
+      check(rc, fmt::format("{} for cuda:{}", call, dev));
+    }
+    s.ctx = ctx;
+    s.stream = stream;
+    int none = -1;
+    first_context_device.compare_exchange_strong(none, dev);
   });
   return s;
 }
@@ -296,16 +322,33 @@ void set_device(int dev) {
   check(d.ctx_set_current(s.ctx), fmt::format("cuCtxSetCurrent for cuda:{}", dev));
 }
 
+ContextGuard::ContextGuard(int dev) {
+  DeviceState& s = context_state(dev);
+  const Driver& d = loaded().d;
+  CUcontext cur = nullptr;
+  if (d.ctx_get_current(&cur) != CUDA_SUCCESS) cur = nullptr;
+  if (cur == s.ctx) return;
+  check(d.ctx_set_current(s.ctx), fmt::format("cuCtxSetCurrent for cuda:{}", dev));
+  saved_ = cur;
+  restore_ = true;
+}
+
+ContextGuard::~ContextGuard() {
+  // Never throws; a context the application destroyed meanwhile is its
+  // own business.
+  if (restore_) loaded().d.ctx_set_current(static_cast<CUcontext>(saved_));
+}
+
 void* stream(int dev) { return context_state(dev).stream; }
 
 void synchronize(int dev) {
-  set_device(dev);
+  ContextGuard guard(dev);
   check(loaded().d.stream_synchronize(context_state(dev).stream),
         fmt::format("cuStreamSynchronize on cuda:{} (an earlier kernel or copy failed)", dev));
 }
 
 std::shared_ptr<Module> Module::load(int dev, const std::string& image) {
-  set_device(dev);
+  ContextGuard guard(dev);
   const Driver& d = loaded().d;
   // The error log is where the driver's PTX JIT says what it rejected.
   char log[8192] = {};
@@ -330,13 +373,14 @@ Module::~Module() {
   if (!module_) return;
   // Never throws: modules may outlive a failed context or be dropped at exit.
   try {
-    set_device(dev_);
+    ContextGuard guard(dev_);
     loaded().d.module_unload(static_cast<CUmodule>(module_));
   } catch (...) {
   }
 }
 
 void* Module::function(const std::string& name) const {
+  ContextGuard guard(dev_);
   CUfunction f = nullptr;
   check(loaded().d.module_get_function(&f, static_cast<CUmodule>(module_), name.c_str()),
         fmt::format("cuModuleGetFunction for kernel {} on cuda:{}", name, dev_));
@@ -345,7 +389,7 @@ void* Module::function(const std::string& name) const {
 
 void launch(int dev, void* function, const LaunchDims& dims, void** params,
             const std::string& kernel_name) {
-  set_device(dev);
+  ContextGuard guard(dev);
   const Driver& d = loaded().d;
   auto f = static_cast<CUfunction>(function);
   auto where = [&](const char* call) {
@@ -366,7 +410,7 @@ void launch(int dev, void* function, const LaunchDims& dims, void** params,
 
 void copy_to_device(int dev, void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
-  set_device(dev);
+  ContextGuard guard(dev);
   CUstream s = context_state(dev).stream;
   const Driver& d = loaded().d;
   check(d.memcpy_htod_async(dptr(dst), src, bytes, s),
@@ -377,7 +421,7 @@ void copy_to_device(int dev, void* dst, const void* src, size_t bytes) {
 
 void copy_to_host(int dev, void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
-  set_device(dev);
+  ContextGuard guard(dev);
   CUstream s = context_state(dev).stream;
   const Driver& d = loaded().d;
   check(d.memcpy_dtoh_async(dst, dptr(src), bytes, s),
@@ -388,21 +432,21 @@ void copy_to_host(int dev, void* dst, const void* src, size_t bytes) {
 
 void copy_on_device(int dev, void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
-  set_device(dev);
+  ContextGuard guard(dev);
   check(loaded().d.memcpy_dtod_async(dptr(dst), dptr(src), bytes, context_state(dev).stream),
         fmt::format("cuMemcpyDtoDAsync of {} on cuda:{}", format_bytes(bytes), dev));
 }
 
 void memset_on_device(int dev, void* dst, uint8_t value, size_t bytes) {
   if (bytes == 0) return;
-  set_device(dev);
+  ContextGuard guard(dev);
   check(loaded().d.memset_d8_async(dptr(dst), value, bytes, context_state(dev).stream),
         fmt::format("cuMemsetD8Async of {} on cuda:{}", format_bytes(bytes), dev));
 }
 
 void* device_malloc(int dev, size_t bytes, bool* out_of_memory) {
   if (out_of_memory) *out_of_memory = false;
-  set_device(dev);
+  ContextGuard guard(dev);
   CUdeviceptr p = 0;
   CUresult rc = loaded().d.mem_alloc(&p, bytes);
   if (rc == CUDA_ERROR_OUT_OF_MEMORY) {
@@ -413,29 +457,49 @@ void* device_malloc(int dev, size_t bytes, bool* out_of_memory) {
   return reinterpret_cast<void*>(p);
 }
 
-void device_free(int dev, void* p) {
+void device_free(int dev, void* p, bool stream_synced) {
   if (!p) return;
-  set_device(dev);
+  ContextGuard guard(dev);
   const Driver& d = loaded().d;
   // The block may still be read or written by work queued on the stream;
   // wait for it before the memory goes back to the driver.
-  check(d.stream_synchronize(context_state(dev).stream),
-        fmt::format("cuStreamSynchronize before cuMemFree on cuda:{}", dev));
+  if (!stream_synced)
+    check(d.stream_synchronize(context_state(dev).stream),
+          fmt::format("cuStreamSynchronize before cuMemFree on cuda:{}", dev));
   check(d.mem_free(dptr(p)), fmt::format("cuMemFree on cuda:{}", dev));
 }
 
 void mem_info(int dev, size_t* free_bytes, size_t* total_bytes) {
-  set_device(dev);
+  ContextGuard guard(dev);
   size_t f = 0, t = 0;
   check(loaded().d.mem_get_info(&f, &t), fmt::format("cuMemGetInfo on cuda:{}", dev));
   if (free_bytes) *free_bytes = f;
   if (total_bytes) *total_bytes = t;
 }
 
+namespace {
+
+// The device in whose primary context pinned memory is allocated and freed:
+// chosen at the first allocation and kept, so every free runs in the context
+// that made the block. An application's own context is never used: it may
+// be destroyed while tilejit still caches the memory.
+std::atomic<int> pinned_context_device{-1};
+
+int pinned_device() {
+  int dev = pinned_context_device.load();
+  if (dev >= 0) return dev;
+  int first = first_context_device.load();
+  int none = -1;
+  pinned_context_device.compare_exchange_strong(none, first >= 0 ? first : 0);
+  return pinned_context_device.load();
+}
+
+}  // namespace
+
 void* pinned_malloc(size_t bytes) {
   // Page-locked memory belongs to a context; PORTABLE makes it pinned for
   // every context, so one cache serves all devices.
-  set_device(0);
+  ContextGuard guard(pinned_device());
   void* p = nullptr;
   check(loaded().d.mem_host_alloc(&p, bytes, CU_MEMHOSTALLOC_PORTABLE),
         fmt::format("cuMemHostAlloc of {} of pinned host memory", format_bytes(bytes)));
@@ -444,30 +508,32 @@ void* pinned_malloc(size_t bytes) {
 
 void pinned_free(void* p) {
   if (!p) return;
-  set_device(0);
+  ContextGuard guard(pinned_device());
   check(loaded().d.mem_free_host(p), "cuMemFreeHost");
 }
 
 void* event_create(int dev) {
-  set_device(dev);
+  ContextGuard guard(dev);
   CUevent ev = nullptr;
   check(loaded().d.event_create(&ev, CU_EVENT_DEFAULT),
         fmt::format("cuEventCreate on cuda:{}", dev));
   return ev;
 }
 
-void event_destroy(void* ev) {
+void event_destroy(int dev, void* ev) {
   if (!ev) return;
+  ContextGuard guard(dev);
   check(loaded().d.event_destroy(static_cast<CUevent>(ev)), "cuEventDestroy");
 }
 
 void event_record(int dev, void* ev) {
-  set_device(dev);
+  ContextGuard guard(dev);
   check(loaded().d.event_record(static_cast<CUevent>(ev), context_state(dev).stream),
         fmt::format("cuEventRecord on cuda:{}", dev));
 }
 
-float event_elapsed_ms(void* start, void* end) {
+float event_elapsed_ms(int dev, void* start, void* end) {
+  ContextGuard guard(dev);
   const Driver& d = loaded().d;
   check(d.event_synchronize(static_cast<CUevent>(end)), "cuEventSynchronize");
   float ms = 0;
@@ -503,6 +569,8 @@ const Probe& probe() {
 
 const DeviceInfo& device_info(int) { unavailable(); }
 void set_device(int) { unavailable(); }
+ContextGuard::ContextGuard(int) { unavailable(); }
+ContextGuard::~ContextGuard() = default;
 void* stream(int) { unavailable(); }
 void synchronize(int) { unavailable(); }
 std::shared_ptr<Module> Module::load(int, const std::string&) { unavailable(); }
@@ -514,14 +582,14 @@ void copy_to_host(int, void*, const void*, size_t) { unavailable(); }
 void copy_on_device(int, void*, const void*, size_t) { unavailable(); }
 void memset_on_device(int, void*, uint8_t, size_t) { unavailable(); }
 void* device_malloc(int, size_t, bool*) { unavailable(); }
-void device_free(int, void*) { unavailable(); }
+void device_free(int, void*, bool) { unavailable(); }
 void mem_info(int, size_t*, size_t*) { unavailable(); }
 void* pinned_malloc(size_t) { unavailable(); }
 void pinned_free(void*) { unavailable(); }
 void* event_create(int) { unavailable(); }
-void event_destroy(void*) { unavailable(); }
+void event_destroy(int, void*) { unavailable(); }
 void event_record(int, void*) { unavailable(); }
-float event_elapsed_ms(void*, void*) { unavailable(); }
+float event_elapsed_ms(int, void*, void*) { unavailable(); }
 
 #endif  // TJ_HAVE_CUDA
 

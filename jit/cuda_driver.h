@@ -5,6 +5,11 @@
 // the driver's error name and text, the call, and (for launches) the
 // kernel's name. One primary context and one non-blocking stream per device;
 // all tilejit work on a device is ordered on that stream.
+//
+// The functions below make their device's primary context current only for
+// the duration of the call (ContextGuard) and then restore the calling
+// thread's previous context, so an application that mixes tilejit with the
+// CUDA runtime or another library keeps its current device.
 #pragma once
 
 #include <cstddef>
@@ -40,8 +45,26 @@ struct DeviceInfo {
 const DeviceInfo& device_info(int dev);
 
 /// Makes device `dev`'s primary context current on the calling thread
-/// (cheap when it already is).
+/// (cheap when it already is) and leaves it current. Prefer ContextGuard,
+/// which restores the thread's previous context.
 void set_device(int dev);
+
+/// Makes device `dev`'s primary context current on the calling thread for
+/// the guard's lifetime, then makes the thread's previous context (the
+/// application's own, or none) current again. Costs one cuCtxGetCurrent
+/// when the context is already current. Guards nest: an inner guard for the
+/// same device does nothing, one for another device restores the outer one.
+class ContextGuard {
+ public:
+  explicit ContextGuard(int dev);
+  ~ContextGuard();
+  ContextGuard(const ContextGuard&) = delete;
+  ContextGuard& operator=(const ContextGuard&) = delete;
+
+ private:
+  void* saved_ = nullptr;  // the thread's previous CUcontext (may be null)
+  bool restore_ = false;
+};
 
 /// tilejit's stream on device `dev` (a CUstream).
 void* stream(int dev);
@@ -81,13 +104,17 @@ void copy_to_host(int dev, void* dst, const void* src, size_t bytes);    // wait
 void copy_on_device(int dev, void* dst, const void* src, size_t bytes);  // async
 void memset_on_device(int dev, void* dst, uint8_t value, size_t bytes);  // async
 
-/// Raw device memory (used by the caching allocator).
+/// Raw device memory (used by the caching allocator). device_free waits for
+/// `dev`'s stream before freeing, unless the caller has just done so
+/// (`stream_synced`, for freeing many blocks after one synchronize()).
 void* device_malloc(int dev, size_t bytes, bool* out_of_memory);
-void device_free(int dev, void* p);
+void device_free(int dev, void* p, bool stream_synced = false);
 /// Free and total bytes on `dev` (cuMemGetInfo).
 void mem_info(int dev, size_t* free_bytes, size_t* total_bytes);
 /// Raw page-locked host memory (cuMemHostAlloc, portable to every device's
-/// context; used by the pinned cache in cuda_memory.h).
+/// context; used by the pinned cache in cuda_memory.h). Allocated and freed
+/// in the primary context of one device (the first one tilejit opened, else
+/// cuda:0), which tilejit keeps alive until exit.
 void* pinned_malloc(size_t bytes);
 void pinned_free(void* p);
 
@@ -96,8 +123,8 @@ std::string format_bytes(size_t bytes);
 
 /// Events on `dev`'s stream (CUevent handles).
 void* event_create(int dev);
-void event_destroy(void* ev);
+void event_destroy(int dev, void* ev);
 void event_record(int dev, void* ev);
-float event_elapsed_ms(void* start, void* end);  // waits for `end`
+float event_elapsed_ms(int dev, void* start, void* end);  // waits for `end`
 
 }  // namespace tj::jit::cuda

@@ -15,7 +15,8 @@
 // released on the host (its last tensor dropped) may be handed out again at
 // once: every kernel or copy that will use it in its new life is queued
 // after every use in its old one. The driver is only given memory back after
-// the stream has drained (device_free waits for it).
+// the stream has drained: the cache is emptied by taking its blocks out under
+// the lock, then, unlocked, synchronizing the stream once and freeing them.
 #include "jit/cuda_memory.h"
 
 #include <fmt/format.h>
@@ -25,6 +26,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "ir/check.h"
@@ -55,13 +57,34 @@ struct CachingAllocator::Impl {
   size_t cached_bytes = 0;
   tj::cuda::MemoryStats st;  // reserved_bytes is computed in stats()
 
-  void empty_locked() {
-    while (!free.empty()) {
-      auto it = free.begin();
-      void* p = it->second;
-      cached_bytes -= it->first;
-      free.erase(it);
-      b.raw_free(p);
+  // Takes every cached block out of the cache (call with `mu` held).
+  std::vector<std::pair<size_t, void*>> take_cache_locked() {
+    std::vector<std::pair<size_t, void*>> out(free.begin(), free.end());
+    free.clear();
+    cached_bytes = 0;
+    return out;
+  }
+
+  // Returns blocks taken from the cache to the device: one sync, then one
+  // raw_free each. Call without `mu` held. On an error the blocks not yet
+  // freed go back to the cache, so the accounting stays right.
+  void free_blocks(const std::vector<std::pair<size_t, void*>>& blocks) {
+    if (blocks.empty()) return;
+    size_t keep_from = 0;  // blocks[keep_from...] are still allocated
+    try {
+      if (b.sync) b.sync();
+      for (const auto& blk : blocks) {
+        // A block whose free fails is in an unknown state: it is dropped.
+        ++keep_from;
+        b.raw_free(blk.second);
+      }
+    } catch (...) {
+      std::lock_guard lock(mu);
+      for (size_t i = keep_from; i < blocks.size(); ++i) {
+        free.emplace(blocks[i]);
+        cached_bytes += blocks[i].first;
+      }
+      throw;
     }
   }
 
@@ -93,7 +116,7 @@ size_t CachingAllocator::round_size(size_t bytes) {
 void* CachingAllocator::allocate(size_t bytes) {
   Impl& m = *impl_;
   const size_t size = round_size(bytes);
-  std::lock_guard lock(m.mu);
+  std::unique_lock lock(m.mu);
   ++m.st.allocations;
   if (auto it = m.free.lower_bound(size);
       it != m.free.end() && it->first - size <= reuse_slack(size)) {
@@ -107,8 +130,13 @@ void* CachingAllocator::allocate(size_t bytes) {
   void* p = m.b.raw_alloc(size);
   if (!p) {
     // The cache may hold enough memory in blocks of the wrong sizes.
+    // It is returned without the lock held (the stream sync may take long);
+    // other threads may allocate and release meanwhile.
     ++m.st.oom_retries;
-    m.empty_locked();
+    auto blocks = m.take_cache_locked();
+    lock.unlock();
+    m.free_blocks(blocks);
+    lock.lock();
     p = m.b.raw_alloc(size);
   }
   if (!p) {
@@ -142,8 +170,12 @@ void CachingAllocator::release(void* p) {
 }
 
 void CachingAllocator::empty_cache() {
-  std::lock_guard lock(impl_->mu);
-  impl_->empty_locked();
+  std::vector<std::pair<size_t, void*>> blocks;
+  {
+    std::lock_guard lock(impl_->mu);
+    blocks = impl_->take_cache_locked();
+  }
+  impl_->free_blocks(blocks);
 }
 
 tj::cuda::MemoryStats CachingAllocator::stats() const {
@@ -178,7 +210,8 @@ CachingAllocator& allocator(int dev) {
       bool oom = false;
       return device_malloc(dev, n, &oom);  // null only on out-of-memory; throws otherwise
     };
-    b.raw_free = [dev](void* p) { device_free(dev, p); };
+    b.sync = [dev] { synchronize(dev); };
+    b.raw_free = [dev](void* p) { device_free(dev, p, /*stream_synced=*/true); };
     b.free_bytes = [dev] {
       size_t f = 0;
       mem_info(dev, &f, nullptr);

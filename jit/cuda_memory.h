@@ -30,11 +30,18 @@ void empty_cache(int dev);
 /// The allocator's policy, independent of the driver so it can be tested
 /// without a GPU: `raw_alloc` returns null on out-of-memory, `free_bytes`
 /// reports what the device has left (for the error message).
+///
+/// Cached blocks go back to the device in batches (empty_cache, and the
+/// retry after an out-of-memory): the allocator calls `sync` once, to wait
+/// for every use already queued, then `raw_free` for each block, without
+/// holding its lock, so other threads' allocate and release calls do not
+/// wait for the device to drain.
 class CachingAllocator {
  public:
   struct Backend {
     std::function<void*(size_t)> raw_alloc;
-    std::function<void(void*)> raw_free;
+    std::function<void(void*)> raw_free;  // called only after `sync` returned
+    std::function<void()> sync;           // optional: waits for queued work
     std::function<size_t()> free_bytes;
     std::string device_name;  // "cuda:0", for messages
   };

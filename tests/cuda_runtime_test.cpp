@@ -2,14 +2,18 @@
 // malloc-backed device, so it runs everywhere), the public tj::cuda API on
 // a machine without a GPU, and, in the CudaDevice suites, the driver,
 // allocator and cuBLASLt on a real device.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "jit/cublaslt.h"
@@ -25,10 +29,18 @@ using tj::jit::cuda::CachingAllocator;
 constexpr size_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
 
 // A device with `budget` bytes: raw_alloc fails once the budget is used.
+// `syncs` counts stream synchronizations; `frees_before_sync` counts blocks
+// freed without a sync since the last raw_alloc (must stay 0: a block goes
+// back to the device only after the work queued on it has finished).
 struct FakeDevice {
   size_t budget = 0;
   size_t used = 0;
   int64_t mallocs = 0;
+  int64_t syncs = 0;
+  int64_t frees_before_sync = 0;
+  bool synced = false;  // since the last raw_alloc
+  bool fail_sync = false;
+  std::function<void()> on_sync;
   std::set<void*> live;
 
   CachingAllocator::Backend backend() {
@@ -40,9 +52,17 @@ struct FakeDevice {
       ++mallocs;
       live.insert(p);
       sizes[p] = n;
+      synced = false;
       return p;
     };
+    b.sync = [this] {
+      if (fail_sync) throw tj::Error("fake:0: the sync failed");
+      ++syncs;
+      synced = true;
+      if (on_sync) on_sync();
+    };
     b.raw_free = [this](void* p) {
+      if (!synced) ++frees_before_sync;
       used -= sizes.at(p);
       sizes.erase(p);
       live.erase(p);
@@ -173,6 +193,65 @@ TEST(CachingAllocator, DestructorReturnsTheCache) {
   }
   EXPECT_EQ(dev.used, 0u);
   EXPECT_TRUE(dev.live.empty());
+}
+
+TEST(CachingAllocator, EmptyCacheSyncsOnceThenFreesEveryBlock) {
+  FakeDevice dev{.budget = 64 * MiB};
+  CachingAllocator a(dev.backend());
+  void* held = a.allocate(KiB);
+  void* p1 = a.allocate(10 * KiB);
+  void* p2 = a.allocate(3 * MiB);
+  void* p3 = a.allocate(100);
+  a.release(p1);
+  a.release(p2);
+  a.release(p3);
+  // The allocator's lock is not held while the device drains: another
+  // caller (here, the sync itself) can use the allocator meanwhile.
+  dev.on_sync = [&] { EXPECT_EQ(a.stats().reserved_bytes, KiB); };
+  a.empty_cache();
+  EXPECT_EQ(dev.syncs, 1);
+  EXPECT_EQ(dev.frees_before_sync, 0);
+  EXPECT_EQ(dev.used, KiB);
+  EXPECT_EQ(a.stats().reserved_bytes, KiB);
+  // Nothing cached: no sync.
+  a.empty_cache();
+  EXPECT_EQ(dev.syncs, 1);
+  a.release(held);
+  dev.on_sync = nullptr;
+}
+
+TEST(CachingAllocator, OutOfMemoryRetrySyncsOnce) {
+  FakeDevice dev{.budget = 8 * MiB};
+  CachingAllocator a(dev.backend());
+  void* p = a.allocate(2 * MiB);
+  void* q = a.allocate(4 * MiB);
+  a.release(p);
+  a.release(q);
+  void* r = a.allocate(7 * MiB);  // 8 MiB class: only fits once the cache is returned
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(dev.syncs, 1);
+  EXPECT_EQ(dev.frees_before_sync, 0);
+  EXPECT_EQ(a.stats().oom_retries, 1);
+  a.release(r);
+}
+
+TEST(CachingAllocator, AFailedSyncKeepsTheBlocksCached) {
+  FakeDevice dev{.budget = 64 * MiB};
+  CachingAllocator a(dev.backend());
+  a.release(a.allocate(10 * KiB));
+  a.release(a.allocate(3 * MiB));
+  const size_t reserved = a.stats().reserved_bytes;
+  dev.fail_sync = true;
+  EXPECT_THROW(a.empty_cache(), tj::Error);
+  EXPECT_EQ(a.stats().reserved_bytes, reserved);
+  EXPECT_EQ(dev.used, reserved);
+  // The cached blocks are still handed out and returned normally.
+  void* p = a.allocate(10 * KiB);
+  EXPECT_EQ(a.stats().cache_hits, 1);
+  a.release(p);
+  dev.fail_sync = false;
+  a.empty_cache();
+  EXPECT_EQ(dev.used, 0u);
 }
 
 TEST(CachingAllocator, ReleasingAForeignPointerIsAnInternalError) {
@@ -337,15 +416,23 @@ TEST(CudaDevice, EventsMeasureTime) {
   cu::event_record(0, a);
   for (int i = 0; i < 4; ++i) cu::memset_on_device(0, buf->data, static_cast<uint8_t>(i), 64 * MiB);
   cu::event_record(0, b);
-  EXPECT_GE(cu::event_elapsed_ms(a, b), 0.0f);
-  cu::event_destroy(a);
-  cu::event_destroy(b);
+  EXPECT_GE(cu::event_elapsed_ms(0, a, b), 0.0f);
+  // Events made on one thread can be read and destroyed on another, where
+  // tilejit never made a context current.
+  std::thread([&] {
+    EXPECT_GE(cu::event_elapsed_ms(0, a, b), 0.0f);
+    cu::event_destroy(0, a);
+    cu::event_destroy(0, b);
+  }).join();
   if (tj::cuda::is_available()) {
     tj::cuda::Event start, end;
     start.record();
     cu::memset_on_device(0, buf->data, 1, 64 * MiB);
     end.record();
     EXPECT_GE(start.elapsed_ms(end), 0.0f);
+    float ms = -1;
+    std::thread([&] { ms = start.elapsed_ms(end); }).join();
+    EXPECT_GE(ms, 0.0f);
   }
 }
 
@@ -371,6 +458,55 @@ TEST(CudaDevice, MemoryStatsAfterFreeing) {
     auto pub = tj::cuda::memory_stats(0);
     EXPECT_EQ(pub.allocated_bytes, cu::memory_stats(0).allocated_bytes);
   }
+}
+
+// The calling thread's current context, read through the driver tilejit
+// already loaded (null when none is current).
+void* current_context() {
+  static auto get = [] {
+    void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    return lib ? reinterpret_cast<int (*)(void**)>(dlsym(lib, "cuCtxGetCurrent")) : nullptr;
+  }();
+  void* ctx = nullptr;
+  if (!get || get(&ctx) != 0) ADD_FAILURE() << "cuCtxGetCurrent failed";
+  return ctx;
+}
+
+TEST(CudaDevice, LeavesTheThreadsCurrentContextAlone) {
+  REQUIRE_DEVICE();
+  // A fresh thread has no current context; tilejit's calls make theirs
+  // current only while they run.
+  std::thread([] {
+    ASSERT_EQ(current_context(), nullptr);
+    auto buf = cu::device_alloc(0, MiB);
+    std::vector<uint8_t> host(MiB, 7), back(MiB);
+    cu::copy_to_device(0, buf->data, host.data(), MiB);
+    cu::memset_on_device(0, buf->data, 1, KiB);
+    cu::copy_to_host(0, back.data(), buf->data, MiB);
+    EXPECT_EQ(back[0], 1);
+    EXPECT_EQ(back[MiB - 1], 7);
+    auto pinned = cu::pinned_alloc(3 * MiB);
+    void* ev = cu::event_create(0);
+    cu::event_record(0, ev);
+    cu::event_destroy(0, ev);
+    cu::synchronize(0);
+    buf.reset();
+    pinned.reset();
+    cu::empty_cache(0);
+    (void)cu::memory_stats(0);
+    EXPECT_EQ(current_context(), nullptr);
+    // A context the thread made current (here tilejit's own, through
+    // set_device) stays current.
+    cu::set_device(0);
+    void* ctx = current_context();
+    ASSERT_NE(ctx, nullptr);
+    {
+      cu::ContextGuard g(0);
+      EXPECT_EQ(current_context(), ctx);
+    }
+    cu::synchronize(0);
+    EXPECT_EQ(current_context(), ctx);
+  }).join();
 }
 
 // ---- cuBLASLt against a double-precision reference on the host -----------------
@@ -516,6 +652,8 @@ INSTANTIATE_TEST_SUITE_P(
                                false, 1e-12, 1e-12},
                       GemmCase{"f16", DType::f16, DType::f16, 64, 64, 64, 1, false, false, E::none,
                                false, 2e-2, 1e-2},
+                      GemmCase{"f16_odd_ld", DType::f16, DType::f16, 37, 19, 53, 1, false, false,
+                               E::none, false, 2e-2, 1e-2},
                       GemmCase{"f16_to_f32", DType::f16, DType::f32, 64, 32, 64, 1, false, false,
                                E::none, false, 1e-3, 1e-3},
                       GemmCase{"bf16", DType::bf16, DType::bf16, 64, 64, 64, 1, false, false,
@@ -563,6 +701,17 @@ TEST(CudaDeviceGemmLayouts, DeclinesWhatItCannotExpress) {
   g.a_dtype = g.b_dtype = g.c_dtype = DType::f32;
   g.epilogue = E::bias;  // without a bias pointer
   EXPECT_FALSE(cu::cublaslt_gemm(g));
+  // A bias that is not 16-byte aligned is declined (cuBLASLt's epilogue
+  // kernels may assume 16 bytes); an aligned one is taken.
+  std::string why;
+  if (!cu::cublaslt_available(&why)) GTEST_SKIP() << why;
+  for (int off : {4, 8, 12}) {
+    g.bias = static_cast<char*>(buf->data) + (1 << 18) + off;
+    EXPECT_FALSE(cu::cublaslt_gemm(g)) << "bias offset " << off;
+  }
+  g.bias = static_cast<char*>(buf->data) + (1 << 18) + 16;
+  EXPECT_TRUE(cu::cublaslt_gemm(g));
+  cu::synchronize(0);
 }
 
 }  // namespace

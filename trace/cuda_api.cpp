@@ -79,7 +79,7 @@ Event::Event(int device) : device_(device) {
 Event::~Event() {
   // Never throws: an event may outlive a failed context.
   try {
-    if (event_) jit::cuda::event_destroy(event_);
+    if (event_) jit::cuda::event_destroy(device_, event_);
   } catch (...) {
   }
 }
@@ -95,7 +95,7 @@ float Event::elapsed_ms(const Event& end) const {
   if (end.device_ != device_)
     fail("tj::cuda::Event::elapsed_ms: the events are on different devices (cuda:{} and cuda:{})",
          device_, end.device_);
-  return jit::cuda::event_elapsed_ms(event_, end.event_);
+  return jit::cuda::event_elapsed_ms(device_, event_, end.event_);
 }
 
 }  // namespace tj::cuda
