@@ -333,7 +333,7 @@ std::shared_ptr<const CudaPlan> cuda_prepare(const sched::Plan& p, int dev,
 
 std::vector<BufferView> cuda_run(const ir::Graph& g, const sched::Plan& p, const CudaPlan& cp,
                                  int dev, int64_t* launches) {
-  cuda::set_device(dev);
+  cuda::ContextGuard context(dev);  // the thread's own context is back afterwards
   std::vector<std::shared_ptr<Storage>> store(p.buffers.size());
   std::vector<void*> base(p.buffers.size(), nullptr);
   auto alloc = [&](size_t b) {

@@ -476,6 +476,7 @@ TEST(CpuMath, PhiloxMatchesReference) {
 
 #ifdef TJ_SOURCE_DIR
 const char* const kHeader = TJ_SOURCE_DIR "/jit/cpu_math.h";
+const char* const kCommon = TJ_SOURCE_DIR "/jit/kernel_common.h";
 #endif
 
 bool have_compiler() { return std::system("command -v c++ >/dev/null 2>&1") == 0; }
@@ -509,11 +510,12 @@ struct Loop {
 std::string kernel_source(const std::vector<Loop>& loops, std::vector<int>* lines) {
   std::string s;
   s += "#include \"" + std::string(kHeader) + "\"\n";
+  s += "#define TJ_FN static inline\n#include \"" + std::string(kCommon) + "\"\n";
   s += "#define TJK(nm, stmt) extern \"C\" void tjk_##nm(const float* __restrict x, const float* "
        "__restrict z, "
        "const uint16_t* __restrict h, float* __restrict y, uint16_t* __restrict hy, long n) "
        "{ (void)x; (void)z; (void)h; (void)y; (void)hy; for (long i = 0; i < n; ++i) { stmt; } }\n";
-  int line = 3;
+  int line = 5;
   for (const Loop& l : loops) {
     s += "TJK(" + l.name + ", " + l.body + ")\n";
     lines->push_back(line++);

@@ -3,7 +3,7 @@
 // compile error fails the running test, and so does a pointwise or row
 // kernel whose ptxas report shows register spills. At exit
 // the program prints how many kernels were checked and the median compile
-// time.
+// time. It also makes the CPU the default device of every test program.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include "jit/cuda_printer.h"
 #include "jit/executor.h"
 #include "jit/nvrtc.h"
+#include "tilejit/config.h"
 #include "tilejit/error.h"
 
 namespace {
@@ -92,6 +93,10 @@ class Report : public ::testing::Environment {
 
 struct Install {
   Install() {
+    // Tests are written for the CPU unless they ask for a device (the Cuda
+    // suites and instances do): on a machine with a GPU, `auto` would move
+    // them all there. TILEJIT_DEVICE still wins.
+    if (!tj::config().device) tj::config().device = tj::Device::cpu();
     std::string why;
     if (!tj::jit::cuda::nvrtc_available(&why)) {
       std::printf("nvrtc: CUDA kernels are not compiled in this run: %s\n", why.c_str());
