@@ -38,8 +38,9 @@ namespace trace {
 
 Tensor autocast_lower(const Tensor& t) {
   if (!t_state.enabled || !t.defined()) return t;
+  // As in PyTorch: f64 stays f64 (a user who asks for f64 wants it).
   DType from = t.dtype();
-  return is_floating(from) ? cast_to(t, t_state.dtype) : t;
+  return is_floating(from) && from != DType::f64 ? cast_to(t, t_state.dtype) : t;
 }
 
 Tensor autocast_f32(const Tensor& t) {

@@ -9,9 +9,10 @@
 // While a guard is alive, ops of the calling thread pick their compute dtype
 // from two lists modelled on PyTorch's CUDA autocast lists:
 //
-//  * Lower precision — matmul, linear (and Tensor::matmul). Floating inputs
-//    (f32, f64 and the other half type) are cast to the autocast dtype and the
-//    result has that dtype. The GEMM accumulates in f32, as every f16/bf16
+//  * Lower precision — matmul, linear (and Tensor::matmul). f32 inputs and
+//    the other half type are cast to the autocast dtype and the result has
+//    that dtype; f64 inputs are left as they are, as in PyTorch (an op with
+//    an f64 operand then computes in f64). The GEMM accumulates in f32, as every f16/bf16
 //    matmul in tilejit does. linear casts its bias too.
 //  * f32 — exp, expm1, log, log2, log1p, reciprocal, rsqrt, pow (all three
 //    overloads), sum, prod, mean, var, std, softmax, log_softmax, layer_norm
