@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "ir/check.h"
@@ -363,6 +364,37 @@ std::vector<int32_t> BodyPrinter::closure(const std::vector<int32_t>& roots, boo
     for (int32_t o : {in.a, in.b, in.c}) stack.push_back(o);
   }
   return {need.begin(), need.end()};
+}
+
+std::vector<int32_t> BodyPrinter::row_operands(const std::vector<int32_t>& el) const {
+  std::vector<int32_t> r;
+  for (int32_t i : el)
+    for (int32_t o : {k_.body[i].a, k_.body[i].b, k_.body[i].c})
+      if (o >= 0 && k_.body[o].row_level) r.push_back(o);
+  return r;
+}
+
+BodyPrinter::RowPasses BodyPrinter::row_passes() const {
+  RowPasses p;
+  for (const ir::Stage& st : k_.stages)
+    p.stage_elements.push_back(k_.body[st.value].row_level ? std::vector<int32_t>{}
+                                                           : closure({st.value}, false));
+  std::vector<int32_t> el_stores;
+  for (size_t i = 0; i < k_.body.size(); ++i)
+    if (k_.body[i].kop == KOp::Store)
+      (k_.body[i].row_level ? p.row_stores : el_stores).push_back(static_cast<int32_t>(i));
+  for (int32_t i : p.row_stores) p.row_store_values.push_back(k_.body[i].a);
+  for (int32_t i : el_stores) {
+    const int32_t v = k_.body[i].a;
+    if (k_.body[v].row_level) p.output_row_values.push_back(v);
+    std::vector<int32_t> c = closure({v}, false);
+    p.output_elements.insert(p.output_elements.end(), c.begin(), c.end());
+  }
+  p.output_elements.insert(p.output_elements.end(), el_stores.begin(), el_stores.end());
+  std::sort(p.output_elements.begin(), p.output_elements.end());
+  p.output_elements.erase(std::unique(p.output_elements.begin(), p.output_elements.end()),
+                          p.output_elements.end());
+  return p;
 }
 
 }  // namespace tj::jit

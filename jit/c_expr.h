@@ -47,6 +47,20 @@ class BodyPrinter {
   void emit_instr(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
   /// Instructions needed for `roots`, in order, restricted by row-levelness.
   std::vector<int32_t> closure(const std::vector<int32_t>& roots, bool row_level) const;
+  /// Row-level operands of the element-level instructions `el`.
+  std::vector<int32_t> row_operands(const std::vector<int32_t>& el) const;
+
+  /// A row kernel's passes over its rows, the same for every dialect: one
+  /// per stage (the element-level instructions computing the reduced value),
+  /// then the outputs (row-level stores once per row; element-level ones
+  /// with the instructions they need, in order).
+  struct RowPasses {
+    std::vector<std::vector<int32_t>> stage_elements;
+    std::vector<int32_t> row_stores, row_store_values;
+    std::vector<int32_t> output_elements;    // with the element-level stores
+    std::vector<int32_t> output_row_values;  // row-level values stored per element
+  };
+  RowPasses row_passes() const;
 
   const ir::Kernel& k_;
   std::string out_;

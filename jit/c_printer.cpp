@@ -110,44 +110,21 @@ class KernelPrinter : public BodyPrinter {
         if (emitted.insert(i).second && k_.body[i].kop != KOp::Store)
           emit_instr(i, row_idx, "    ");
     };
-    auto element_roots_of = [&](const std::vector<int32_t>& el) {
-      // row-level operands used by element-level instructions
-      std::vector<int32_t> r;
-      for (int32_t i : el)
-        for (int32_t o : {k_.body[i].a, k_.body[i].b, k_.body[i].c})
-          if (o >= 0 && k_.body[o].row_level) r.push_back(o);
-      return r;
-    };
+    const RowPasses passes = row_passes();
     for (size_t s = 0; s < k_.stages.size(); ++s) {
-      const ir::Stage& st = k_.stages[s];
-      const KInstr& val = k_.body[st.value];
-      std::vector<int32_t> el = val.row_level ? std::vector<int32_t>{} : closure({st.value}, false);
-      emit_row_level(element_roots_of(el));
-      if (val.row_level) emit_row_level({st.value});
+      const std::vector<int32_t>& el = passes.stage_elements[s];
+      emit_row_level(row_operands(el));
+      if (k_.body[k_.stages[s].value].row_level) emit_row_level({k_.stages[s].value});
       print_stage(static_cast<int>(s), el, idx);
     }
     // Outputs: row-level stores once per row, element-level ones in a loop.
-    std::vector<int32_t> row_stores, el_stores;
-    for (size_t i = 0; i < k_.body.size(); ++i)
-      if (k_.body[i].kop == KOp::Store)
-        (k_.body[i].row_level ? row_stores : el_stores).push_back(static_cast<int32_t>(i));
-    std::vector<int32_t> store_vals;
-    for (int32_t i : row_stores) store_vals.push_back(k_.body[i].a);
-    emit_row_level(store_vals);
-    for (int32_t i : row_stores) emit_instr(i, row_idx, "    ");
-    if (!el_stores.empty()) {
-      std::vector<int32_t> el;
-      for (int32_t i : el_stores) {
-        auto c = closure({k_.body[i].a}, false);
-        el.insert(el.end(), c.begin(), c.end());
-        if (k_.body[k_.body[i].a].row_level) emit_row_level({k_.body[i].a});
-      }
-      el.insert(el.end(), el_stores.begin(), el_stores.end());
-      std::sort(el.begin(), el.end());
-      el.erase(std::unique(el.begin(), el.end()), el.end());
-      emit_row_level(element_roots_of(el));
+    emit_row_level(passes.row_store_values);
+    for (int32_t i : passes.row_stores) emit_instr(i, row_idx, "    ");
+    if (!passes.output_elements.empty()) {
+      emit_row_level(passes.output_row_values);
+      emit_row_level(row_operands(passes.output_elements));
       open_reduced_loops(idx, false, "");
-      for (int32_t i : el) emit_instr(i, idx, loop_indent_);
+      for (int32_t i : passes.output_elements) emit_instr(i, idx, loop_indent_);
       close_reduced_loops();
     }
     out_ += "  }\n";

@@ -340,14 +340,6 @@ class CudaPrinter : public BodyPrinter {
   }
 
   // ---- row kernels ------------------------------------------------------------------
-  std::vector<int32_t> element_roots_of(const std::vector<int32_t>& el) const {
-    std::vector<int32_t> r;
-    for (int32_t i : el)
-      for (int32_t o : {k_.body[i].a, k_.body[i].b, k_.body[i].c})
-        if (o >= 0 && k_.body[o].row_level) r.push_back(o);
-    return r;
-  }
-
   void print_row() {
     const size_t n = k_.domain.size();
     const size_t kept = n - k_.reduced;
@@ -393,43 +385,28 @@ class CudaPrinter : public BodyPrinter {
     };
     if (L_.persistent) {
       std::vector<int32_t> loads(L_.cached_loads.begin(), L_.cached_loads.end());
-      emit_row_level(element_roots_of(loads));
+      emit_row_level(row_operands(loads));
       print_cache_fill(loads);
     }
+    const RowPasses passes = row_passes();
     for (size_t s = 0; s < k_.stages.size(); ++s) {
-      const ir::Stage& st = k_.stages[s];
-      const KInstr& val = k_.body[st.value];
-      std::vector<int32_t> el = val.row_level ? std::vector<int32_t>{} : closure({st.value}, false);
-      emit_row_level(element_roots_of(el));
-      if (val.row_level) emit_row_level({st.value});
+      const std::vector<int32_t>& el = passes.stage_elements[s];
+      emit_row_level(row_operands(el));
+      if (k_.body[k_.stages[s].value].row_level) emit_row_level({k_.stages[s].value});
       print_stage(static_cast<int>(s), el);
     }
-    std::vector<int32_t> row_stores, el_stores;
-    for (size_t i = 0; i < k_.body.size(); ++i)
-      if (k_.body[i].kop == KOp::Store)
-        (k_.body[i].row_level ? row_stores : el_stores).push_back(static_cast<int32_t>(i));
-    std::vector<int32_t> store_vals;
-    for (int32_t i : row_stores) store_vals.push_back(k_.body[i].a);
-    emit_row_level(store_vals);
-    if (!row_stores.empty()) {
+    emit_row_level(passes.row_store_values);
+    if (!passes.row_stores.empty()) {
       out_ += "  if (lane == 0) {\n";
-      for (int32_t i : row_stores) emit_instr(i, row_idx_, "    ");
+      for (int32_t i : passes.row_stores) emit_instr(i, row_idx_, "    ");
       out_ += "  }\n";
     }
-    if (!el_stores.empty()) {
-      std::vector<int32_t> el;
-      for (int32_t i : el_stores) {
-        auto c = closure({k_.body[i].a}, false);
-        el.insert(el.end(), c.begin(), c.end());
-        if (k_.body[k_.body[i].a].row_level) emit_row_level({k_.body[i].a});
-      }
-      el.insert(el.end(), el_stores.begin(), el_stores.end());
-      std::sort(el.begin(), el.end());
-      el.erase(std::unique(el.begin(), el.end()), el.end());
-      emit_row_level(element_roots_of(el));
-      open_elements(el);
-      for (int32_t i : el) emit_instr(i, elem_idx_, loop_ind_);
-      close_elements(el);
+    if (!passes.output_elements.empty()) {
+      emit_row_level(passes.output_row_values);
+      emit_row_level(row_operands(passes.output_elements));
+      open_elements(passes.output_elements);
+      for (int32_t i : passes.output_elements) emit_instr(i, elem_idx_, loop_ind_);
+      close_elements(passes.output_elements);
     }
   }
 
