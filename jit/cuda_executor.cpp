@@ -352,7 +352,6 @@ std::vector<BufferView> cuda_run(const ir::Graph& g, const sched::Plan& p, const
       alloc(b);
     }
   }
-  std::vector<uint64_t> params;
   auto release_after = [&](const sched::Step& st, size_t s) {
     for (int32_t b : st.args) {
       const sched::PlanBuffer& pb = p.buffers[b];
@@ -406,22 +405,10 @@ std::vector<BufferView> cuda_run(const ir::Graph& g, const sched::Plan& p, const
     if (lk.info.grid > 0 || k.kind == ir::Kernel::Kind::matmul) ++*launches;
     bool done = k.kind == ir::Kernel::Kind::matmul && run_cublaslt(k, args, dev);
     if (!done && lk.info.grid > 0) {
-      // Scalar parameters by value: doubles, then the same values as int64.
-      const size_t np = std::max<size_t>(st.params.size(), 1);
-      params.assign(2 * np, 0);
-      for (size_t q = 0; q < st.params.size(); ++q) {
-        const ir::ScalarValue& v = g.scalars()[st.params[q]];
-        const double f = is_floating(k.params[q]) ? v.f : static_cast<double>(v.i);
-        const int64_t i = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
-        std::memcpy(&params[q], &f, sizeof f);
-        std::memcpy(&params[np + q], &i, sizeof i);
-      }
-      bool aligned = true;
-      for (size_t q = 0; q < lk.info.vector_args.size(); ++q) {
-        const auto addr = reinterpret_cast<uintptr_t>(args[lk.info.vector_args[q]]);
-        aligned = aligned && addr % static_cast<uintptr_t>(lk.info.align_bytes[q]) == 0;
-      }
-      void* fn = aligned ? lk.fn : kernel_cache().scalar_entry(k, dev);
+      std::vector<const ir::ScalarValue*> values;
+      for (int32_t q : st.params) values.push_back(&g.scalars()[q]);
+      std::vector<uint64_t> params = cuda_param_block(k, values);
+      void* fn = lk.info.aligned(args) ? lk.fn : kernel_cache().scalar_entry(k, dev);
       std::vector<void*> kp(args.size() + 1);
       for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
       kp[args.size()] = params.data();

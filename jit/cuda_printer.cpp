@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -632,6 +633,27 @@ CudaLaunchInfo cuda_launch_info(const ir::Kernel& k) {
   info.block = L.threads;
   info.params = static_cast<int>(k.params.size());
   return info;
+}
+
+bool CudaLaunchInfo::aligned(const std::vector<void*>& args) const {
+  for (size_t q = 0; q < vector_args.size(); ++q)
+    if (reinterpret_cast<uintptr_t>(args[vector_args[q]]) % static_cast<uintptr_t>(align_bytes[q]))
+      return false;
+  return true;
+}
+
+std::vector<uint64_t> cuda_param_block(const ir::Kernel& k,
+                                       const std::vector<const ir::ScalarValue*>& values) {
+  const size_t np = std::max<size_t>(values.size(), 1);
+  std::vector<uint64_t> block(2 * np, 0);
+  for (size_t q = 0; q < values.size(); ++q) {
+    const ir::ScalarValue& v = *values[q];
+    const double f = is_floating(k.params[q]) ? v.f : static_cast<double>(v.i);
+    const int64_t i = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
+    std::memcpy(&block[q], &f, sizeof f);
+    std::memcpy(&block[np + q], &i, sizeof i);
+  }
+  return block;
 }
 
 std::string print_cuda_kernel(const ir::Kernel& k, CudaEntries entries) {

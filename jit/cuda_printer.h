@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/graph.h"
 #include "ir/kernel.h"
 
 namespace tj::jit {
@@ -43,7 +44,16 @@ struct CudaLaunchInfo {
   int64_t grid = 1;  // blocks (0: nothing to run)
   int block = 1;     // threads per block
   int params = 0;    // scalar parameters (the struct holds max(params, 1) of each)
+
+  /// Whether buffer arguments at these addresses may use the vector entry.
+  bool aligned(const std::vector<void*>& args) const;
 };
+
+/// The bytes of the kernel's `NAME_p` parameter struct for these scalar
+/// values (one per kernel parameter): the doubles, then the same values as
+/// int64, each read by the kernel in its parameter's dtype.
+std::vector<uint64_t> cuda_param_block(const ir::Kernel& k,
+                                       const std::vector<const ir::ScalarValue*>& values);
 
 /// How `k` is launched (computed by the same rules the printer uses).
 CudaLaunchInfo cuda_launch_info(const ir::Kernel& k);

@@ -123,23 +123,12 @@ EmulatedRun run_cuda_emulated(const ir::Graph& g, bool force_scalar) {
     }
     ++run.launches;
     if (info.grid == 0) continue;
-    const size_t np = std::max<size_t>(st.params.size(), 1);
-    std::vector<uint64_t> params(2 * np, 0);
-    for (size_t q = 0; q < st.params.size(); ++q) {
-      const ir::ScalarValue& v = g.scalars()[st.params[q]];
-      const double f = is_floating(k.params[q]) ? v.f : static_cast<double>(v.i);
-      const int64_t i = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
-      std::memcpy(&params[q], &f, sizeof f);
-      std::memcpy(&params[np + q], &i, sizeof i);
-    }
-    std::string entry = info.name;
-    if (!info.scalar_name.empty()) {
-      bool aligned = !force_scalar;
-      for (size_t q = 0; q < info.vector_args.size(); ++q)
-        aligned = aligned &&
-                  reinterpret_cast<uintptr_t>(args[info.vector_args[q]]) % info.align_bytes[q] == 0;
-      if (!aligned) entry = info.scalar_name;
-    }
+    std::vector<const ir::ScalarValue*> values;
+    for (int32_t q : st.params) values.push_back(&g.scalars()[q]);
+    std::vector<uint64_t> params = jit::cuda_param_block(k, values);
+    const std::string entry = !info.scalar_name.empty() && (force_scalar || !info.aligned(args))
+                                  ? info.scalar_name
+                                  : info.name;
     auto fn = reinterpret_cast<EntryFn>(dlsym(unit.so, (entry + "_emu").c_str()));
     std::vector<void*> kp(args.size() + 1);
     for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
