@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "jit/cuda_printer.h"
-#include "jit/nvrtc.h"
+#include "jit/cuda/printer.h"
+#include "jit/cuda/nvrtc.h"
 #include "scheduler/plan.h"
 #include "trace/trace.h"
 

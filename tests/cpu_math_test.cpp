@@ -1,11 +1,11 @@
-// Tests of jit/cpu_math.h, the math library the generated C++ kernels include:
+// Tests of jit/cpu/math.h, the math library the generated C++ kernels include:
 // accuracy of every float function against f64 libm (in this build and in a
 // kernel-style build compiled at test time), f16/bf16 conversions against
 // tj::half / tj::bfloat16, Philox against ir/philox.h, and that g++ vectorizes
 // the loops a kernel writes.
-#include "jit/cpu_math.h"
+#include "jit/cpu/math.h"
 #define TJ_FN static inline
-#include "jit/kernel_common.h"
+#include "jit/codegen/kernel_common.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>
@@ -475,8 +475,8 @@ TEST(CpuMath, PhiloxMatchesReference) {
 // ---- kernel-style builds compiled at test time ------------------------------------
 
 #ifdef TJ_SOURCE_DIR
-const char* const kHeader = TJ_SOURCE_DIR "/jit/cpu_math.h";
-const char* const kCommon = TJ_SOURCE_DIR "/jit/kernel_common.h";
+const char* const kHeader = TJ_SOURCE_DIR "/jit/cpu/math.h";
+const char* const kCommon = TJ_SOURCE_DIR "/jit/codegen/kernel_common.h";
 #endif
 
 bool have_compiler() { return std::system("command -v c++ >/dev/null 2>&1") == 0; }
@@ -557,7 +557,7 @@ std::set<int> vectorized_lines(const std::string& log, const std::string& file) 
 
 TEST(CpuMathJit, LoopsVectorize) {
 #ifndef TJ_SOURCE_DIR
-  GTEST_SKIP() << "built without TJ_SOURCE_DIR, cannot locate jit/cpu_math.h";
+  GTEST_SKIP() << "built without TJ_SOURCE_DIR, cannot locate jit/cpu/math.h";
 #else
   if (!have_compiler())
     GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";
@@ -588,7 +588,7 @@ TEST(CpuMathJit, LoopsVectorize) {
 // FMA-contracted, -march=native), which is how kernels really run.
 TEST(CpuMathJit, AccuracyInKernelBuild) {
 #ifndef TJ_SOURCE_DIR
-  GTEST_SKIP() << "built without TJ_SOURCE_DIR, cannot locate jit/cpu_math.h";
+  GTEST_SKIP() << "built without TJ_SOURCE_DIR, cannot locate jit/cpu/math.h";
 #else
   if (!have_compiler())
     GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "jit/cuda_executor.h"
-#include "jit/cuda_printer.h"
-#include "jit/nvrtc.h"
+#include "jit/cuda/backend.h"
+#include "jit/cuda/printer.h"
+#include "jit/cuda/nvrtc.h"
 #include "scheduler/plan.h"
 #include "tilejit/tilejit.h"
 #include "trace/trace.h"

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <memory>
 
-#include "jit/c_expr.h"
-#include "jit/cpu_compiler.h"
-#include "jit/cuda_printer.h"
+#include "jit/codegen/body_printer.h"
+#include "jit/cpu/compiler.h"
+#include "jit/cuda/printer.h"
 #include "scheduler/plan.h"
 
 namespace tj::testing {

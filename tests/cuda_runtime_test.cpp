@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "jit/cublaslt.h"
-#include "jit/cuda_driver.h"
-#include "jit/cuda_memory.h"
+#include "jit/cuda/cublaslt.h"
+#include "jit/cuda/driver.h"
+#include "jit/cuda/memory.h"
 #include "tilejit/cuda.h"
 #include "tilejit/error.h"
 

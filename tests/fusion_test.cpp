@@ -23,7 +23,7 @@
 #include "cuda_emulator.h"
 #include "ir/print.h"
 #include "ir/reference_eval.h"
-#include "jit/cuda_driver.h"
+#include "jit/cuda/driver.h"
 #include "scheduler/plan.h"
 #include "test_util.h"
 #include "tilejit/cuda.h"

@@ -8,7 +8,7 @@
 #include "ir/print.h"
 #include "ir/reference_eval.h"
 #include "ir/verify.h"
-#include "jit/host_allocator.h"
+#include "jit/cpu/allocator.h"
 #include "test_util.h"
 
 namespace tj::ir {

@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "jit/host_allocator.h"
+#include "jit/cpu/allocator.h"
 #include "test_util.h"
 #include "trace/trace.h"
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "ir/check.h"
-#include "jit/observe.h"
+#include "jit/observe/observe.h"
 #include "tilejit/config.h"
 #include "trace/log.h"
 

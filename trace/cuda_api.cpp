@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "ir/check.h"
-#include "jit/cuda_driver.h"
-#include "jit/cuda_memory.h"
+#include "jit/cuda/driver.h"
+#include "jit/cuda/memory.h"
 #include "tilejit/cuda.h"
 #include "tilejit/device.h"
 #include "tilejit/ops.h"

@@ -2,8 +2,8 @@
 
 #include <ostream>
 
-#include "jit/cuda_driver.h"
-#include "jit/nvrtc.h"
+#include "jit/cuda/driver.h"
+#include "jit/cuda/nvrtc.h"
 #include "tilejit/config.h"
 #include "tilejit/device.h"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "jit/host_allocator.h"
+#include "jit/cpu/allocator.h"
 #include "trace/ops_util.h"
 
 namespace tj {

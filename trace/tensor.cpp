@@ -2,9 +2,9 @@
 #include <ostream>
 
 #include "ir/dtype.h"
-#include "jit/cuda_driver.h"
-#include "jit/cuda_memory.h"
-#include "jit/host_allocator.h"
+#include "jit/cuda/driver.h"
+#include "jit/cuda/memory.h"
+#include "jit/cpu/allocator.h"
 #include "trace/ops_util.h"
 
 namespace tj {

@@ -1,4 +1,4 @@
-#include "jit/c_expr.h"
+#include "jit/codegen/body_printer.h"
 
 #include <fmt/format.h>
 

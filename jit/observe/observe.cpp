@@ -1,4 +1,4 @@
-#include "jit/observe.h"
+#include "jit/observe/observe.h"
 
 #include <fmt/format.h>
 
@@ -15,10 +15,10 @@
 
 #include "ir/kernel.h"
 #include "ir/print.h"
-#include "jit/c_printer.h"
-#include "jit/cuda_printer.h"
-#include "jit/nvrtc.h"
-#include "jit/observe_origins.h"
+#include "jit/cpu/printer.h"
+#include "jit/cuda/printer.h"
+#include "jit/cuda/nvrtc.h"
+#include "jit/observe/origins.h"
 #include "scheduler/plan.h"
 #include "trace/log.h"
 

@@ -1,4 +1,4 @@
-#include "jit/cpu_compiler.h"
+#include "jit/cpu/compiler.h"
 
 #include <dlfcn.h>
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-#include "jit/host_allocator.h"
+#include "jit/cpu/allocator.h"
 
 #include <bit>
 #include <cstdlib>

@@ -36,7 +36,7 @@
 // GEMM on that device decline, after one warning. A problem that cuBLASLt
 // reports as NOT_SUPPORTED or INVALID_VALUE is declined (and remembered);
 // other cuBLASLt errors throw tj::Error.
-#include "jit/cublaslt.h"
+#include "jit/cuda/cublaslt.h"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -48,8 +48,8 @@
 #include <vector>
 
 #include "ir/check.h"
-#include "jit/cuda_driver.h"
-#include "jit/cuda_memory.h"
+#include "jit/cuda/driver.h"
+#include "jit/cuda/memory.h"
 #include "tilejit/config.h"
 #include "tilejit_build_config.h"
 #include "trace/log.h"

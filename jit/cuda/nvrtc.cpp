@@ -1,4 +1,4 @@
-#include "jit/nvrtc.h"
+#include "jit/cuda/nvrtc.h"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "ir/check.h"
-#include "jit/cuda_driver.h"
+#include "jit/cuda/driver.h"
 #include "tilejit/config.h"
 #include "tilejit_build_config.h"
 

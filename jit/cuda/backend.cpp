@@ -1,4 +1,4 @@
-#include "jit/cuda_executor.h"
+#include "jit/cuda/backend.h"
 
 #include <fmt/format.h>
 
@@ -10,12 +10,12 @@
 #include "cache/kernel_store.h"
 #include "ir/check.h"
 #include "jit/cache_entry.h"
-#include "jit/cublaslt.h"
-#include "jit/cuda_driver.h"
-#include "jit/cuda_memory.h"
-#include "jit/cuda_printer.h"
-#include "jit/nvrtc.h"
-#include "jit/observe.h"
+#include "jit/cuda/cublaslt.h"
+#include "jit/cuda/driver.h"
+#include "jit/cuda/memory.h"
+#include "jit/cuda/printer.h"
+#include "jit/cuda/nvrtc.h"
+#include "jit/observe/observe.h"
 #include "tilejit/config.h"
 #include "trace/log.h"
 

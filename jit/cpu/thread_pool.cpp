@@ -1,4 +1,4 @@
-#include "jit/thread_pool.h"
+#include "jit/cpu/thread_pool.h"
 
 #include <algorithm>
 #include <atomic>

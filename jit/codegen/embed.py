@@ -5,7 +5,7 @@ import sys
 
 out, pairs = sys.argv[1], sys.argv[2:]
 with open(out, "w") as f:
-    f.write('#include "jit/embedded_sources.h"\nnamespace tj::jit::embedded {\n')
+    f.write('#include "jit/codegen/embedded_sources.h"\nnamespace tj::jit::embedded {\n')
     for pair in pairs:
         name, path = pair.split("=", 1)
         data = open(path, "rb").read()

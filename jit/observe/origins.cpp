@@ -1,7 +1,7 @@
 // Source locations of traced ops (see observe.h): the call stacks that
 // note_origin records, interned by id, and their symbolization into the line
 // of the user's program that called each op.
-#include "jit/observe_origins.h"
+#include "jit/observe/origins.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "jit/observe.h"
+#include "jit/observe/observe.h"
 
 namespace tj::obs {
 
@@ -212,8 +212,8 @@ void know_library(Origins& o) {
   o.lib_path = ob.path;
   symbolize(o, ob, {a});
   for (const Frame& f : o.at[a])
-    if (f.file.ends_with("observe_origins.cpp"))  // <root>/jit/observe_origins.cpp
-      o.lib_root = fs::path(f.file).parent_path().parent_path().string();
+    if (f.file.ends_with("observe/origins.cpp"))  // <root>/jit/observe/origins.cpp
+      o.lib_root = fs::path(f.file).parent_path().parent_path().parent_path().string();
 }
 
 enum class Who { lib, system, user, unknown };

@@ -17,7 +17,7 @@
 // after every use in its old one. The driver is only given memory back after
 // the stream has drained: the cache is emptied by taking its blocks out under
 // the lock, then, unlocked, synchronizing the stream once and freeing them.
-#include "jit/cuda_memory.h"
+#include "jit/cuda/memory.h"
 
 #include <fmt/format.h>
 
@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "ir/check.h"
-#include "jit/cuda_driver.h"
+#include "jit/cuda/driver.h"
 
 namespace tj::jit::cuda {
 

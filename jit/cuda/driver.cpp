@@ -1,4 +1,4 @@
-#include "jit/cuda_driver.h"
+#include "jit/cuda/driver.h"
 
 #include <dlfcn.h>
 #include <fmt/format.h>

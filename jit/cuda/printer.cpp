@@ -1,4 +1,4 @@
-#include "jit/cuda_printer.h"
+#include "jit/cuda/printer.h"
 
 #include <fmt/format.h>
 
@@ -9,8 +9,8 @@
 #include <set>
 
 #include "ir/check.h"
-#include "jit/c_expr.h"
-#include "jit/embedded_sources.h"
+#include "jit/codegen/body_printer.h"
+#include "jit/codegen/embedded_sources.h"
 
 namespace tj::jit {
 
@@ -662,7 +662,7 @@ std::string print_cuda_kernel(const ir::Kernel& k, CudaEntries entries) {
 
 const std::string& cuda_preamble() {
   static const std::string p =
-      std::string(embedded::cuda_kernel_h) + "\n" + embedded::kernel_common_h + "\n";
+      std::string(embedded::cuda_preamble_h) + "\n" + embedded::kernel_common_h + "\n";
   return p;
 }
 

@@ -1,4 +1,4 @@
-#include "jit/c_printer.h"
+#include "jit/cpu/printer.h"
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 #include <set>
 
 #include "ir/check.h"
-#include "jit/c_expr.h"
-#include "jit/embedded_sources.h"
+#include "jit/codegen/body_printer.h"
+#include "jit/codegen/embedded_sources.h"
 
 namespace tj::jit {
 
