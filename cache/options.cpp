@@ -9,6 +9,7 @@
 
 #include "cache/cache_log.h"
 #include "cache/kernel_store.h"
+#include "ir/log.h"
 
 namespace tj::cache {
 
@@ -22,21 +23,6 @@ std::mutex& sink_mutex() {
 LogSink& sink() {
   static LogSink s;
   return s;
-}
-
-// 0 = errors only, 1 = warnings (default), 2 = info, 3 = debug; from TILEJIT_LOG.
-int default_verbosity() {
-  static const int v = [] {
-    const char* e = std::getenv("TILEJIT_LOG");
-    if (!e) return 1;
-    std::string s(e);
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (s == "error") return 0;
-    if (s == "info") return 2;
-    if (s == "debug") return 3;
-    return 1;
-  }();
-  return v;
 }
 
 std::string trim(std::string_view s) {
@@ -75,10 +61,10 @@ void emit(Severity s, std::string_view msg) {
     sink()(s, msg);
     return;
   }
-  int need = s == Severity::warn ? 1 : s == Severity::info ? 2 : 3;
-  if (default_verbosity() < need) return;
-  const char* tag = s == Severity::warn ? "warning: " : "";
-  std::fprintf(stderr, "tilejit: %s%.*s\n", tag, static_cast<int>(msg.size()), msg.data());
+  const LogLevel level = s == Severity::warn   ? LogLevel::warn
+                         : s == Severity::info ? LogLevel::info
+                                               : LogLevel::debug;
+  if (log_enabled(level)) log_line(level, msg);
 }
 
 }  // namespace detail

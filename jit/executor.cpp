@@ -21,7 +21,7 @@
 #include "jit/cpu/thread_pool.h"
 #include "scheduler/plan.h"
 #include "tilejit_build_config.h"
-#include "trace/log.h"
+#include "ir/log.h"
 
 #if TJ_HAVE_CBLAS
 #include <cblas.h>
@@ -251,7 +251,7 @@ class PlanCache {
         counters().mem_hits += cs.mem_hits;
         counters().compile_us += static_cast<int64_t>(cs.compile_ms * 1000);
       }
-      if (config().log_level >= LogLevel::debug) {
+      if (log_enabled(LogLevel::debug)) {
         log(LogLevel::debug, "plan {:016x}: {} step(s)\n{}", g.hash(), rp->plan.steps.size(),
             rp->plan.schedule_text);
         for (const auto& k : rp->plan.kernels) log(LogLevel::debug, "{}", ir::to_string(k));

@@ -5,9 +5,10 @@
 #include <string>
 
 #include "ir/check.h"
+#include "ir/log.h"
 #include "jit/observe/observe.h"
 #include "tilejit/config.h"
-#include "trace/log.h"
+#include "trace/config_sync.h"
 
 extern char** environ;
 
@@ -76,15 +77,8 @@ Config from_environment() {
       warn_invalid("TILEJIT_MAX_TRACE", v, "a positive number of ops (default 4096)");
   }
   if (const char* v = std::getenv("TILEJIT_LOG")) {
-    std::string s = lower(v);
-    if (s == "error")
-      c.log_level = LogLevel::error;
-    else if (s == "warn" || s == "warning")
-      c.log_level = LogLevel::warn;
-    else if (s == "info")
-      c.log_level = LogLevel::info;
-    else if (s == "debug")
-      c.log_level = LogLevel::debug;
+    if (std::optional<LogLevel> l = parse_log_level(v))
+      c.log_level = *l;
     else
       warn_invalid("TILEJIT_LOG", v, "error, warn (default), info, debug");
   }
@@ -147,26 +141,74 @@ Config from_environment() {
   return c;
 }
 
-}  // namespace
+/// TILEJIT_TIMELINE and TILEJIT_STATS are written here, at exit, from the
+/// process-wide configuration.
+void at_exit();
 
-Config& config() {
-  // Never destroyed: the exit hook (TILEJIT_STATS, TILEJIT_TIMELINE) reads it
-  // after static destructors may have run.
+Config& process_config() {
+  // Never destroyed: the exit hook reads it after static destructors may
+  // have run.
   static Config* c = [] {
     auto* p = new Config(from_environment());
-    obs::install_exit_hook();
+    set_log_level(p->log_level);
+    jit::set_default_options(trace::jit_options_of(*p));
+    std::atexit(at_exit);
     return p;
   }();
   return *c;
 }
 
-void log_line(LogLevel level, std::string_view msg) {
-  static std::mutex mu;
-  const char* tag = level == LogLevel::error  ? "error: "
-                    : level == LogLevel::warn ? "warning: "
-                                              : "";
-  std::lock_guard lock(mu);
-  std::fprintf(stderr, "tilejit: %s%.*s\n", tag, static_cast<int>(msg.size()), msg.data());
+thread_local Config* t_guarded = nullptr;  // the innermost ConfigGuard of this thread
+
+void at_exit() {
+  const Config& c = process_config();
+  if (!c.timeline.empty()) obs::write_timeline(c.timeline);
+  if (c.stats) std::fprintf(stderr, "%s\n", stats_line(stats()).c_str());
 }
+
+}  // namespace
+
+Config& config() { return t_guarded ? *t_guarded : process_config(); }
+
+ConfigGuard::ConfigGuard() : mine_(config()), outer_(t_guarded) { t_guarded = &mine_; }
+
+ConfigGuard::~ConfigGuard() { t_guarded = outer_; }
+
+namespace trace {
+
+jit::Options jit_options_of(const Config& c) {
+  jit::Options o;
+  o.cxx = c.cxx;
+  o.cuda_home = c.cuda_home;
+  o.allow_tf32 = c.allow_tf32;
+  o.trace = c.trace;
+  o.dump_dir = c.dump_dir;
+  o.timeline = c.timeline;
+  return o;
+}
+
+namespace {
+
+thread_local jit::Options t_jit_options;
+
+const jit::Options& synced_jit_options() {
+  const Config& c = config();
+  jit::Options& o = t_jit_options;
+  // Usually nothing changed since the last call: compare, copy only when needed.
+  if (o.cxx != c.cxx || o.cuda_home != c.cuda_home || o.allow_tf32 != c.allow_tf32 ||
+      o.trace != c.trace || o.dump_dir != c.dump_dir || o.timeline != c.timeline)
+    o = jit_options_of(c);
+  return o;
+}
+
+}  // namespace
+
+JitScope::JitScope() : scope_(synced_jit_options()), outer_level_(thread_log_level()) {
+  set_thread_log_level(config().log_level);
+}
+
+JitScope::~JitScope() { set_thread_log_level(outer_level_); }
+
+}  // namespace trace
 
 }  // namespace tj

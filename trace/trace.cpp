@@ -11,13 +11,21 @@
 #include "jit/executor.h"
 #include "jit/cuda/nvrtc.h"
 #include "jit/observe/observe.h"
+#include "ir/log.h"
 #include "tilejit/cuda.h"
-#include "trace/log.h"
+#include "trace/config_sync.h"
 #include "trace/stats.h"
 
 namespace tj::trace {
 
 namespace {
+
+/// Source locations of traced ops are recorded for TILEJIT_TRACE and
+/// TILEJIT_DUMP_DIR.
+bool locating() {
+  const Config& c = config();
+  return !c.trace.empty() || !c.dump_dir.empty();
+}
 
 struct Trace {
   std::vector<std::weak_ptr<TensorImpl>> pending;
@@ -63,6 +71,8 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
     materialize(rest, reason);
     return;
   }
+  JitScope jit_scope;  // this thread's configuration, for everything below
+  const bool locate = locating();
   ir::GraphBuilder b;
   std::unordered_map<TensorImpl*, ir::NodeId> ids;
   std::vector<TensorImpl::Ptr> outs;
@@ -109,7 +119,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
         in_ids.reserve(f.inputs.size());
         for (const auto& in : f.inputs) in_ids.push_back(ids.at(in.get()));
         id = b.add(p->op, in_ids, {.attrs = p->attrs, .dtype = p->dtype, .shape = p->shape});
-        if (obs::locating()) b.set_origin(id, obs::origin_of(p));  // for dumps and traces
+        if (locate) b.set_origin(id, obs::origin_of(p));  // for dumps and traces
         bool is_root = root_set.count(p) != 0;
         if (is_root || p->handles.load(std::memory_order_relaxed) > 0) {
           outs.push_back(f.impl);
@@ -123,11 +133,10 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
   if (outs.empty()) return;
 
   ir::Graph g = b.finish(out_ids);
-  if (config().log_level >= LogLevel::debug) {
+  if (log_enabled(LogLevel::debug))
     log(LogLevel::debug, "flush ({}): {}", flush_reason_name(reason), ir::to_string(g));
-  }
   if (observer()) observer()(g);
-  obs::FlushScope observe(reason, g);  // TILEJIT_TRACE / DUMP_DIR / TIMELINE
+  obs::FlushScope observe(flush_reason_name(reason), g);  // TILEJIT_TRACE / DUMP_DIR / TIMELINE
   std::vector<BufferView> results = jit::execute(g, device);
   record_flush(reason, static_cast<int64_t>(g.size()), g, static_cast<int64_t>(outs.size()));
 
@@ -187,7 +196,7 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
   impl->inputs.reserve(inputs.size());
   for (const Tensor& t : inputs) impl->inputs.push_back(t.impl());
   count_op();
-  if (obs::locating()) obs::note_origin(impl);  // where the user called the op
+  if (locating()) obs::note_origin(impl);  // where the user called the op
 
   Tensor out(impl);
   if (!lazy) {

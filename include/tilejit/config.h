@@ -2,7 +2,13 @@
 //
 // Every setting is read once from the environment at start-up (the README
 // lists the variables) and can be changed afterwards in code through
-// `tj::config()`, or for one scope with `tj::ConfigGuard`.
+// `tj::config()`, or for one scope of one thread with `tj::ConfigGuard`.
+//
+// Threads: the process-wide configuration is meant to be set up while one
+// thread runs (at start-up, or between phases of a program); tilejit reads
+// it only in the threads that call it. To change settings while other
+// threads use tilejit, use a ConfigGuard: it changes them for its own
+// thread only, and any number of threads may hold guards at once.
 #pragma once
 
 #include <cstdint>
@@ -10,10 +16,9 @@
 #include <string>
 
 #include "tilejit/device.h"
+#include "tilejit/log.h"
 
 namespace tj {
-
-enum class LogLevel : uint8_t { error, warn, info, debug };
 
 struct Config {
   /// TILEJIT_LAZY: true (default) traces ops and fuses them at a flush;
@@ -51,21 +56,28 @@ struct Config {
   bool allow_tf32 = false;
 };
 
-/// The process-wide configuration. Changes apply to ops traced afterwards.
+/// The configuration in effect in the calling thread: its innermost
+/// ConfigGuard's, else the process-wide one. Changes apply to ops traced
+/// afterwards.
 Config& config();
 
-/// Sets configuration for one scope and restores the previous values at its
-/// end: `tj::ConfigGuard g; g->lazy = false;`.
+/// Changes configuration for one scope of the calling thread:
+/// `tj::ConfigGuard g; g->lazy = false;`. The guard starts as a copy of the
+/// configuration in effect and replaces it in this thread until the guard's
+/// scope ends; other threads keep theirs. Guards nest (the innermost wins)
+/// and must end in the thread that made them, in reverse order.
 class ConfigGuard {
  public:
-  ConfigGuard() : saved_(config()) {}
-  ~ConfigGuard() { config() = saved_; }
+  ConfigGuard();
+  ~ConfigGuard();
   ConfigGuard(const ConfigGuard&) = delete;
   ConfigGuard& operator=(const ConfigGuard&) = delete;
-  Config* operator->() { return &config(); }
+  Config* operator->() { return &mine_; }
+  Config& operator*() { return mine_; }
 
  private:
-  Config saved_;
+  Config mine_;
+  Config* outer_;
 };
 
 /// Why pending ops were computed.

@@ -12,7 +12,8 @@
 #include <sstream>
 
 #include "ir/check.h"
-#include "tilejit/config.h"
+#include "ir/log.h"
+#include "jit/options.h"
 
 namespace tj::jit {
 
@@ -62,7 +63,7 @@ std::string read_file(const std::string& path) {
 const CpuCompiler& cpu_compiler() {
   static const CpuCompiler c = [] {
     CpuCompiler c;
-    c.command = config().cxx.empty() ? "c++" : config().cxx;
+    c.command = options().cxx.empty() ? "c++" : options().cxx;
     int rc = 0;
     std::string ver = run_capture(c.command + " --version 2>&1", &rc);
     if (rc != 0)
@@ -130,7 +131,7 @@ std::shared_ptr<CpuModule> CpuModule::compile(const std::string& source, const s
   if (!m->handle_) throw Error(fmt::format("loading compiled kernel {} failed: {}", so, dlerror()));
   std::remove(so.c_str());
   std::remove(log.c_str());
-  if (config().log_level < LogLevel::debug) std::remove(src.c_str());
+  if (!log_enabled(LogLevel::debug)) std::remove(src.c_str());
   return m;
 }
 

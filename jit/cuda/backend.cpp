@@ -16,8 +16,8 @@
 #include "jit/cuda/printer.h"
 #include "jit/cuda/nvrtc.h"
 #include "jit/observe/observe.h"
-#include "tilejit/config.h"
-#include "trace/log.h"
+#include "jit/options.h"
+#include "ir/log.h"
 
 namespace tj::jit {
 
@@ -163,7 +163,7 @@ bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev,
   g.b_row_stride = B.strides[n - 1];
   g.b_col_stride = B.strides[n - 2];
   g.c_row_stride = C.strides[n - 3];
-  g.allow_tf32 = config().allow_tf32;
+  g.allow_tf32 = options().allow_tf32;
   g.epilogue = epilogue;
   g.bias = bias;
   // Batch dims: one uniform stride per operand when they collapse, else one

@@ -50,9 +50,9 @@
 #include "ir/check.h"
 #include "jit/cuda/driver.h"
 #include "jit/cuda/memory.h"
-#include "tilejit/config.h"
+#include "jit/options.h"
 #include "tilejit_build_config.h"
-#include "trace/log.h"
+#include "ir/log.h"
 
 #if TJ_HAVE_CUDA
 #include <cublasLt.h>
@@ -148,7 +148,7 @@ Lt load_lt() {
       candidates.push_back(home + dir + so);
     }
   };
-  add_home(config().cuda_home);
+  add_home(options().cuda_home);
   add_home(TJ_CUDA_HOME);
   candidates.push_back(so_major);
   candidates.push_back(so);

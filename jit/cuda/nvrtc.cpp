@@ -10,7 +10,7 @@
 
 #include "ir/check.h"
 #include "jit/cuda/driver.h"
-#include "tilejit/config.h"
+#include "jit/options.h"
 #include "tilejit_build_config.h"
 
 #if TJ_HAVE_CUDA
@@ -52,7 +52,7 @@ std::vector<std::string> candidates() {
       for (const char* so : {"libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"})
         out.push_back(home + dir + so);
   };
-  add_home(config().cuda_home);
+  add_home(options().cuda_home);
   add_home(TJ_CUDA_HOME);
   add_home("/usr/local/cuda");
   for (const char* so : {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}) out.push_back(so);

@@ -20,7 +20,7 @@
 #include "jit/cuda/nvrtc.h"
 #include "jit/observe/origins.h"
 #include "scheduler/plan.h"
-#include "trace/log.h"
+#include "ir/log.h"
 
 namespace tj::obs {
 
@@ -72,7 +72,7 @@ struct KernelOps {
 struct FlushInfo {
   bool active = false;
   int64_t id = 0;
-  FlushReason reason = FlushReason::sync;
+  std::string reason;
   size_t nodes = 0, outputs = 0;
   uint64_t hash = 0;
   int plan = -1;  // -1 unknown, 0 miss, 1 hit
@@ -131,7 +131,7 @@ std::string json_str(std::string_view s) {
 
 void add_event(std::string name, const char* cat, char ph, Clock::time_point start,
                Clock::time_point end, std::string args) {
-  if (config().timeline.empty()) return;
+  if (jit::options().timeline.empty()) return;
   State& s = state();
   Event e{std::move(name),
           cat,
@@ -168,7 +168,7 @@ std::string short_summary(const std::string& s) {
 // ---- TILEJIT_TRACE ------------------------------------------------------------------
 
 void trace_write(const std::string& line) {
-  const std::string& path = config().trace;
+  const std::string& path = jit::options().trace;
   if (path.empty()) return;
   State& s = state();
   std::lock_guard lock(s.mu);
@@ -197,7 +197,7 @@ void trace_write(const std::string& line) {
 
 /// The dump directory, created on first use; empty when off or not writable.
 std::string dump_dir() {
-  const std::string& dir = config().dump_dir;
+  const std::string& dir = jit::options().dump_dir;
   if (dir.empty()) return {};
   State& s = state();
   std::lock_guard lock(s.mu);
@@ -382,19 +382,9 @@ std::string kernels_text(const FlushInfo& f, const std::unordered_map<uint32_t, 
   return out;
 }
 
-// ---- exit --------------------------------------------------------------------------
-
-void at_exit() {
-  if (!config().timeline.empty()) write_timeline();
-  if (config().stats) std::fprintf(stderr, "%s\n", stats_line(stats()).c_str());
-}
-
 }  // namespace
 
-void install_exit_hook() { std::atexit(at_exit); }
-
-bool write_timeline() {
-  const std::string& path = config().timeline;
+bool write_timeline(const std::string& path) {
   if (path.empty()) return false;
   State& s = state();
   std::lock_guard lock(s.mu);
@@ -428,7 +418,7 @@ bool write_timeline() {
 
 namespace detail {
 
-void flush_begin(FlushReason reason, const ir::Graph& g) {
+void flush_begin(std::string_view reason, const ir::Graph& g) {
   FlushInfo& f = flush_info();
   f = FlushInfo{};
   f.active = true;
@@ -447,7 +437,7 @@ void flush_end(bool failed) {
   Clock::time_point end = Clock::now();
   std::string kernels = "no kernels";
   try {
-    const Config& c = config();
+    const jit::Options& c = jit::options();
     std::unordered_map<uint32_t, Location> locs;
     if ((!c.trace.empty() || !c.dump_dir.empty()) && f.graph) locs = locate(*f.graph);
     dump_graphs(f, locs);
@@ -464,7 +454,7 @@ void flush_end(bool failed) {
   std::string line = fmt::format(
       "tilejit trace: flush {} ({}): {} nodes, {} output{}, graph "
       "{:016x}, {}; {}",
-      f.id, flush_reason_name(f.reason), f.nodes, f.outputs, f.outputs == 1 ? "" : "s", f.hash,
+      f.id, f.reason, f.nodes, f.outputs, f.outputs == 1 ? "" : "s", f.hash,
       plan, kernels);
   if (f.compiled) line += fmt::format("; compiled {} in {:.1f} ms", f.compiled, f.compile_ms);
   if (f.disk) line += fmt::format("; {} from the disk cache", f.disk);
@@ -473,7 +463,7 @@ void flush_end(bool failed) {
                       ms_between(f.start, end));
   if (failed) line += "; stopped by an exception (reported to the caller)";
   trace_write(line);
-  add_event(fmt::format("flush ({})", flush_reason_name(f.reason)), "flush", 'X', f.start, end,
+  add_event(fmt::format("flush ({})", f.reason), "flush", 'X', f.start, end,
             fmt::format("\"flush\":{},\"nodes\":{},\"outputs\":{},\"graph\":\"{:016x}\","
                         "\"plan\":\"{}\",\"launches\":{}",
                         f.id, f.nodes, f.outputs, f.hash,
@@ -542,7 +532,7 @@ void kernel_mem_hit(const ir::Kernel& k) {
 
 void launch_done(const ir::Kernel& k, int64_t size, Clock::time_point start) {
   ++flush_info().launches;
-  if (config().timeline.empty()) return;
+  if (jit::options().timeline.empty()) return;
   static constexpr const char* kKinds[] = {"pointwise", "row", "matmul"};
   add_event(k.name, "launch", 'X', start, Clock::now(),
             fmt::format("\"kind\":\"{}\",\"domain\":\"{}\",\"size\":{},\"tile\":{}",

@@ -36,10 +36,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "ir/graph.h"
-#include "tilejit/config.h"
+#include "jit/options.h"
 
 namespace tj::ir {
 struct Kernel;
@@ -50,33 +52,24 @@ struct Plan;
 
 namespace tj::obs {
 
-/// True when TILEJIT_TRACE, TILEJIT_DUMP_DIR or TILEJIT_TIMELINE is on.
-inline bool on() {
-  const Config& c = config();
-  return !c.trace.empty() || !c.dump_dir.empty() || !c.timeline.empty();
-}
+/// True when TILEJIT_TRACE, TILEJIT_DUMP_DIR or TILEJIT_TIMELINE is on in
+/// the calling thread (jit::options()).
+inline bool on() { return jit::options().observing(); }
 
-/// True when source locations of traced ops are recorded (TILEJIT_TRACE or
-/// TILEJIT_DUMP_DIR on).
-inline bool locating() {
-  const Config& c = config();
-  return !c.trace.empty() || !c.dump_dir.empty();
-}
-/// Records the caller's stack for a just-traced op (call when locating()).
+/// Records the caller's stack for a just-traced op (the tracer calls it
+/// when TILEJIT_TRACE or TILEJIT_DUMP_DIR is on).
 void note_origin(const std::shared_ptr<void>& impl);
 /// The origin id (for ir::GraphBuilder::set_origin) noted for `impl`, 0 when
 /// none.
 uint32_t origin_of(const void* impl);
 
-/// Registers the exit hook that writes the timeline and the stats line
-/// (called once, by config()).
-void install_exit_hook();
-/// Writes the timeline file now (also done at exit). Returns false on error.
-bool write_timeline();
+/// Writes the timeline events recorded so far to `path` (the tracer calls
+/// it at exit with TILEJIT_TIMELINE). Returns false on error.
+bool write_timeline(const std::string& path);
 
 namespace detail {
 using Clock = std::chrono::steady_clock;
-void flush_begin(FlushReason reason, const ir::Graph& g);
+void flush_begin(std::string_view reason, const ir::Graph& g);
 void flush_end(bool failed);
 void plan_ready(const ir::Graph& g, const sched::Plan& p, bool hit);
 void schedule_done(Clock::time_point start);
@@ -86,10 +79,11 @@ void kernel_mem_hit(const ir::Kernel& k);
 void launch_done(const ir::Kernel& k, int64_t size, Clock::time_point start);
 }  // namespace detail
 
-/// Spans one flush (trace/trace.cpp, materialize).
+/// Spans one flush (trace/trace.cpp, materialize); `reason` says why it
+/// happens ("host read", "sync", ...).
 class FlushScope {
  public:
-  FlushScope(FlushReason reason, const ir::Graph& g) : active_(on()) {
+  FlushScope(std::string_view reason, const ir::Graph& g) : active_(on()) {
     if (active_) detail::flush_begin(reason, g);
   }
   ~FlushScope() {
