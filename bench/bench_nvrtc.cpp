@@ -15,7 +15,7 @@
 
 #include "jit/cuda/printer.h"
 #include "jit/cuda/nvrtc.h"
-#include "scheduler/plan.h"
+#include "scheduler/make_plan.h"
 #include "trace/trace.h"
 
 namespace {

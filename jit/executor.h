@@ -1,8 +1,10 @@
-// Executes a graph: plan cache lookup (or schedule, lower, compile), then
-// the plan's launches on the CPU thread pool or a CUDA device's stream.
+// The executor: runs a graph on a device. The plan cache (plans by graph
+// structure and backend) is looked up first; a miss schedules and lowers
+// the graph (scheduler/make_plan.h) and has the backend prepare its
+// kernels; then the plan runner (jit/run_plan.h) launches the steps.
 //
 // Pre: `g` passed ir::verify. Post: one contiguous BufferView per output, in
-// the output's dtype and shape, on the graph's device; outputs that are the same node
+// the output's dtype and shape, on `device`; outputs that are the same node
 // share a buffer.
 #pragma once
 
@@ -14,7 +16,6 @@
 
 namespace tj::jit {
 
-/// Runs on `device` (the device of the graph's tensors).
 std::vector<BufferView> execute(const ir::Graph& g, Device device = Device::cpu());
 
 struct JitStats {
@@ -23,10 +24,10 @@ struct JitStats {
   double compile_ms = 0;
 };
 JitStats jit_stats();
-/// True when a plan for this structural hash is in memory (the lookup a
+void reset_jit_stats();
+/// True when a CPU plan for this structural hash is in memory (the lookup a
 /// plan-cache hit performs; used to measure it).
 bool plan_cached(uint64_t graph_hash);
-void reset_jit_stats();
 
 /// Called with every new plan, after scheduling and before its kernels are
 /// compiled (test support: the test suite compiles each kernel's CUDA form

@@ -8,7 +8,7 @@
 #include "scheduler/coalesce.h"
 #include "scheduler/fuse.h"
 #include "scheduler/lower.h"
-#include "scheduler/plan.h"
+#include "scheduler/make_plan.h"
 #include "scheduler/split_reductions.h"
 #include "scheduler/tile.h"
 

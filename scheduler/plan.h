@@ -63,8 +63,4 @@ struct Target {
   int64_t l2_bytes = 1 << 20;
 };
 
-/// The whole lowering pipeline, Graph → Plan:
-///   split_reductions → fuse → lower → coalesce → tile → name → verify.
-Plan make_plan(const ir::Graph& g, const Target& target);
-
 }  // namespace tj::sched

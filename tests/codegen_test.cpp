@@ -20,7 +20,7 @@
 #include "jit/cpu/printer.h"
 #include "jit/cpu/compiler.h"
 #include "jit/cpu/allocator.h"
-#include "scheduler/plan.h"
+#include "scheduler/make_plan.h"
 #include "scheduler/tile.h"
 #include "test_util.h"
 

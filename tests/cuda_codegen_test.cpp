@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "jit/cuda/backend.h"
+#include "jit/cuda/gemm.h"
 #include "jit/cuda/printer.h"
 #include "jit/cuda/nvrtc.h"
-#include "scheduler/plan.h"
+#include "scheduler/make_plan.h"
 #include "tilejit/tilejit.h"
 #include "trace/trace.h"
 
@@ -194,7 +194,7 @@ TEST_F(CudaCodegenTest, GemmEpiloguesFuseIntoCublasLtWhereTheyMatch) {
     sched::Plan p = gpu_plan(build);
     for (size_t s = 0; s < p.steps.size(); ++s)
       if (p.kernels[p.steps[s].kernel].kind == ir::Kernel::Kind::matmul)
-        return jit::cuda_gemm_epilogue(p, s);
+        return jit::cuda::gemm_epilogue_name(p, s);
     return std::string("no GEMM");
   };
   EXPECT_EQ(epilogue([&] { return std::vector<Tensor>{gelu(linear(x, w, b), "tanh")}; }),

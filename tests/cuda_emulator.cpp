@@ -9,10 +9,13 @@
 #include <fstream>
 #include <memory>
 
+#include "ir/check.h"
+#include "jit/backend.h"
 #include "jit/codegen/body_printer.h"
 #include "jit/cpu/compiler.h"
 #include "jit/cuda/printer.h"
-#include "scheduler/plan.h"
+#include "jit/run_plan.h"
+#include "scheduler/make_plan.h"
 
 namespace tj::testing {
 
@@ -41,9 +44,17 @@ std::string wrapper(const ir::Kernel& k, const std::string& entry) {
                      entry, args, k.name, k.args.size());
 }
 
-struct Unit {
+/// A plan's CUDA unit compiled as C++ against tests/cuda_emulation.h.
+struct EmulatedPlan final : jit::PreparedPlan {
   void* so = nullptr;
-  ~Unit() {
+  LaunchFn launch = nullptr;
+  struct Entries {
+    jit::CudaLaunchInfo info;
+    EntryFn main = nullptr, scalar = nullptr;
+    bool synchronising = false;  // uses shuffles or barriers: threads run as fibers
+  };
+  std::vector<Entries> kernels;
+  ~EmulatedPlan() override {
     if (so) dlclose(so);
   }
 };
@@ -54,100 +65,133 @@ void* aligned_buffer(size_t bytes) {
   return p;
 }
 
+/// The CUDA backend's launch rules on host memory: grid, block size,
+/// parameters and the vector/scalar entry choice as jit/cuda/backend.cpp
+/// makes them (GEMMs run the generated matmul kernel, never cuBLASLt).
+class EmulatorBackend final : public jit::Backend {
+ public:
+  explicit EmulatorBackend(bool force_scalar) : force_scalar_(force_scalar) {}
+
+  Device device() const override { return Device::cpu(); }
+  const std::string& name() const override { return name_; }
+  std::string description() const override { return "CUDA emulated on the CPU"; }
+  const sched::Target& target() const override { return target_; }
+
+  std::shared_ptr<const jit::PreparedPlan> prepare(const sched::Plan& p,
+                                                   jit::PrepareStats* st) override {
+    std::vector<const ir::Kernel*> ks;
+    for (const ir::Kernel& k : p.kernels) ks.push_back(&k);
+    std::string source = jit::print_cuda_unit(ks, jit::CudaEntries::both) + "\n";
+    for (const ir::Kernel& k : p.kernels) {
+      jit::CudaLaunchInfo info = jit::cuda_launch_info(k);
+      source += wrapper(k, info.name);
+      if (!info.scalar_name.empty()) source += wrapper(k, info.scalar_name);
+    }
+    char dir[] = "/tmp/tj-emu-XXXXXX";
+    if (!mkdtemp(dir)) throw Error("mkdtemp failed");
+    const std::string src = std::string(dir) + "/unit.cpp", so = std::string(dir) + "/unit.so";
+    std::ofstream(src) << source;
+    const std::string cmd = fmt::format(
+        "{} -std=c++17 -O1 -fPIC -shared -w -include {}/tests/cuda_emulation.h {} -o {} > {}/log "
+        "2>&1",
+        jit::cpu_compiler().command, TJ_SOURCE_DIR, src, so, dir);
+    const int rc = std::system(cmd.c_str());
+    std::string log;
+    if (rc != 0) {
+      std::ifstream f(std::string(dir) + "/log");
+      log = std::string(std::istreambuf_iterator<char>(f), {});
+    }
+    auto ep = std::make_shared<EmulatedPlan>();
+    if (rc == 0) ep->so = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (rc == 0 && !ep->so) log = dlerror();
+    std::remove(src.c_str());
+    std::remove(so.c_str());
+    std::remove((std::string(dir) + "/log").c_str());
+    rmdir(dir);
+    if (!ep->so) throw Error(log + "\n---- source ----\n" + source);
+    ++st->compiled;
+    ep->launch = reinterpret_cast<LaunchFn>(dlsym(ep->so, "tj_emu_launch"));
+    for (const ir::Kernel& k : p.kernels) {
+      EmulatedPlan::Entries e;
+      e.info = jit::cuda_launch_info(k);
+      e.main = reinterpret_cast<EntryFn>(dlsym(ep->so, (e.info.name + "_emu").c_str()));
+      if (!e.info.scalar_name.empty())
+        e.scalar = reinterpret_cast<EntryFn>(dlsym(ep->so, (e.info.scalar_name + "_emu").c_str()));
+      const std::string body = jit::print_cuda_kernel(k, jit::CudaEntries::both);
+      e.synchronising = body.find("tj_shfl(") != std::string::npos ||
+                        body.find("__syncthreads") != std::string::npos;
+      ep->kernels.push_back(e);
+    }
+    return ep;
+  }
+
+  jit::Launched launch(const jit::StepRun& r) override {
+    const EmulatedPlan& ep = static_cast<const EmulatedPlan&>(r.prepared);
+    const sched::Step& st = r.plan.steps[r.step];
+    const ir::Kernel& k = r.plan.kernels[st.kernel];
+    const EmulatedPlan::Entries& e = ep.kernels[st.kernel];
+    std::vector<void*> args(st.args.size());
+    for (size_t a = 0; a < st.args.size(); ++a) args[a] = r.buffers.at(st.args[a]);
+    if (e.info.grid == 0) return {};
+    std::vector<const ir::ScalarValue*> values;
+    for (int32_t q : st.params) values.push_back(&r.scalars[q]);
+    std::vector<uint64_t> params = jit::cuda_param_block(k, values);
+    EntryFn fn = e.scalar && (force_scalar_ || !e.info.aligned(args)) ? e.scalar : e.main;
+    std::vector<void*> kp(args.size() + 1);
+    for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
+    kp[args.size()] = params.data();
+    ep.launch(fn, kp.data(), static_cast<unsigned>(e.info.grid),
+              static_cast<unsigned>(e.info.block), e.synchronising ? 1 : 0);
+    return {};
+  }
+
+  void synchronize() override {}
+
+  std::shared_ptr<Storage> alloc(size_t bytes) override {
+    auto s = std::make_shared<Storage>();
+    s->bytes = bytes;
+    s->data = aligned_buffer(bytes);
+    s->release = [](void* d, size_t, void*) { std::free(d); };
+    return s;
+  }
+  std::shared_ptr<Storage> alloc_host(size_t bytes) override { return alloc(bytes); }
+  void copy_from_host(void* dst, const void* src, size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  jit::MemoryStats memory_stats() const override { return {}; }
+  void reset_peak_memory_stats() override {}
+  void empty_cache() override {}
+  void* event_create() override { return nullptr; }
+  void event_destroy(void*) override {}
+  void event_record(void*) override {}
+  float event_elapsed_ms(void*, void*) override { return 0; }
+
+ private:
+  const bool force_scalar_;
+  const std::string name_ = "cuda-emulator";
+  const sched::Target target_ = gpu_target();
+};
+
 }  // namespace
 
 EmulatedRun run_cuda_emulated(const ir::Graph& g, bool force_scalar) {
   EmulatedRun run;
-  const sched::Plan p = sched::make_plan(g, gpu_target());
-  std::vector<const ir::Kernel*> ks;
-  for (const ir::Kernel& k : p.kernels) ks.push_back(&k);
-  std::string source = jit::print_cuda_unit(ks, jit::CudaEntries::both) + "\n";
-  for (const ir::Kernel& k : p.kernels) {
-    jit::CudaLaunchInfo info = jit::cuda_launch_info(k);
-    source += wrapper(k, info.name);
-    if (!info.scalar_name.empty()) source += wrapper(k, info.scalar_name);
-  }
-  char dir[] = "/tmp/tj-emu-XXXXXX";
-  if (!mkdtemp(dir)) {
-    run.error = "mkdtemp failed";
+  EmulatorBackend be(force_scalar);
+  const sched::Plan p = sched::make_plan(g, be.target());
+  std::shared_ptr<const jit::PreparedPlan> prepared;
+  try {
+    jit::PrepareStats st;
+    prepared = be.prepare(p, &st);
+  } catch (const Error& e) {
+    run.error = e.what();
     return run;
   }
-  const std::string src = std::string(dir) + "/unit.cpp", so = std::string(dir) + "/unit.so";
-  std::ofstream(src) << source;
-  const std::string cmd = fmt::format(
-      "{} -std=c++17 -O1 -fPIC -shared -w -include {}/tests/cuda_emulation.h {} -o {} > {}/log "
-      "2>&1",
-      jit::cpu_compiler().command, TJ_SOURCE_DIR, src, so, dir);
-  if (std::system(cmd.c_str()) != 0) {
-    std::ifstream log(std::string(dir) + "/log");
-    run.error =
-        std::string(std::istreambuf_iterator<char>(log), {}) + "\n---- source ----\n" + source;
-    return run;
-  }
-  Unit unit;
-  unit.so = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  std::remove(src.c_str());
-  std::remove(so.c_str());
-  std::remove((std::string(dir) + "/log").c_str());
-  rmdir(dir);
-  if (!unit.so) {
-    run.error = dlerror();
-    return run;
-  }
-  auto launch = reinterpret_cast<LaunchFn>(dlsym(unit.so, "tj_emu_launch"));
-
-  std::vector<std::shared_ptr<Storage>> store(p.buffers.size());
-  std::vector<void*> base(p.buffers.size(), nullptr);
-  auto alloc = [&](size_t b) {
-    const sched::PlanBuffer& pb = p.buffers[b];
-    auto s = std::make_shared<Storage>();
-    s->bytes = static_cast<size_t>(pb.numel * dtype_size(pb.dtype));
-    s->data = aligned_buffer(s->bytes);
-    s->release = [](void* d, size_t, void*) { std::free(d); };
-    store[b] = s;
-    base[b] = s->data;
-  };
-  for (size_t b = 0; b < p.buffers.size(); ++b) {
-    if (p.buffers[b].kind == sched::PlanBuffer::Kind::input)
-      base[b] = g.buffers()[p.buffers[b].slot].data();
-    else if (p.buffers[b].kind == sched::PlanBuffer::Kind::output)
-      alloc(b);
-  }
-  for (const sched::Step& st : p.steps) {
-    const ir::Kernel& k = p.kernels[st.kernel];
-    const jit::CudaLaunchInfo info = jit::cuda_launch_info(k);
-    std::vector<void*> args(st.args.size());
-    for (size_t a = 0; a < st.args.size(); ++a) {
-      if (!base[st.args[a]]) alloc(st.args[a]);
-      args[a] = base[st.args[a]];
-    }
-    ++run.launches;
-    if (info.grid == 0) continue;
-    std::vector<const ir::ScalarValue*> values;
-    for (int32_t q : st.params) values.push_back(&g.scalars()[q]);
-    std::vector<uint64_t> params = jit::cuda_param_block(k, values);
-    const std::string entry = !info.scalar_name.empty() && (force_scalar || !info.aligned(args))
-                                  ? info.scalar_name
-                                  : info.name;
-    auto fn = reinterpret_cast<EntryFn>(dlsym(unit.so, (entry + "_emu").c_str()));
-    std::vector<void*> kp(args.size() + 1);
-    for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
-    kp[args.size()] = params.data();
-    const std::string body = jit::print_cuda_kernel(k, jit::CudaEntries::both);
-    const bool sync = body.find("tj_shfl(") != std::string::npos ||
-                      body.find("__syncthreads") != std::string::npos;
-    launch(fn, kp.data(), static_cast<unsigned>(info.grid), static_cast<unsigned>(info.block),
-           sync ? 1 : 0);
-  }
-  for (size_t i = 0; i < p.outputs.size(); ++i) {
-    const ir::Node& n = g.node(g.outputs()[i]);
-    BufferView v;
-    v.dtype = n.dtype;
-    v.shape = n.shape;
-    v.strides = contiguous_strides(n.shape);
-    v.storage = store[p.outputs[i]];
-    run.outputs.push_back(std::move(v));
-  }
+  int64_t calls = 0;
+  run.outputs = jit::run_plan(g, p, *prepared, be, &calls);
+  run.launches = static_cast<int>(p.steps.size());
   return run;
 }
 

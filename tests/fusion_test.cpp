@@ -24,7 +24,7 @@
 #include "ir/print.h"
 #include "ir/reference_eval.h"
 #include "jit/cuda/driver.h"
-#include "scheduler/plan.h"
+#include "scheduler/make_plan.h"
 #include "test_util.h"
 #include "tilejit/cuda.h"
 #include "trace/trace.h"

@@ -1,11 +1,11 @@
-// The public tj::cuda API: a thin layer over jit/'s driver and allocator
-// that first checks that tilejit can use CUDA here, so a program calling it
-// on a machine without a GPU gets one clear error instead of a driver code.
+// The public tj::cuda API: a thin layer over the backend of a CUDA device
+// (jit/backend.h) that first checks that tilejit can use CUDA here, so a
+// program calling it on a machine without a GPU gets one clear error instead
+// of a driver code.
 #include <fmt/format.h>
 
 #include "ir/check.h"
-#include "jit/cuda/driver.h"
-#include "jit/cuda/memory.h"
+#include "jit/backend.h"
 #include "tilejit/cuda.h"
 #include "tilejit/device.h"
 #include "tilejit/ops.h"
@@ -20,12 +20,13 @@ void require(const char* what) {
   fail("tj::cuda::{}: CUDA is not available: {}", what, cuda_unavailable_reason());
 }
 
-void require_device(const char* what, int device) {
+jit::Backend& require_device(const char* what, int device) {
   require(what);
   int n = device_count();
   if (device < 0 || device >= n)
     fail("tj::cuda::{}: cuda:{} does not exist; this machine has {} CUDA device(s)", what, device,
          n);
+  return jit::backend(Device::cuda(device));
 }
 
 }  // namespace
@@ -38,48 +39,43 @@ std::string unavailable_reason() {
   return r.empty() ? std::string("CUDA is not available") : r;
 }
 
-int device_count() {
-  if (!cuda_is_available()) return 0;
-  return jit::cuda::probe().device_count;
-}
+int device_count() { return jit::device_count(DeviceType::cuda); }
 
-std::string device_name(int device) {
-  require_device("device_name", device);
-  const jit::cuda::DeviceInfo& i = jit::cuda::device_info(device);
-  return fmt::format("{} (sm_{}{}, {} SMs, {:.1f} GiB)", i.name, i.cc_major, i.cc_minor, i.sm_count,
-                     static_cast<double>(i.total_bytes) / (1 << 30));
-}
+std::string device_name(int device) { return require_device("device_name", device).description(); }
 
 void synchronize(int device) {
-  require_device("synchronize", device);
+  jit::Backend& b = require_device("synchronize", device);
   tj::sync();  // queue the calling thread's pending ops first
-  jit::cuda::synchronize(device);
+  b.synchronize();
 }
 
 MemoryStats memory_stats(int device) {
-  require_device("memory_stats", device);
-  return jit::cuda::memory_stats(device);
+  const jit::MemoryStats m = require_device("memory_stats", device).memory_stats();
+  MemoryStats s;
+  s.allocated_bytes = m.allocated_bytes;
+  s.reserved_bytes = m.reserved_bytes;
+  s.peak_allocated_bytes = m.peak_allocated_bytes;
+  s.allocations = m.allocations;
+  s.cache_hits = m.cache_hits;
+  s.device_mallocs = m.device_mallocs;
+  s.oom_retries = m.oom_retries;
+  return s;
 }
 
 void reset_peak_memory_stats(int device) {
-  require_device("reset_peak_memory_stats", device);
-  jit::cuda::reset_peak(device);
+  require_device("reset_peak_memory_stats", device).reset_peak_memory_stats();
 }
 
-void empty_cache(int device) {
-  require_device("empty_cache", device);
-  jit::cuda::empty_cache(device);
-}
+void empty_cache(int device) { require_device("empty_cache", device).empty_cache(); }
 
 Event::Event(int device) : device_(device) {
-  require_device("Event", device);
-  event_ = jit::cuda::event_create(device);
+  event_ = require_device("Event", device).event_create();
 }
 
 Event::~Event() {
   // Never throws: an event may outlive a failed context.
   try {
-    if (event_) jit::cuda::event_destroy(device_, event_);
+    if (event_) jit::backend(Device::cuda(device_)).event_destroy(event_);
   } catch (...) {
   }
 }
@@ -87,7 +83,7 @@ Event::~Event() {
 void Event::record() {
   require("Event::record");
   tj::sync();  // so the event lands after the kernels of every op traced so far
-  jit::cuda::event_record(device_, event_);
+  jit::backend(Device::cuda(device_)).event_record(event_);
 }
 
 float Event::elapsed_ms(const Event& end) const {
@@ -95,7 +91,7 @@ float Event::elapsed_ms(const Event& end) const {
   if (end.device_ != device_)
     fail("tj::cuda::Event::elapsed_ms: the events are on different devices (cuda:{} and cuda:{})",
          device_, end.device_);
-  return jit::cuda::event_elapsed_ms(device_, event_, end.event_);
+  return jit::backend(Device::cuda(device_)).event_elapsed_ms(event_, end.event_);
 }
 
 }  // namespace tj::cuda

@@ -2,8 +2,7 @@
 
 #include <ostream>
 
-#include "jit/cuda/driver.h"
-#include "jit/cuda/nvrtc.h"
+#include "jit/backend.h"
 #include "tilejit/config.h"
 #include "tilejit/device.h"
 
@@ -17,18 +16,12 @@ std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str
 
 // CUDA is usable when the driver reports a device and NVRTC can be loaded
 // (kernels are compiled at run time); both are probed once.
-bool cuda_is_available() {
-  static const bool ok = jit::cuda::probe().device_count > 0 && jit::cuda::nvrtc_available();
-  return ok;
-}
+bool cuda_is_available() { return jit::device_count(DeviceType::cuda) > 0; }
 
 std::string cuda_unavailable_reason() {
-  const jit::cuda::Probe& p = jit::cuda::probe();
-  if (p.device_count == 0) return p.reason;
   std::string why;
-  if (!jit::cuda::nvrtc_available(&why))
-    return fmt::format("found {} CUDA device(s), but {}", p.device_count, why);
-  return "";
+  if (jit::available(Device::cuda(0), &why)) return "";
+  return why;
 }
 
 Device default_device() {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "jit/cpu/allocator.h"
+#include "jit/backend.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -157,7 +157,7 @@ Tensor from_vector(const std::vector<T>& data, const Shape& shape, Device device
   v.dtype = t;
   v.shape = shape;
   v.strides = contiguous_strides(shape);
-  v.storage = jit::host_alloc(static_cast<size_t>(n * dtype_size(t)));
+  v.storage = jit::backend(Device::cpu()).alloc(static_cast<size_t>(n * dtype_size(t)));
   if constexpr (std::is_same_v<T, bool>) {
     for (int64_t i = 0; i < n; ++i) static_cast<uint8_t*>(v.storage->data)[i] = data[i] ? 1 : 0;
   } else {

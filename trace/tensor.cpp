@@ -2,9 +2,7 @@
 #include <ostream>
 
 #include "ir/dtype.h"
-#include "jit/cuda/driver.h"
-#include "jit/cuda/memory.h"
-#include "jit/cpu/allocator.h"
+#include "jit/backend.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -99,23 +97,7 @@ Tensor Tensor::to(Device device) const {
   out.dtype = v.dtype;
   out.shape = v.shape;
   out.strides = contiguous_strides(v.shape);
-  const Device from = i->device;
-  if (device.is_cuda()) {
-    out.storage = jit::cuda::device_alloc(device.index, bytes);
-    if (bytes == 0) {
-      // nothing to copy
-    } else if (from.is_cpu()) {
-      jit::cuda::copy_to_device(device.index, out.storage->data, v.data(), bytes);
-    } else {
-      // Between two GPUs through the host (tilejit keeps no peer mappings).
-      std::shared_ptr<Storage> staging = jit::cuda::pinned_alloc(bytes);
-      jit::cuda::copy_to_host(from.index, staging->data, v.data(), bytes);
-      jit::cuda::copy_to_device(device.index, out.storage->data, staging->data, bytes);
-    }
-  } else {
-    out.storage = jit::host_alloc(bytes);
-    if (bytes) jit::cuda::copy_to_host(from.index, out.storage->data, v.data(), bytes);
-  }
+  out.storage = jit::transfer(v.data(), i->device, device, bytes);
   return Tensor(trace::make_ready(std::move(out), device));
 }
 

@@ -8,11 +8,10 @@
 #include "ir/dtype.h"
 #include "ir/print.h"
 #include "ir/verify.h"
-#include "jit/executor.h"
-#include "jit/cuda/nvrtc.h"
-#include "jit/observe/observe.h"
 #include "ir/log.h"
-#include "tilejit/cuda.h"
+#include "jit/backend.h"
+#include "jit/executor.h"
+#include "jit/observe/observe.h"
 #include "trace/config_sync.h"
 #include "trace/stats.h"
 
@@ -46,13 +45,12 @@ Trace& this_trace() {
 
 void check_device(const Device& d, std::string_view op) {
   if (d.is_cpu()) return;
-  if (!cuda_is_available())
-    fail("{}: cannot use a tensor on {}: {}", op, d.str(), cuda_unavailable_reason());
-  if (d.index < 0 || d.index >= cuda::device_count())
-    fail("{}: there is no device {}: this machine has {} CUDA device(s) (cuda:0 to cuda:{})", op,
-         d.str(), cuda::device_count(), cuda::device_count() - 1);
-  // The first kernel on a GPU will need NVRTC: start it now, off this thread.
-  jit::cuda::warm_nvrtc_async();
+  std::string why;
+  if (!jit::available(d, &why)) {
+    if (!cuda_is_available()) fail("{}: cannot use a tensor on {}: {}", op, d.str(), why);
+    fail("{}: {}", op, why);
+  }
+  jit::backend(d);  // made now: the first kernel's NVRTC starts loading off this thread
 }
 
 namespace {

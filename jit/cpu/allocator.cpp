@@ -1,5 +1,6 @@
 #include "jit/cpu/allocator.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <mutex>
@@ -58,6 +59,7 @@ std::shared_ptr<Storage> host_alloc(size_t bytes) {
     std::lock_guard lock(k.mu);
     ++k.stats.allocs;
     k.stats.bytes_in_use += static_cast<int64_t>(cb);
+    k.stats.peak_bytes_in_use = std::max(k.stats.peak_bytes_in_use, k.stats.bytes_in_use);
     if (!k.free[c].empty()) {
       p = k.free[c].back();
       k.free[c].pop_back();
@@ -87,6 +89,12 @@ HostAllocatorStats host_allocator_stats() {
   Cache& k = cache();
   std::lock_guard lock(k.mu);
   return k.stats;
+}
+
+void host_allocator_reset_peak() {
+  Cache& k = cache();
+  std::lock_guard lock(k.mu);
+  k.stats.peak_bytes_in_use = k.stats.bytes_in_use;
 }
 
 void host_allocator_trim() {

@@ -23,8 +23,10 @@ struct HostAllocatorStats {
   int64_t cache_hits = 0;    // served from the cache
   int64_t bytes_cached = 0;  // held in the cache now
   int64_t bytes_in_use = 0;  // handed out and not yet freed
+  int64_t peak_bytes_in_use = 0;  // since start-up or host_allocator_reset_peak()
 };
 HostAllocatorStats host_allocator_stats();
+void host_allocator_reset_peak();
 /// Returns every cached buffer to the OS.
 void host_allocator_trim();
 

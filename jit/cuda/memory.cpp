@@ -55,7 +55,7 @@ struct CachingAllocator::Impl {
   std::multimap<size_t, void*> free;       // cached blocks by size
   std::unordered_map<void*, size_t> live;  // handed-out blocks and their sizes
   size_t cached_bytes = 0;
-  tj::cuda::MemoryStats st;  // reserved_bytes is computed in stats()
+  jit::MemoryStats st;  // reserved_bytes is computed in stats()
 
   // Takes every cached block out of the cache (call with `mu` held).
   std::vector<std::pair<size_t, void*>> take_cache_locked() {
@@ -178,9 +178,9 @@ void CachingAllocator::empty_cache() {
   impl_->free_blocks(blocks);
 }
 
-tj::cuda::MemoryStats CachingAllocator::stats() const {
+jit::MemoryStats CachingAllocator::stats() const {
   std::lock_guard lock(impl_->mu);
-  tj::cuda::MemoryStats s = impl_->st;
+  jit::MemoryStats s = impl_->st;
   s.reserved_bytes = s.allocated_bytes + impl_->cached_bytes;
   return s;
 }
@@ -315,7 +315,7 @@ std::shared_ptr<Storage> pinned_alloc(size_t bytes) {
   return s;
 }
 
-tj::cuda::MemoryStats memory_stats(int dev) { return allocator(dev).stats(); }
+jit::MemoryStats memory_stats(int dev) { return allocator(dev).stats(); }
 void reset_peak(int dev) { allocator(dev).reset_peak(); }
 void empty_cache(int dev) { allocator(dev).empty_cache(); }
 

@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "ir/buffer.h"
-#include "tilejit/cuda.h"
+#include "jit/backend.h"
 
 namespace tj::jit::cuda {
 
@@ -23,7 +23,7 @@ std::shared_ptr<Storage> device_alloc(int dev, size_t bytes);
 /// Page-locked host memory for staging transfers (cached too).
 std::shared_ptr<Storage> pinned_alloc(size_t bytes);
 
-tj::cuda::MemoryStats memory_stats(int dev);
+jit::MemoryStats memory_stats(int dev);
 void reset_peak(int dev);
 void empty_cache(int dev);
 
@@ -52,7 +52,7 @@ class CachingAllocator {
   void* allocate(size_t bytes);  // throws tj::Error on out of memory
   void release(void* p);         // back to the cache
   void empty_cache();
-  tj::cuda::MemoryStats stats() const;
+  jit::MemoryStats stats() const;
   void reset_peak();
 
  private:

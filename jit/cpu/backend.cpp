@@ -1,0 +1,211 @@
+#include "jit/cpu/backend.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+
+#include "cache/kernel_store.h"
+#include "ir/check.h"
+#include "ir/log.h"
+#include "jit/cache_entry.h"
+#include "jit/cpu/allocator.h"
+#include "jit/cpu/blas.h"
+#include "jit/cpu/compiler.h"
+#include "jit/cpu/printer.h"
+#include "jit/cpu/thread_pool.h"
+#include "jit/kernel_cache.h"
+#include "jit/observe/observe.h"
+
+namespace tj::jit::cpu {
+
+namespace {
+
+/// The entry point every CPU kernel has (jit/cpu/printer.h).
+using KernelFn = void (*)(void* const*, const double*, const int64_t*, int64_t, int64_t);
+
+struct CpuKernel final : LoadedKernel {
+  KernelFn fn = nullptr;
+  std::shared_ptr<CpuModule> module;
+};
+
+struct CpuPlan final : PreparedPlan {
+  std::vector<LoadedPtr> kernels;  // per plan kernel (CpuKernel)
+  std::vector<KernelFn> fns;       // the same, unwrapped
+};
+
+cache::KeyFields key_fields(const std::string& source) {
+  const CpuCompiler& cc = cpu_compiler();
+  return {"cpu", cc.target, cc.identity, cc.flags, source};
+}
+
+/// The compiled unit from the on-disk cache, or null on a miss.
+std::shared_ptr<CpuModule> from_disk(const std::string& source, const std::string& name) {
+  cache::Store& store = cache::Store::global();
+  if (store.effective_mode() == cache::Mode::off) return nullptr;
+  const cache::KeyFields f = key_fields(source);
+  std::optional<cache::Entry> e = store.get(cache::make_key(f), f);
+  if (!e) return nullptr;
+  auto m = CpuModule::load(e->binary, name);
+  if (!m) log(LogLevel::warn, "cached kernel {} could not be loaded; compiling it again", name);
+  return m;
+}
+
+/// Compiles the kernels `ks` into one shared object (or loads it from disk).
+std::vector<LoadedPtr> compile(const std::vector<const ir::Kernel*>& ks, PrepareStats* st) {
+  const std::string source = print_cpp_unit(ks);
+  const std::string& first = ks[0]->name;
+  std::shared_ptr<CpuModule> module = from_disk(source, first);
+  if (module) {
+    st->disk_hits += static_cast<int64_t>(ks.size());
+    obs::kernels_loaded(ks, /*from_disk=*/true, 0);
+  } else {
+    double ms = 0;
+    module = CpuModule::compile(source, first, &ms);
+    st->compiled += static_cast<int64_t>(ks.size());
+    st->compile_ms += ms;
+    log(LogLevel::info, "compiled {} kernel(s) in {:.0f} ms: {}", ks.size(), ms, first);
+    obs::kernels_loaded(ks, /*from_disk=*/false, ms);
+    store_unit(key_fields(source), ks, module->binary(), ms);
+  }
+  std::vector<LoadedPtr> out;
+  out.reserve(ks.size());
+  for (const ir::Kernel* k : ks) {
+    auto lk = std::make_shared<CpuKernel>();
+    lk->fn = reinterpret_cast<KernelFn>(module->symbol(k->name));
+    lk->module = module;
+    out.push_back(std::move(lk));
+  }
+  return out;
+}
+
+std::string processor_name() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    size_t colon = line.find(':');
+    if (colon != std::string::npos && colon + 2 <= line.size()) return line.substr(colon + 2);
+  }
+  return "CPU";
+}
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend() : target_(host_target()) {}
+
+  Device device() const override { return Device::cpu(); }
+  const std::string& name() const override { return name_; }
+  std::string description() const override {
+    return fmt::format("{} ({} threads)", processor_name(), target_.threads);
+  }
+  const sched::Target& target() const override { return target_; }
+
+  std::shared_ptr<const PreparedPlan> prepare(const sched::Plan& p, PrepareStats* st) override {
+    std::vector<const ir::Kernel*> ks;
+    ks.reserve(p.kernels.size());
+    for (const ir::Kernel& k : p.kernels) ks.push_back(&k);
+    auto cp = std::make_shared<CpuPlan>();
+    cp->kernels = kernel_cache().get(name_, ks, compile, st);
+    for (const LoadedPtr& l : cp->kernels) cp->fns.push_back(static_cast<const CpuKernel&>(*l).fn);
+    return cp;
+  }
+
+  Launched launch(const StepRun& r) override {
+    const sched::Step& st = r.plan.steps[r.step];
+    const ir::Kernel& k = r.plan.kernels[st.kernel];
+    thread_local std::vector<void*> args;
+    thread_local std::vector<double> fp;
+    thread_local std::vector<int64_t> ip;
+    args.resize(st.args.size());
+    for (size_t a = 0; a < st.args.size(); ++a) args[a] = r.buffers.at(st.args[a]);
+    fp.resize(st.params.size());
+    ip.resize(st.params.size());
+    for (size_t q = 0; q < st.params.size(); ++q) {
+      const ir::ScalarValue& v = r.scalars[st.params[q]];
+      fp[q] = is_floating(k.params[q]) ? v.f : static_cast<double>(v.i);
+      ip[q] = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
+    }
+    obs::LaunchScope observe(
+        k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel() : shape_numel(k.domain));
+    if (k.kind == ir::Kernel::Kind::matmul && run_blas(k, args)) return {};
+    const KernelFn fn = static_cast<const CpuPlan&>(r.prepared).fns[st.kernel];
+    const int64_t total = k.kind == ir::Kernel::Kind::matmul
+                              ? shape_numel(Shape(k.domain.begin(), k.domain.end() - 2))
+                              : k.kept_numel();
+    const int64_t grain = k.kind == ir::Kernel::Kind::pointwise ? k.tile.block : k.tile.rows;
+    void* const* argp = args.data();
+    const double* fpp = fp.data();
+    const int64_t* ipp = ip.data();
+    parallel_for(total, grain, [&](int64_t b, int64_t e) { fn(argp, fpp, ipp, b, e); });
+    return {};
+  }
+
+  void synchronize() override {}
+
+  std::shared_ptr<Storage> alloc(size_t bytes) override { return host_alloc(bytes); }
+  std::shared_ptr<Storage> alloc_host(size_t bytes) override { return host_alloc(bytes); }
+  void copy_from_host(void* dst, const void* src, size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  MemoryStats memory_stats() const override {
+    const HostAllocatorStats h = host_allocator_stats();
+    MemoryStats m;
+    m.allocated_bytes = static_cast<size_t>(h.bytes_in_use);
+    m.reserved_bytes = static_cast<size_t>(h.bytes_in_use + h.bytes_cached);
+    m.peak_allocated_bytes = static_cast<size_t>(h.peak_bytes_in_use);
+    m.allocations = h.allocs;
+    m.cache_hits = h.cache_hits;
+    m.device_mallocs = h.allocs - h.cache_hits;
+    return m;
+  }
+  void reset_peak_memory_stats() override { host_allocator_reset_peak(); }
+  void empty_cache() override { host_allocator_trim(); }
+
+  // Work has finished when launch() returns: an event is a time stamp.
+  void* event_create() override { return new std::chrono::steady_clock::time_point(); }
+  void event_destroy(void* ev) override {
+    delete static_cast<std::chrono::steady_clock::time_point*>(ev);
+  }
+  void event_record(void* ev) override {
+    *static_cast<std::chrono::steady_clock::time_point*>(ev) = std::chrono::steady_clock::now();
+  }
+  float event_elapsed_ms(void* start, void* end) override {
+    using TP = std::chrono::steady_clock::time_point;
+    return std::chrono::duration<float, std::milli>(*static_cast<TP*>(end) -
+                                                    *static_cast<TP*>(start))
+        .count();
+  }
+
+ private:
+  const std::string name_ = "cpu";
+  const sched::Target target_;
+};
+
+}  // namespace
+
+sched::Target host_target() {
+  sched::Target t;
+  t.name = "cpu";
+  t.threads = cpu_threads();
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  t.vector_bytes = __builtin_cpu_supports("avx512f") ? 64
+                   : __builtin_cpu_supports("avx2")  ? 32
+                                                     : 16;
+#else
+  t.vector_bytes = 16;
+#endif
+  t.l2_bytes = int64_t{1} << 20;
+  return t;
+}
+
+Backend& backend() {
+  static CpuBackend* b = new CpuBackend;  // never destroyed: tensors may be freed at exit
+  return *b;
+}
+
+}  // namespace tj::jit::cpu

@@ -1,0 +1,24 @@
+// The plan runner: one loop that runs a plan on any backend.
+//
+// Pre: `prepared` = backend.prepare(p) and p was made for the structure of
+// `g` (the plan cache's promise). Post: one contiguous BufferView per graph
+// output on the backend's device, outputs that are the same node sharing a
+// buffer. Graph inputs are bound by slot and outputs allocated before the
+// first step; a temporary is allocated when a step first asks for it and
+// released after the last step that uses it, so the backend's caching
+// allocator hands its memory to later temporaries (on a GPU, stream order
+// makes the reuse safe).
+#pragma once
+
+#include <vector>
+
+#include "jit/backend.h"
+
+namespace tj::jit {
+
+/// `calls` (when given) receives the launches and library calls queued.
+std::vector<BufferView> run_plan(const ir::Graph& g, const sched::Plan& p,
+                                 const PreparedPlan& prepared, Backend& backend,
+                                 int64_t* calls = nullptr);
+
+}  // namespace tj::jit
