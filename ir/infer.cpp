@@ -141,8 +141,11 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef
       }
       return {x.dtype, s};
     }
-    default:
-      break;
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(op, "movement op");
+#define TJ_MOVEMENT(name, ...)
+#include "ir/ops.def"
   }
   TJ_CHECK(false, "not a movement op: {}", op_name(op));
 }

@@ -1,4 +1,5 @@
-// Ops: the enum and static facts generated from ir/ops.def.
+// Ops: the enum and static facts generated from ir/ops.def (the op table,
+// which documents the columns).
 #pragma once
 
 #include <cstdint>
@@ -7,9 +8,8 @@
 namespace tj::ir {
 
 enum class Op : uint8_t {
-#define TJ_OP(name, str, arity, kind, rule) name,
+#define TJ_OP(name, str, arity, kind, rule, autocast) name,
 #include "ir/ops.def"
-#undef TJ_OP
 };
 
 enum class OpKind : uint8_t { Source, Unary, Binary, Ternary, Reduce, Movement, Matmul };
@@ -17,11 +17,15 @@ enum class OpKind : uint8_t { Source, Unary, Binary, Ternary, Reduce, Movement, 
 /// How an op's result dtype relates to its inputs (see ir/ops.def).
 enum class DTypeRule : uint8_t { Same, Float, Bool, Index, Any };
 
+/// What tj::autocast does to an op's floating inputs (see ir/ops.def).
+enum class AutocastClass : uint8_t { None, F32, Lower };
+
 struct OpInfo {
   std::string_view name;
   int arity;
   OpKind kind;
   DTypeRule rule;
+  AutocastClass autocast;
 };
 
 const OpInfo& op_info(Op op);
@@ -34,5 +38,10 @@ inline bool is_reduce(Op op) { return op_info(op).kind == OpKind::Reduce; }
 inline bool is_movement(Op op) { return op_info(op).kind == OpKind::Movement; }
 inline bool is_source(Op op) { return op_info(op).kind == OpKind::Source; }
 int num_ops();
+
+/// The internal error of a switch over ops that handles one kind and is
+/// given another: `case Op::X: ir::not_a(op, "reduction");`. Kind-specific
+/// switches list the other kinds' ops through ir/ops.def (see there).
+[[noreturn]] void not_a(Op op, const char* what);
 
 }  // namespace tj::ir

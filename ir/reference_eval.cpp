@@ -12,9 +12,6 @@ namespace tj::ir {
 
 namespace {
 
-constexpr double kSqrt2OverPi = 0.7978845608028654;
-constexpr double kInvSqrt2 = 0.7071067811865476;
-
 RefValue make_value(DType t, const Shape& s) {
   RefValue v;
   v.dtype = t;
@@ -33,55 +30,36 @@ int64_t wrap_int(int64_t v, DType t) {
       return static_cast<int32_t>(static_cast<uint32_t>(v));
     case DType::bool_:
       return v != 0;
-    default:
+    case DType::i64:
+    case DType::f32:
+    case DType::f16:
+    case DType::bf16:
+    case DType::f64:
       return v;
   }
+  return v;
 }
 
 // ---- element semantics: one switch per arity over the whole op table ----------
 
 double unary_f(Op op, double x) {
   switch (op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(op, "unary op");
+#define TJ_UNARY(name, ...)
+#define TJ_MATH1(name, api, ac, gen, fn, ref) \
+  case Op::name:                              \
+    return ref;
+#include "ir/ops.def"
     case Op::Copy:
       return x;
     case Op::Neg:
       return -x;
     case Op::Abs:
       return std::fabs(x);
-    case Op::Exp:
-      return std::exp(x);
-    case Op::Exp2:
-      return std::exp2(x);
-    case Op::Log:
-      return std::log(x);
-    case Op::Log2:
-      return std::log2(x);
-    case Op::Log1p:
-      return std::log1p(x);
-    case Op::Expm1:
-      return std::expm1(x);
-    case Op::Sqrt:
-      return std::sqrt(x);
-    case Op::Rsqrt:
-      return 1.0 / std::sqrt(x);
-    case Op::Sin:
-      return std::sin(x);
-    case Op::Cos:
-      return std::cos(x);
-    case Op::Tanh:
-      return std::tanh(x);
-    case Op::Sigmoid:
-      return 1.0 / (1.0 + std::exp(-x));
     case Op::Relu:
       return std::isnan(x) ? x : (x > 0 ? x : 0.0);
-    case Op::GeluErf:
-      return 0.5 * x * (1.0 + std::erf(x * kInvSqrt2));
-    case Op::GeluTanh:
-      return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
-    case Op::Silu:
-      return x / (1.0 + std::exp(-x));
-    case Op::Erf:
-      return std::erf(x);
     case Op::Floor:
       return std::floor(x);
     case Op::Ceil:
@@ -92,43 +70,7 @@ double unary_f(Op op, double x) {
       return 1.0 / x;
     case Op::LogicalNot:
       return x == 0 ? 1.0 : 0.0;
-    case Op::Cast:
-    case Op::Buffer:
-    case Op::Scalar:
-    case Op::Iota:
-    case Op::RandUniform:
-    case Op::RandNormal:
-    case Op::Add:
-    case Op::Sub:
-    case Op::Mul:
-    case Op::Div:
-    case Op::FloorDiv:
-    case Op::Remainder:
-    case Op::Pow:
-    case Op::Maximum:
-    case Op::Minimum:
-    case Op::Eq:
-    case Op::Ne:
-    case Op::Lt:
-    case Op::Le:
-    case Op::Gt:
-    case Op::Ge:
-    case Op::LogicalAnd:
-    case Op::LogicalOr:
-    case Op::LogicalXor:
-    case Op::Where:
-    case Op::Sum:
-    case Op::Prod:
-    case Op::Max:
-    case Op::Min:
-    case Op::ArgMax:
-    case Op::ArgMin:
-    case Op::Reshape:
-    case Op::Permute:
-    case Op::Expand:
-    case Op::Slice:
-    case Op::Cat:
-    case Op::Matmul:
+    case Op::Cast:  // evaluated by eval_pointwise
       break;
   }
   TJ_CHECK(false, "{} is not a unary op", op_name(op));
@@ -136,6 +78,11 @@ double unary_f(Op op, double x) {
 
 int64_t unary_i(Op op, int64_t x) {
   switch (op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(op, "unary op with an integer form");
+#define TJ_UNARY(name, ...)
+#include "ir/ops.def"
     case Op::Copy:
     case Op::Floor:
     case Op::Ceil:
@@ -149,7 +96,8 @@ int64_t unary_i(Op op, int64_t x) {
       return x > 0 ? x : 0;
     case Op::LogicalNot:
       return x == 0;
-    default:
+    case Op::Cast:
+    case Op::Reciprocal:
       break;
   }
   TJ_CHECK(false, "{} has no integer form", op_name(op));
@@ -157,6 +105,14 @@ int64_t unary_i(Op op, int64_t x) {
 
 double binary_f(Op op, double a, double b) {
   switch (op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(op, "binary op");
+#define TJ_BINARY(name, ...)
+#define TJ_MATH2(name, api, ac, gen, fn, ref) \
+  case Op::name:                              \
+    return ref;
+#include "ir/ops.def"
     case Op::Add:
       return a + b;
     case Op::Sub:
@@ -203,8 +159,6 @@ double binary_f(Op op, double a, double b) {
       return (a != 0) || (b != 0);
     case Op::LogicalXor:
       return (a != 0) != (b != 0);
-    default:
-      break;
   }
   TJ_CHECK(false, "{} is not a binary op", op_name(op));
 }
@@ -223,6 +177,13 @@ int64_t ipow(int64_t a, int64_t b) {
 int64_t binary_i(Op op, int64_t a, int64_t b) {
   auto ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
   switch (op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(op, "binary op with an integer form");
+#define TJ_BINARY(name, ...)
+#include "ir/ops.def"
+    case Op::Div:
+      break;
     case Op::Add:
       return static_cast<int64_t>(ua + ub);
     case Op::Sub:
@@ -267,8 +228,6 @@ int64_t binary_i(Op op, int64_t a, int64_t b) {
       return (a != 0) || (b != 0);
     case Op::LogicalXor:
       return (a != 0) != (b != 0);
-    default:
-      break;
   }
   TJ_CHECK(false, "{} has no integer form", op_name(op));
 }
@@ -323,6 +282,11 @@ RefValue eval_buffer(const BufferView& b) {
 RefValue eval_source(const Graph& g, const Node& n, const std::vector<const RefValue*>& in) {
   RefValue v = make_value(n.dtype, n.shape);
   switch (n.op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(n.op, "source");
+#define TJ_SOURCE(name, ...)
+#include "ir/ops.def"
     case Op::Buffer:
       return eval_buffer(g.buffers()[n.slot]);
     case Op::Scalar: {
@@ -357,8 +321,6 @@ RefValue eval_source(const Graph& g, const Node& n, const std::vector<const RefV
       }
       return v;
     }
-    default:
-      break;
   }
   TJ_CHECK(false, "{} is not a source", op_name(n.op));
 }
@@ -426,6 +388,11 @@ RefValue eval_reduce(const Node& n, const RefValue& x) {
   const bool fl = x.floating();
   double init = 0;
   switch (n.op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(n.op, "reduction");
+#define TJ_REDUCE(name, ...)
+#include "ir/ops.def"
     case Op::Sum:
       init = 0;
       break;
@@ -440,8 +407,6 @@ RefValue eval_reduce(const Node& n, const RefValue& x) {
     case Op::ArgMin:
       init = std::numeric_limits<double>::infinity();
       break;
-    default:
-      TJ_CHECK(false, "{} is not a reduction", op_name(n.op));
   }
   std::fill(acc.begin(), acc.end(), init);
   std::fill(iacc.begin(), iacc.end(), n.op == Op::Prod ? 1 : 0);
@@ -496,8 +461,11 @@ RefValue eval_reduce(const Node& n, const RefValue& x) {
         seen[j] = 1;
         return;
       }
-      default:
-        return;
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(n.op, "reduction");
+#define TJ_REDUCE(name, ...)
+#include "ir/ops.def"
     }
   });
   for (int64_t j = 0; j < count; ++j) {
@@ -524,6 +492,11 @@ RefValue eval_movement(const Node& n, const std::vector<const RefValue*>& in) {
   };
   const Strides xs = contiguous_strides(x.shape);
   switch (n.op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    not_a(n.op, "movement op");
+#define TJ_MOVEMENT(name, ...)
+#include "ir/ops.def"
     case Op::Reshape:
       v.f = x.f;
       v.i = x.i;
@@ -566,8 +539,6 @@ RefValue eval_movement(const Node& n, const std::vector<const RefValue*>& in) {
       }
       return v;
     }
-    default:
-      break;
   }
   TJ_CHECK(false, "{} is not a movement op", op_name(n.op));
 }

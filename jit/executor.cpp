@@ -100,7 +100,7 @@ class PlanCache {
     auto rp = std::make_shared<ReadyPlan>();
     {
       obs::ScheduleScope observe;
-      rp->plan = sched::make_plan(g, be.target());
+      rp->plan = sched::make_plan(g, be.target(), obs::pass_dumper());
     }
     obs::plan_ready(g, rp->plan, /*hit=*/false);
     if (new_plan_hook()) new_plan_hook()(rp->plan);

@@ -70,7 +70,7 @@ bool row_preserving(const Node& m, const Shape& in) {
 
 class Fuser {
  public:
-  explicit Fuser(const Graph& g) : g_(g), M_(g.size(), 0) {}
+  explicit Fuser(const Graph& g) : g_(g), M_(g.size(), 0), why_(g.size()) {}
 
   Schedule run() {
     for (NodeId o : g_.outputs()) M_[o] = 1;
@@ -92,9 +92,13 @@ class Fuser {
   }
 
  private:
-  bool mark(NodeId n) {
+  /// Materializes n (once; the first reason is kept). `why` makes the
+  /// reason, only when n is marked now.
+  template <class Why>
+  bool mark(NodeId n, Why&& why) {
     if (M_[n] || is_leaf(g_.node(n))) return false;
     M_[n] = 1;
+    why_[n] = std::string(why());
     return true;
   }
 
@@ -119,7 +123,11 @@ class Fuser {
       }());
       if (!through_movement(id, m, in)) {
         // A leaf cannot be materialized: copy through the reshape itself.
-        changed |= is_leaf(g_.node(x)) ? mark(static_cast<NodeId>(i)) : mark(x);
+        changed |= is_leaf(g_.node(x))
+                       ? mark(static_cast<NodeId>(i), [&] { return "a reshape the buffer's strides cannot express: copied"; })
+                       : mark(x, [&] { return fmt::format("reshape %{} merges its dimensions, which a kernel "
+                                             "cannot index without a buffer",
+                                             i); });
       }
     }
     return changed;
@@ -134,10 +142,10 @@ class Fuser {
       for (NodeId x : mm.inputs) {
         NodeId w = x;
         while (ir::is_movement(g_.node(w).op) && !M_[w]) w = g_.node(w).inputs[0];
-        if (computed(w)) changed |= mark(w);
+        if (computed(w)) changed |= mark(w, [&] { return fmt::format("an operand of matmul %{}", i); });
         auto bv = buffer_view(g_, M_, x);
         if (!bv) {
-          changed |= mark(x);
+          changed |= mark(x, [&] { return fmt::format("an operand of matmul %{} (a view a GEMM cannot read)", i); });
           continue;
         }
         const Shape& s = g_.node(x).shape;
@@ -145,7 +153,10 @@ class Fuser {
         int64_t s_outer = bv->strides[r - 2], s_inner = bv->strides[r - 1];
         bool row_major = s_inner == 1 && s_outer >= std::max<int64_t>(s[r - 1], 1);
         bool col_major = s_outer == 1 && s_inner >= std::max<int64_t>(s[r - 2], 1);
-        if (!row_major && !col_major && shape_numel(s) > 1) changed |= mark(x);
+        if (!row_major && !col_major && shape_numel(s) > 1)
+          changed |= mark(x, [&] { return fmt::format("an operand of matmul %{} with strides a GEMM cannot "
+                                         "take (neither rows nor columns contiguous)",
+                                         i); });
       }
     }
     return changed;
@@ -162,7 +173,8 @@ class Fuser {
       for (NodeId x : nd.inputs)
         if (!M_[x]) s += size[x];
       if (s > kMaxKernelOps && !M_[i]) {
-        changed |= mark(static_cast<NodeId>(i));
+        changed |= mark(static_cast<NodeId>(i), [&] { return fmt::format("the chain would inline more than {} ops into one kernel",
+                                    kMaxKernelOps); });
         s = 1;
       }
       size[i] = M_[i] ? 0 : s;
@@ -190,11 +202,14 @@ class Fuser {
       if (ir::is_reduce(nd.op)) {
         Space sp = space_of(g_, id);
         for (NodeId r : in)
-          if (!(space_of(g_, r) == sp)) changed |= mark(r);
+          if (!(space_of(g_, r) == sp))
+            changed |= mark(r, [&] { return fmt::format("reduction %{} runs over other rows", i); });
         in.insert(id);
       } else if (ir::is_movement(nd.op) && !in.empty()) {
         if (nd.op == Op::Cat || !row_preserving(nd, g_.node(nd.inputs[0]).shape))
-          for (NodeId r : in) changed |= mark(r);
+          for (NodeId r : in)
+            changed |= mark(r, [&] { return fmt::format("{} %{} is a view other than a broadcast of its rows",
+                                           ir::op_name(nd.op), i); });
       } else if (!in.empty()) {
         // One row space per value: keep the one with the largest rows.
         std::map<Space, std::vector<NodeId>> by_space;
@@ -205,7 +220,10 @@ class Fuser {
             if (shape_numel(it->first.shape) > shape_numel(keep->first.shape)) keep = it;
           for (auto it = by_space.begin(); it != by_space.end(); ++it)
             if (it != keep)
-              for (NodeId r : it->second) changed |= mark(r);
+              for (NodeId r : it->second)
+                changed |= mark(r, [&] { return fmt::format("%{} mixes values of two row spaces; the kernel "
+                                               "runs over the larger rows",
+                                               i); });
         }
       }
       if (!in.empty()) {
@@ -214,7 +232,9 @@ class Fuser {
         if (ir::is_reduce(nd.op) && *in.begin() == id) fits = true;
         if (!fits)
           for (NodeId r : in)
-            if (r != id) changed |= mark(r);
+            if (r != id)
+              changed |= mark(r, [&] { return fmt::format("%{} of shape {} does not run over its rows", i,
+                                             shape_str(nd.shape)); });
       }
       inner_[i] = std::move(in);
     }
@@ -240,6 +260,7 @@ class Fuser {
   Schedule group() {
     Schedule s;
     s.materialized = M_;
+    s.why = why_;
     std::vector<int> epoch(g_.size(), 0);
     std::vector<int> group_of(g_.size(), -1);
     inlined_by_group_.clear();
@@ -351,10 +372,13 @@ class Fuser {
     for (auto [x, count] : uses) {
       if (count < 2) continue;
       if (ir::is_reduce(g_.node(x).op)) {
-        changed |= mark(x);
+        changed |= mark(x, [&] { return fmt::format("a reduction used by {} kernels (never recomputed)", count); });
         continue;
       }
-      if (op_cost(x, cost) > kRecomputeBudget) changed |= mark(x);
+      if (const int c = op_cost(x, cost); c > kRecomputeBudget)
+        changed |= mark(x, [&] { return fmt::format("used by {} kernels and {} ops to recompute in each (more "
+                                       "than {})",
+                                       count, c, kRecomputeBudget); });
     }
     return changed;
   }
@@ -370,6 +394,7 @@ class Fuser {
 
   const Graph& g_;
   std::vector<char> M_;
+  std::vector<std::string> why_;
   std::vector<std::set<NodeId>> inner_;
   std::vector<std::set<NodeId>> inlined_by_group_;
 };
@@ -413,8 +438,13 @@ std::optional<BufferRef> buffer_view(const Graph& g, const std::vector<char>& M,
       r.strides = *st;
       return r;
     }
-    default:
+    case Op::Cat:  // returned above: a cat result is never a view
       break;
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    ir::not_a(nd.op, "movement op");
+#define TJ_MOVEMENT(name, ...)
+#include "ir/ops.def"
   }
   return std::nullopt;
 }
@@ -435,7 +465,16 @@ std::string to_string(const Graph& g, const Schedule& s) {
                        shape_str(gr.shape), gr.axes.empty() ? "" : " axes " + shape_str(gr.axes),
                        roots);
   }
-  (void)g;
+  for (const std::string& r : refusals(g, s)) out += "not fused: " + r + "\n";
+  return out;
+}
+
+std::vector<std::string> refusals(const Graph& g, const Schedule& s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.why.size() && i < g.size(); ++i)
+    if (!s.why[i].empty())
+      out.push_back(fmt::format("%{} ({}) materialized: {}", i,
+                                ir::op_name(g.node(static_cast<NodeId>(i)).op), s.why[i]));
   return out;
 }
 

@@ -150,11 +150,16 @@ class GroupLowerer {
         case KOp::Store:
           in.row_level = reduced_invariant(k_.accesses[in.access].strides);
           break;
-        default: {
+        case KOp::Rand:
+        case KOp::Unary:
+        case KOp::Binary:
+        case KOp::Where:
+        case KOp::Cast: {
           bool r = true;
           for (int32_t o : {in.a, in.b, in.c})
             if (o >= 0) r = r && k_.body[o].row_level;
           in.row_level = r;
+          break;
         }
       }
     }
@@ -444,7 +449,8 @@ Plan lower(const Graph& g, const Schedule& s) {
     p.outputs.push_back(b);
   }
   std::map<std::string, int32_t> kernel_ids;
-  for (const Group& gr : s.groups) {
+  for (size_t gi = 0; gi < s.groups.size(); ++gi) {
+    const Group& gr = s.groups[gi];
     if (shape_numel(g.node(gr.roots[0]).shape) == 0 || shape_numel(gr.shape) == 0) {
       if (gr.kind != Group::Kind::row) continue;  // nothing to compute
     }
@@ -462,6 +468,7 @@ Plan lower(const Graph& g, const Schedule& s) {
       it = kernel_ids.emplace(text, static_cast<int32_t>(p.kernels.size() - 1)).first;
     }
     step.kernel = it->second;
+    step.group = static_cast<int32_t>(gi);
     p.steps.push_back(std::move(step));
   }
   // Liveness of temporaries.

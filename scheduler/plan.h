@@ -29,6 +29,7 @@ struct PlanBuffer {
 
 struct Step {
   int32_t kernel = -1;               // index into Plan::kernels
+  int32_t group = -1;                // the Schedule group it computes (provenance only)
   std::vector<int32_t> args;         // plan buffer for each kernel argument
   std::vector<int32_t> params;       // graph scalar slot for each kernel parameter
   std::vector<int64_t> arg_offsets;  // element offset added to each argument's base
@@ -49,8 +50,9 @@ struct Plan {
   std::vector<Step> steps;
   std::vector<PlanBuffer> buffers;
   std::vector<int32_t> outputs;   // plan buffer per graph output
-  std::string schedule_text;      // the fusion decision, for logs
-  std::vector<StepOps> step_ops;  // per step (empty entries where unknown)
+  std::string schedule_text;         // the fusion decision, for logs
+  std::vector<std::string> refusals;  // why values were not fused into their users (WhyNoFuse)
+  std::vector<StepOps> step_ops;     // per step
 
   size_t launches() const { return steps.size(); }
 };

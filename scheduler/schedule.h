@@ -31,9 +31,16 @@ struct Group {
 struct Schedule {
   std::vector<char> materialized;  // per node
   std::vector<Group> groups;       // in execution order
+  /// Per node: why fusion materialized it instead of computing it inside
+  /// the kernels that use it (empty for nodes it did not refuse: inlined
+  /// ones, leaves, and values that are always written: outputs, matmul
+  /// and cat results), as Inductor's WhyNoFuse.
+  std::vector<std::string> why;
 };
 
-/// Readable summary: one line per group.
+/// Readable summary: one line per group, then one per refused fusion.
 std::string to_string(const ir::Graph& g, const Schedule& s);
+/// "%7 (exp) materialized: <why>" for each refused fusion, in node order.
+std::vector<std::string> refusals(const ir::Graph& g, const Schedule& s);
 
 }  // namespace tj::sched

@@ -37,20 +37,31 @@ Split plan_split(const Graph& g, const Node& r, const Target& t) {
 
 }  // namespace
 
-Graph split_reductions(const Graph& g, const Target& t) {
+SplitGraph split_reductions(const Graph& g, const Target& t) {
   bool any = false;
   for (const Node& n : g.nodes()) any = any || plan_split(g, n, t).s > 0;
-  if (!any) return g;
+  if (!any) {
+    std::vector<NodeId> same(g.size());
+    for (size_t i = 0; i < g.size(); ++i) same[i] = static_cast<NodeId>(i);
+    return {g, std::move(same)};
+  }
   GraphBuilder b;
   std::vector<NodeId> map(g.size(), -1);
+  std::vector<NodeId> origin;
+  // Every node made since the last call stands for g's node i.
+  auto from = [&](size_t i) {
+    while (origin.size() < b.size()) origin.push_back(static_cast<NodeId>(i));
+  };
   for (size_t i = 0; i < g.size(); ++i) {
     const Node& n = g.node(static_cast<NodeId>(i));
     if (n.op == Op::Buffer) {
       map[i] = b.buffer(g.buffers()[n.slot]);
+      from(i);
       continue;
     }
     if (n.op == Op::Scalar) {
-      map[i] = b.scalar(n.dtype, g.scalars()[n.slot]);
+      map[i] = b.scalar(n.dtype, g.scalars()[n.slot], /*intern=*/false);  // keeps the slots
+      from(i);
       continue;
     }
     std::vector<NodeId> in;
@@ -58,6 +69,7 @@ Graph split_reductions(const Graph& g, const Target& t) {
     Split sp = plan_split(g, n, t);
     if (sp.s == 0) {
       map[i] = b.add(n.op, in, {.attrs = n.attrs, .dtype = n.dtype, .shape = n.shape});
+      from(i);
       continue;
     }
     const Shape& xs = g.node(n.inputs[0]).shape;
@@ -71,10 +83,11 @@ Graph split_reductions(const Graph& g, const Target& t) {
     NodeId r1 = b.reduce(n.op, x2, {static_cast<int64_t>(kept + 1)});
     NodeId r2 = b.reduce(n.op, r1, {static_cast<int64_t>(kept)});
     map[i] = b.reshape(r2, n.shape);
+    from(i);
   }
   std::vector<NodeId> outs;
   for (NodeId o : g.outputs()) outs.push_back(map[o]);
-  return b.finish(outs);
+  return {b.finish(outs), std::move(origin)};
 }
 
 }  // namespace tj::sched

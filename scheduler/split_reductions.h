@@ -7,8 +7,12 @@
 // result, one reduced axis (or a buffer input) and an f32/f64/integer dtype
 // reduces [.., S, R/S] over the last axis and then over S. S is the largest
 // divisor of R not above 8 x threads with R/S >= 1024; without one the
-// reduction is left alone.
+// reduction is left alone. The origin map says which input node each node
+// of the result stands for (the reshapes and both partial reductions of a
+// split stand for the reduction they replace).
 #pragma once
+
+#include <vector>
 
 #include "ir/graph.h"
 #include "scheduler/plan.h"
@@ -17,6 +21,13 @@ namespace tj::sched {
 
 inline constexpr int64_t kSplitMinElements = 32768;
 
-ir::Graph split_reductions(const ir::Graph& g, const Target& t);
+struct SplitGraph {
+  ir::Graph graph;
+  /// Per node of `graph`: the node of the input graph it computes (all or,
+  /// for the parts of a split reduction, part of it).
+  std::vector<ir::NodeId> origin;
+};
+
+SplitGraph split_reductions(const ir::Graph& g, const Target& t);
 
 }  // namespace tj::sched

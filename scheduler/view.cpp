@@ -133,8 +133,13 @@ std::optional<View> through_movement(const View& v, const ir::Node& m, const Sha
     }
     case ir::Op::Reshape:
       return through_reshape(v, m.shape, in);
-    default:
+    case ir::Op::Cat:  // not a view: the scheduler materializes cat results
       break;
+#define TJ_OP(name, ...) \
+  case ir::Op::name:     \
+    ir::not_a(m.op, "movement op");
+#define TJ_MOVEMENT(name, ...)
+#include "ir/ops.def"
   }
   TJ_CHECK(false, "{} is not a view op", ir::op_name(m.op));
 }

@@ -1,16 +1,20 @@
 // Tests of jit/cpu/math.h, the math library the generated C++ kernels include:
 // accuracy of every float function against f64 libm (in this build and in a
 // kernel-style build compiled at test time), f16/bf16 conversions against
-// tj::half / tj::bfloat16, Philox against ir/philox.h, and that g++ vectorizes
+// tj::half / tj::bfloat16, Philox against the published Philox4x32-10 known
+// answer and the reference evaluator's build of it, and that g++ vectorizes
 // the loops a kernel writes.
 #include "jit/cpu/math.h"
+#include "jit/cpu/math_trig.h"
 #define TJ_FN static inline
 #include "jit/codegen/kernel_common.h"
+#include "ir/philox_core.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -74,7 +78,7 @@ struct UnaryCase {
   float (*fn)(float);
   double (*ref)(double);
   float lo, hi;    // dense sweep range (random bit patterns cover the rest)
-  double max_ulp;  // the bound documented in cpu_math.h
+  double max_ulp;  // the bound documented in jit/cpu/math.h
 };
 
 double d_exp(double x) { return std::exp(x); }
@@ -86,6 +90,7 @@ double d_log1p(double x) { return std::log1p(x); }
 double d_sqrt(double x) { return std::sqrt(x); }
 double d_sin(double x) { return std::sin(x); }
 double d_cos(double x) { return std::cos(x); }
+double d_atan(double x) { return std::atan(x); }
 double d_tanh(double x) { return std::tanh(x); }
 double d_erf(double x) { return std::erf(x); }
 double d_floor(double x) { return std::floor(x); }
@@ -102,6 +107,7 @@ float f_sqrt(float x) { return tj_sqrt(x); }
 float f_rsqrt(float x) { return tj_rsqrt(x); }
 float f_sin(float x) { return tj_sin(x); }
 float f_cos(float x) { return tj_cos(x); }
+float f_atan(float x) { return tj_atan(x); }
 float f_tanh(float x) { return tj_tanh(x); }
 float f_sigmoid(float x) { return tj_sigmoid(x); }
 float f_erf(float x) { return tj_erf(x); }
@@ -123,6 +129,7 @@ const UnaryCase kUnary[] = {
     {"rsqrt", f_rsqrt, ref_rsqrt, 0, 100, 1},
     {"sin", f_sin, d_sin, -100, 100, 2},
     {"cos", f_cos, d_cos, -100, 100, 2},
+    {"atan", f_atan, d_atan, -10, 10, 1},
     {"tanh", f_tanh, d_tanh, -12, 12, 2},
     {"sigmoid", f_sigmoid, ref_sigmoid, -120, 40, 2},
     {"erf", f_erf, d_erf, -5, 5, 2},
@@ -364,6 +371,45 @@ TEST(CpuMath, PowAccuracy) {
   std::printf("  tj_pow: max %.0f ulp %s\n", worst, where.c_str());
 }
 
+TEST(CpuMath, Atan2Accuracy) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<float> u(-10, 10);
+  std::vector<float> y, x;
+  for (int i = 0; i < 500000; ++i) {
+    y.push_back(u(rng));
+    x.push_back(u(rng));
+  }
+  for (int i = 0; i < 500000; ++i) {
+    y.push_back(float_of(static_cast<uint32_t>(rng())));
+    x.push_back(float_of(static_cast<uint32_t>(rng())));
+  }
+  // C99's special cases: every pair of +-0, +-1, +-inf.
+  const float sp[] = {0.0f, -0.0f, 1.0f, -1.0f, INFINITY, -INFINITY};
+  for (float a : sp)
+    for (float b : sp) {
+      y.push_back(a);
+      x.push_back(b);
+    }
+  double worst = 0;
+  std::string where;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float got = tj_atan2(y[i], x[i]);
+    const double want = std::atan2(static_cast<double>(y[i]), static_cast<double>(x[i]));
+    double d = ulp_distance(got, want);
+    if (std::signbit(got) != std::signbit(want) && !std::isnan(want)) d = 1e9;
+    if (d > worst) {
+      worst = d;
+      std::ostringstream os;
+      os << "atan2(" << y[i] << ", " << x[i] << ") = " << got << ", want " << want;
+      where = os.str();
+    }
+  }
+  EXPECT_LE(worst, 1.0) << where;
+  std::printf("  tj_atan2: max %.2f ulp %s\n", worst, where.c_str());
+  EXPECT_TRUE(std::isnan(tj_atan2(NAN, 1.0f)));
+  EXPECT_TRUE(std::isnan(tj_atan2(1.0f, NAN)));
+}
+
 TEST(CpuMath, F64FunctionsMatchLibm) {
   const double xs[] = {-3.5, -1.0, -0.25, 0.0, 0.3, 1.0, 2.5, 10.0, 700.0};
   for (double x : xs) {
@@ -371,6 +417,8 @@ TEST(CpuMath, F64FunctionsMatchLibm) {
     EXPECT_EQ(tj_tanh_f64(x), std::tanh(x));
     EXPECT_EQ(tj_erf_f64(x), std::erf(x));
     EXPECT_EQ(tj_sin_f64(x), std::sin(x));
+    EXPECT_EQ(tj_atan_f64(x), std::atan(x));
+    EXPECT_EQ(tj_atan2_f64(x, 0.5), std::atan2(x, 0.5));
     EXPECT_EQ(tj_sigmoid_f64(x), 1.0 / (1.0 + std::exp(-x)));
     EXPECT_EQ(tj_floor_f64(x), std::floor(x));
     EXPECT_EQ(tj_ceil_f64(x), std::ceil(x));
@@ -445,6 +493,16 @@ TEST(CpuMath, FloatToHalfAndBf16Rounding) {
 
 // ---- Philox -----------------------------------------------------------------------
 
+// Random123's known-answer test for Philox4x32-10: counter 0, key 0.
+TEST(CpuMath, PhiloxKnownAnswer) {
+  uint32_t o[4];
+  tj_philox(0, 0, o);
+  EXPECT_EQ(o[0], 0x6627e8d5u);
+  EXPECT_EQ(o[1], 0xe169c58du);
+  EXPECT_EQ(o[2], 0xbc57ac4cu);
+  EXPECT_EQ(o[3], 0x9b00dbd8u);
+}
+
 TEST(CpuMath, PhiloxMatchesReference) {
   const uint64_t seeds[] = {0, 1, 42, 0xdeadbeefull, 0x123456789abcdef0ull};
   const uint64_t offsets[] = {0, 1ull << 32, 0xfffffffffffff000ull};
@@ -476,7 +534,9 @@ TEST(CpuMath, PhiloxMatchesReference) {
 
 #ifdef TJ_SOURCE_DIR
 const char* const kHeader = TJ_SOURCE_DIR "/jit/cpu/math.h";
+const char* const kTrig = TJ_SOURCE_DIR "/jit/cpu/math_trig.h";
 const char* const kCommon = TJ_SOURCE_DIR "/jit/codegen/kernel_common.h";
+const char* const kPhilox = TJ_SOURCE_DIR "/ir/philox_core.h";
 #endif
 
 bool have_compiler() { return std::system("command -v c++ >/dev/null 2>&1") == 0; }
@@ -510,12 +570,14 @@ struct Loop {
 std::string kernel_source(const std::vector<Loop>& loops, std::vector<int>* lines) {
   std::string s;
   s += "#include \"" + std::string(kHeader) + "\"\n";
+  s += "#include \"" + std::string(kTrig) + "\"\n";
   s += "#define TJ_FN static inline\n#include \"" + std::string(kCommon) + "\"\n";
+  s += "#include \"" + std::string(kPhilox) + "\"\n";
   s += "#define TJK(nm, stmt) extern \"C\" void tjk_##nm(const float* __restrict x, const float* "
        "__restrict z, "
        "const uint16_t* __restrict h, float* __restrict y, uint16_t* __restrict hy, long n) "
        "{ (void)x; (void)z; (void)h; (void)y; (void)hy; for (long i = 0; i < n; ++i) { stmt; } }\n";
-  int line = 5;
+  int line = static_cast<int>(std::count(s.begin(), s.end(), '\n')) + 1;
   for (const Loop& l : loops) {
     s += "TJK(" + l.name + ", " + l.body + ")\n";
     lines->push_back(line++);
@@ -529,6 +591,7 @@ std::vector<Loop> all_loops() {
     v.push_back({c.name, std::string("y[i] = tj_") + c.name + "(x[i])"});
   }
   v.push_back({"pow", "y[i] = tj_pow(x[i], z[i])"});
+  v.push_back({"atan2", "y[i] = tj_atan2(x[i], z[i])"});
   v.push_back({"maximum", "y[i] = tj_maximum(x[i], z[i])"});
   v.push_back({"minimum", "y[i] = tj_minimum(x[i], z[i])"});
   v.push_back({"float_to_half", "hy[i] = tj_float_to_half(x[i])"});

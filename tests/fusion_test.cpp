@@ -183,6 +183,12 @@ std::vector<FusionCase> fusion_cases() {
                },
                1});
   c.push_back({"var", [] { return std::vector<Tensor>{f32_input({32, 500}, 10).var({1})}; }, 1});
+  c.push_back({"atan_atan2_chain",
+               [] {
+                 Tensor x = f32_input({33, 65}, 41), y = f32_input({65}, 42);
+                 return std::vector<Tensor>{atan2(atan(x) * 3.0, y) + atan2(y, 0.5)};
+               },
+               1});
   c.push_back(
       {"matmul_bias_gelu",
        [] {

@@ -7,6 +7,8 @@
 //                                 trace limit, eager
 //   observability_child located   a softmax and two pointwise ops in one flush;
 //                                 prints the source lines of the calls
+//   observability_child refused   a computed matmul operand (fusion refuses to
+//                                 inline it) and a reduction used twice
 #include <cstdio>
 #include <string>
 
@@ -53,6 +55,17 @@ void located() {
   std::printf("lines exp=%d mul=%d softmax=%d\n", exp_line, mul_line, softmax_line);
 }
 
+void refused() {
+  tj::Tensor x = tj::from_vector(std::vector<float>(64, 0.5f)).reshape({8, 8});
+  tj::Tensor y = tj::matmul(tj::exp(x), x);  // exp(x) must be written for the GEMM
+  tj::Tensor u;
+  {
+    tj::Tensor s = x.sum({1}, true);  // no handle left at the flush: not an output
+    u = (x - s).t() * 2.0 + s.t();    // the sum, through a transpose
+  }
+  std::printf("%.6f %.6f\n", y.to_vector<float>()[0], u.to_vector<float>()[0]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,8 +76,10 @@ int main(int argc, char** argv) {
     reasons();
   } else if (mode == "located") {
     located();
+  } else if (mode == "refused") {
+    refused();
   } else {
-    std::fprintf(stderr, "usage: observability_child chain|reasons|located\n");
+    std::fprintf(stderr, "usage: observability_child chain|reasons|located|refused\n");
     return 2;
   }
   return 0;

@@ -2,6 +2,7 @@
 // TILEJIT_STATS each change what they should (checked on a child program
 // with a known workload), invalid values warn, and every TILEJIT_* variable
 // the sources name is in the README's table.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -188,6 +189,44 @@ TEST(Observability, DumpDirHoldsSourcesKernelIrAndGraphs) {
   EXPECT_NE(dot.find("kernel 0"), std::string::npos) << dot;
 }
 
+// Each scheduler pass's result is dumped, named by flush and pass, in order.
+TEST(Observability, DumpDirHoldsEveryPassOfEveryNewPlan) {
+  fs::path d = scratch("passes");
+  ChildRun r = child("refused", "TILEJIT_DUMP_DIR=" + (d / "dump").string(), d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const char* passes[] = {"split_reductions", "fuse", "lower", "coalesce", "tile"};
+  for (int k = 0; k < 5; ++k) {
+    fs::path p = d / "dump" / fmt::format("flush-0001.{}-{}.txt", k + 1, passes[k]);
+    ASSERT_TRUE(fs::exists(p)) << p;
+    EXPECT_FALSE(slurp(p).empty()) << p;
+  }
+  EXPECT_NE(slurp(d / "dump" / "flush-0001.2-fuse.txt").find("not fused: "), std::string::npos);
+  EXPECT_NE(slurp(d / "dump" / "flush-0001.5-tile.txt").find("tile(block="), std::string::npos);
+}
+
+// Why a value was not fused into its users (WhyNoFuse): counted on the trace
+// line, listed with TILEJIT_LOG=debug.
+TEST(Observability, TraceSaysWhyValuesWereNotFused) {
+  fs::path d = scratch("refused");
+  ChildRun r = child("refused", "TILEJIT_TRACE=1", d);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto lines = lines_with(r.err, "tilejit trace:");
+  ASSERT_FALSE(lines.empty()) << r.err;
+  EXPECT_NE(lines[0].find(" not fused"), std::string::npos) << lines[0];
+  EXPECT_TRUE(lines_with(r.err, "  not fused: ").empty()) << r.err;
+  ChildRun dbg = child("refused", "TILEJIT_TRACE=1 TILEJIT_LOG=debug", d);
+  ASSERT_EQ(dbg.rc, 0) << dbg.err;
+  auto why = lines_with(dbg.err, "  not fused: ");
+  ASSERT_FALSE(why.empty()) << dbg.err;
+  bool matmul = false, transpose = false;
+  for (const std::string& l : why) {
+    matmul = matmul || (l.find("(exp) materialized: an operand of matmul") != std::string::npos);
+    transpose = transpose || (l.find("(sum) materialized:") != std::string::npos);
+  }
+  EXPECT_TRUE(matmul) << dbg.err;
+  EXPECT_TRUE(transpose) << dbg.err;
+}
+
 TEST(Observability, DotFilesParseWithGraphviz) {
   if (std::system("command -v dot >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "graphviz `dot` not installed (Debian package graphviz)";
@@ -269,8 +308,9 @@ TEST(Observability, DumpedKernelsListTheirOpsWithSourceLocations) {
   for (std::string line; std::getline(in, line);) {
     if (!line.starts_with("//   %")) continue;
     size_t slash = line.find('/', 5);
-    if (slash != std::string::npos)
+    if (slash != std::string::npos) {
       EXPECT_NE(line.find("observability_child.cpp:"), std::string::npos) << line;
+    }
   }
   // Still standalone translation units.
   const char* cxx = std::getenv("TILEJIT_CXX");

@@ -15,11 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "cache/json.h"
 #include "cache/kernel_store.h"
 
 namespace tc = tj::cache;
 
 namespace {
+
+using tj::cache::json_str;
 
 constexpr int kOk = 0, kNotFound = 1, kUsage = 2;
 
@@ -122,35 +125,6 @@ int not_found(const std::string& msg) {
 }
 
 // ---- output helpers ---------------------------------------------------------
-
-std::string json_str(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20)
-          out += fmt::format("\\u{:04x}", c);
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 
 int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(

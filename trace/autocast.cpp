@@ -49,6 +49,18 @@ Tensor autocast_f32(const Tensor& t) {
   return from == DType::f16 || from == DType::bf16 ? cast_to(t, DType::f32) : t;
 }
 
+Tensor autocast_for(ir::Op op, const Tensor& t) {
+  switch (ir::op_info(op).autocast) {
+    case ir::AutocastClass::None:
+      return t;
+    case ir::AutocastClass::F32:
+      return autocast_f32(t);
+    case ir::AutocastClass::Lower:
+      return autocast_lower(t);
+  }
+  return t;
+}
+
 }  // namespace trace
 
 }  // namespace tj

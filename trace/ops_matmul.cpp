@@ -6,7 +6,8 @@ namespace tj {
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   // Autocast: floating operands in the lower precision (f32 accumulation).
-  const Tensor a = trace::autocast_lower(a_in), b = trace::autocast_lower(b_in);
+  const Tensor a = trace::autocast_for(ir::Op::Matmul, a_in),
+               b = trace::autocast_for(ir::Op::Matmul, b_in);
   const auto& ai = trace::impl_of(a, "matmul");
   const auto& bi = trace::impl_of(b, "matmul");
   const Shape sa = ai->shape, sb = bi->shape;
@@ -47,8 +48,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 }
 
 Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
-  const Tensor x = trace::autocast_lower(x_in), w = trace::autocast_lower(w_in),
-               b = trace::autocast_lower(b_in);
+  // Autocast: the GEMM's operands and the bias in the lower precision.
+  const Tensor x = trace::autocast_for(ir::Op::Matmul, x_in),
+               w = trace::autocast_for(ir::Op::Matmul, w_in),
+               b = trace::autocast_for(ir::Op::Matmul, b_in);
   const auto& wi = trace::impl_of(w, "linear");
   const auto& xi = trace::impl_of(x, "linear");
   if (wi->shape.size() != 2)

@@ -23,12 +23,6 @@ Tensor compare(Op op, std::string_view name, const Operand& a, const Operand& b)
   return arith(op, name, a, b);
 }
 
-/// Unary ops defined on floating point: integers and bools become f32.
-Tensor unary_float(Op op, std::string_view name, const Tensor& x) {
-  DType t = trace::impl_of(x, name)->dtype;
-  return trace::record(op, {trace::cast_to(x, is_floating(t) ? t : DType::f32)}, {}, name);
-}
-
 Tensor unary_same(Op op, std::string_view name, const Tensor& x) {
   trace::impl_of(x, name);
   return trace::record(op, {x}, {}, name);
@@ -121,10 +115,14 @@ Tensor remainder(const Tensor& a, Scalar b) { return arith(Op::Remainder, "remai
 Tensor operator%(const Tensor& a, const Tensor& b) { return remainder(a, b); }
 Tensor operator%(const Tensor& a, Scalar b) { return remainder(a, b); }
 Tensor pow(const Tensor& a, const Tensor& b) {
-  return arith(Op::Pow, "pow", trace::autocast_f32(a), trace::autocast_f32(b));
+  return arith(Op::Pow, "pow", trace::autocast_for(Op::Pow, a), trace::autocast_for(Op::Pow, b));
 }
-Tensor pow(const Tensor& a, Scalar b) { return arith(Op::Pow, "pow", trace::autocast_f32(a), b); }
-Tensor pow(Scalar a, const Tensor& b) { return arith(Op::Pow, "pow", a, trace::autocast_f32(b)); }
+Tensor pow(const Tensor& a, Scalar b) {
+  return arith(Op::Pow, "pow", trace::autocast_for(Op::Pow, a), b);
+}
+Tensor pow(Scalar a, const Tensor& b) {
+  return arith(Op::Pow, "pow", a, trace::autocast_for(Op::Pow, b));
+}
 Tensor maximum(const Tensor& a, const Tensor& b) { return arith(Op::Maximum, "maximum", a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return arith(Op::Minimum, "minimum", a, b); }
 Tensor maximum(const Tensor& a, Scalar b) { return arith(Op::Maximum, "maximum", a, b); }
@@ -152,31 +150,17 @@ Tensor where(const Tensor& c, Scalar a, Scalar b) { return where_impl(c, a, b); 
 
 Tensor neg(const Tensor& x) { return unary_same(Op::Neg, "neg", x); }
 Tensor abs(const Tensor& x) { return unary_same(Op::Abs, "abs", x); }
-Tensor exp(const Tensor& x) { return unary_float(Op::Exp, "exp", trace::autocast_f32(x)); }
-Tensor exp2(const Tensor& x) { return unary_float(Op::Exp2, "exp2", x); }
-Tensor log(const Tensor& x) { return unary_float(Op::Log, "log", trace::autocast_f32(x)); }
-Tensor log2(const Tensor& x) { return unary_float(Op::Log2, "log2", trace::autocast_f32(x)); }
-Tensor log1p(const Tensor& x) { return unary_float(Op::Log1p, "log1p", trace::autocast_f32(x)); }
-Tensor expm1(const Tensor& x) { return unary_float(Op::Expm1, "expm1", trace::autocast_f32(x)); }
-Tensor sqrt(const Tensor& x) { return unary_float(Op::Sqrt, "sqrt", x); }
-Tensor rsqrt(const Tensor& x) { return unary_float(Op::Rsqrt, "rsqrt", trace::autocast_f32(x)); }
-Tensor sin(const Tensor& x) { return unary_float(Op::Sin, "sin", x); }
-Tensor cos(const Tensor& x) { return unary_float(Op::Cos, "cos", x); }
-Tensor tanh(const Tensor& x) { return unary_float(Op::Tanh, "tanh", x); }
-Tensor sigmoid(const Tensor& x) { return unary_float(Op::Sigmoid, "sigmoid", x); }
 Tensor relu(const Tensor& x) { return unary_same(Op::Relu, "relu", x); }
 Tensor gelu(const Tensor& x, std::string_view approximate) {
-  if (approximate == "none") return unary_float(Op::GeluErf, "gelu", x);
-  if (approximate == "tanh") return unary_float(Op::GeluTanh, "gelu", x);
+  if (approximate == "none") return trace::unary_math(Op::GeluErf, "gelu", x);
+  if (approximate == "tanh") return trace::unary_math(Op::GeluTanh, "gelu", x);
   fail("gelu: approximate must be \"none\" or \"tanh\", got \"{}\"", approximate);
 }
-Tensor silu(const Tensor& x) { return unary_float(Op::Silu, "silu", x); }
-Tensor erf(const Tensor& x) { return unary_float(Op::Erf, "erf", x); }
 Tensor floor(const Tensor& x) { return unary_same(Op::Floor, "floor", x); }
 Tensor ceil(const Tensor& x) { return unary_same(Op::Ceil, "ceil", x); }
 Tensor round(const Tensor& x) { return unary_same(Op::Round, "round", x); }
 Tensor reciprocal(const Tensor& x) {
-  return unary_float(Op::Reciprocal, "reciprocal", trace::autocast_f32(x));
+  return trace::unary_math(Op::Reciprocal, "reciprocal", trace::autocast_for(Op::Reciprocal, x));
 }
 Tensor square(const Tensor& x) {
   trace::impl_of(x, "square");

@@ -62,11 +62,11 @@ Tensor arg_reduce(Op op, std::string_view name, const Tensor& x, std::optional<i
 }  // namespace
 
 Tensor sum(const Tensor& x, const Axes& axes, bool keepdim) {
-  return reduce(Op::Sum, "sum", trace::autocast_f32(x), axes, keepdim);
+  return reduce(Op::Sum, "sum", trace::autocast_for(Op::Sum, x), axes, keepdim);
 }
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return sum(x, Axes{dim}, keepdim); }
 Tensor prod(const Tensor& x, const Axes& axes, bool keepdim) {
-  return reduce(Op::Prod, "prod", trace::autocast_f32(x), axes, keepdim);
+  return reduce(Op::Prod, "prod", trace::autocast_for(Op::Prod, x), axes, keepdim);
 }
 Tensor max(const Tensor& x, const Axes& axes, bool keepdim) {
   return reduce(Op::Max, "max", x, axes, keepdim);

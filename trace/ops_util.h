@@ -34,6 +34,13 @@ Tensor cast_to(const Tensor& t, DType to);
 /// The device of the first tensor operand (default device if none).
 Device operand_device(std::string_view op, const std::vector<Operand>& ops);
 
+/// A unary floating-point op (a math row of ir/ops.def, reciprocal, gelu):
+/// integer and bool inputs become f32 first, as in PyTorch.
+Tensor unary_math(ir::Op op, std::string_view name, const Tensor& x);
+/// A binary floating-point op: operands promoted like `+`, then to f32 when
+/// not floating.
+Tensor binary_math(ir::Op op, std::string_view name, const Operand& a, const Operand& b);
+
 /// Axes for a reduction over a tensor of rank `rank`.
 std::vector<int64_t> reduce_axes(std::string_view op, const Axes& axes, int64_t rank);
 

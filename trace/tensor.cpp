@@ -110,14 +110,9 @@ Tensor Tensor::var(const Axes& a, bool u, bool k) const { return tj::var(*this, 
 Tensor Tensor::std(const Axes& a, bool u, bool k) const { return tj::std(*this, a, u, k); }
 Tensor Tensor::argmax(std::optional<int64_t> d, bool k) const { return tj::argmax(*this, d, k); }
 Tensor Tensor::argmin(std::optional<int64_t> d, bool k) const { return tj::argmin(*this, d, k); }
-Tensor Tensor::exp() const { return tj::exp(*this); }
-Tensor Tensor::log() const { return tj::log(*this); }
-Tensor Tensor::sqrt() const { return tj::sqrt(*this); }
 Tensor Tensor::abs() const { return tj::abs(*this); }
 Tensor Tensor::neg() const { return tj::neg(*this); }
 Tensor Tensor::relu() const { return tj::relu(*this); }
-Tensor Tensor::sigmoid() const { return tj::sigmoid(*this); }
-Tensor Tensor::tanh() const { return tj::tanh(*this); }
 
 namespace {
 

@@ -157,14 +157,13 @@ class Tensor {
   Tensor std(const Axes& axes = {}, bool unbiased = true, bool keepdim = false) const;
   Tensor argmax(std::optional<int64_t> dim = {}, bool keepdim = false) const;
   Tensor argmin(std::optional<int64_t> dim = {}, bool keepdim = false) const;
-  Tensor exp() const;
-  Tensor log() const;
-  Tensor sqrt() const;
+  // x.exp(), x.log(), x.atan2(y), ...: one line each in math_ops.def.
+#define TJ_MATH_FN(name) Tensor name() const;
+#define TJ_MATH_FN2(name) Tensor name(const Tensor& other) const;
+#include "tilejit/math_ops.def"
   Tensor abs() const;
   Tensor neg() const;
   Tensor relu() const;
-  Tensor sigmoid() const;
-  Tensor tanh() const;
   Tensor matmul(const Tensor& other) const;
 
   // ---- in-place forms: rebind this handle to the new value -----------------

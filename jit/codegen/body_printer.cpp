@@ -117,46 +117,22 @@ std::string unary_float(Op op, const std::string& x, bool f64) {
   const char* sfx = f64 ? "_f64" : "";
   auto call = [&](const char* fn) { return fmt::format("{}{}({})", fn, sfx, x); };
   switch (op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    ir::not_a(op, "unary op");
+#define TJ_UNARY(name, ...)
+#define TJ_MATH1(name, api, ac, gen, fn, ref) \
+  case Op::name:                              \
+    return call(#fn);
+#include "ir/ops.def"
     case Op::Copy:
       return x;
     case Op::Neg:
       return "-" + x;
     case Op::Abs:
       return call("tj_fabs");
-    case Op::Exp:
-      return call("tj_exp");
-    case Op::Exp2:
-      return call("tj_exp2");
-    case Op::Log:
-      return call("tj_log");
-    case Op::Log2:
-      return call("tj_log2");
-    case Op::Log1p:
-      return call("tj_log1p");
-    case Op::Expm1:
-      return call("tj_expm1");
-    case Op::Sqrt:
-      return call("tj_sqrt");
-    case Op::Rsqrt:
-      return call("tj_rsqrt");
-    case Op::Sin:
-      return call("tj_sin");
-    case Op::Cos:
-      return call("tj_cos");
-    case Op::Tanh:
-      return call("tj_tanh");
-    case Op::Sigmoid:
-      return call("tj_sigmoid");
     case Op::Relu:
       return fmt::format("({0} > 0 ? {0} : ({0} != {0} ? {0} : 0))", x);
-    case Op::GeluErf:
-      return call("tj_gelu_erf");
-    case Op::GeluTanh:
-      return call("tj_gelu_tanh");
-    case Op::Silu:
-      return call("tj_silu");
-    case Op::Erf:
-      return call("tj_erf");
     case Op::Floor:
       return call("tj_floor");
     case Op::Ceil:
@@ -167,7 +143,7 @@ std::string unary_float(Op op, const std::string& x, bool f64) {
       return fmt::format("({} / {})", f64 ? "1.0" : "1.0f", x);
     case Op::LogicalNot:
       return "(" + x + " == 0)";
-    default:
+    case Op::Cast:  // a KOp of its own
       break;
   }
   TJ_CHECK(false, "{} is not a unary float op", ir::op_name(op));
@@ -175,6 +151,11 @@ std::string unary_float(Op op, const std::string& x, bool f64) {
 
 std::string unary_int(Op op, const std::string& x) {
   switch (op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    ir::not_a(op, "unary op with an integer form");
+#define TJ_UNARY(name, ...)
+#include "ir/ops.def"
     case Op::Copy:
     case Op::Floor:
     case Op::Ceil:
@@ -188,7 +169,8 @@ std::string unary_int(Op op, const std::string& x) {
       return fmt::format("({0} > 0 ? {0} : 0)", x);
     case Op::LogicalNot:
       return "(!" + x + ")";
-    default:
+    case Op::Cast:
+    case Op::Reciprocal:
       break;
   }
   TJ_CHECK(false, "{} has no integer form", ir::op_name(op));
@@ -198,7 +180,17 @@ std::string binary(Op op, const std::string& a, const std::string& b, DType oper
   const bool fl = is_float(operand), f64 = operand == DType::f64;
   const char* sfx = f64 ? "_f64" : "";
   std::string r;
+  auto call = [&](const char* fn) { return fmt::format("{}{}({}, {})", fn, sfx, a, b); };
   switch (op) {
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    ir::not_a(op, "binary op");
+#define TJ_BINARY(name, ...)
+#define TJ_MATH2(name, api, ac, gen, fn, ref) \
+  case Op::name:                              \
+    r = call(#fn);                            \
+    break;
+#include "ir/ops.def"
     case Op::Add:
       r = fl ? fmt::format("({} + {})", a, b)
              : fmt::format("(int64_t)((uint64_t){} + (uint64_t){})", a, b);
@@ -251,8 +243,6 @@ std::string binary(Op op, const std::string& a, const std::string& b, DType oper
       return fmt::format("({} || {})", a, b);
     case Op::LogicalXor:
       return fmt::format("({} != {})", a, b);
-    default:
-      TJ_CHECK(false, "{} is not a binary op", ir::op_name(op));
   }
   if (result == DType::i32) return "tj_wrap32(" + r + ")";
   if (result == DType::bool_) return "(" + r + " != 0)";

@@ -2,9 +2,9 @@
 // own part (which defines the fixed-width integer types, INT64_MIN/MAX,
 // fmod/copysign/floor/sqrt/log/cos, tj_half_to_float and friends, and TJ_FN:
 // `TJ_FN` for C++, `static __device__ __forceinline__` for CUDA):
-// conversions with defined results for every input, the integer and
-// floor-division semantics of the reference evaluator (PyTorch's), and the
-// Philox generator behind rand/randn, bit-identical to ir/philox.h.
+// conversions with defined results for every input and the integer and
+// floor-division semantics of the reference evaluator (PyTorch's). The
+// Philox generator behind rand/randn follows it (ir/philox_core.h).
 
 TJ_FN int64_t tj_f2i(double x) {
   // NaN → 0, out of range saturates (a C++ cast would be undefined).
@@ -56,58 +56,3 @@ TJ_FN int64_t tj_pow_i(int64_t a, int64_t b) {
   }
   return (int64_t)r;
 }
-
-// ---- Philox4x32-10 (bit-identical to ir/philox.h) ------------------------------
-
-TJ_FN void tj_philox(uint64_t counter, uint64_t seed, uint32_t out[4]) {
-  uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-  for (int r = 0; r < 10; ++r) {
-    uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-    uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-    uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
-    uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
-}
-
-// Uniform in [0, 1) with as many random bits as the output dtype's mantissa.
-TJ_FN float tj_rand_uniform_f32(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  return (float)(int32_t)(o[0] >> 8) * 0x1p-24f;
-}
-TJ_FN float tj_rand_uniform_f16(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  return (float)(int32_t)(o[0] >> 21) * 0x1p-11f;
-}
-TJ_FN float tj_rand_uniform_bf16(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  return (float)(int32_t)(o[0] >> 24) * 0x1p-8f;
-}
-TJ_FN double tj_rand_uniform_f64(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  uint64_t bits = ((uint64_t)o[0] << 21) ^ (o[1] >> 11);
-  return (double)(int64_t)(bits & ((1ull << 53) - 1)) * 0x1p-53;
-}
-// Standard normal by Box-Muller in double, exactly as ir/philox.h computes it.
-TJ_FN double tj_rand_normal(uint64_t counter, uint64_t seed) {
-  uint32_t o[4];
-  tj_philox(counter, seed, o);
-  double u1 = ((double)o[0] + 1.0) * 0x1p-32;  // (0, 1]
-  double u2 = (double)o[1] * 0x1p-32;          // [0, 1)
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-

@@ -221,10 +221,12 @@ class KernelPrinter : public BodyPrinter {
         out_ += fmt::format("    const int64_t red{0} = arg{0};\n", s);
         return;
       }
-      default:
-        break;
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    ir::not_a(st.op, "reduction");
+#define TJ_REDUCE(name, ...)
+#include "ir/ops.def"
     }
-    TJ_CHECK(false, "{} is not a reduction", ir::op_name(st.op));
   }
 
   // ---- matmul --------------------------------------------------------------------
@@ -287,7 +289,8 @@ std::string print_cpp_kernel(const ir::Kernel& k) { return KernelPrinter(k).prin
 
 const std::string& cpp_preamble() {
   static const std::string p = std::string(embedded::cpu_math_h) +
-                               "\n#define TJ_FN static inline\n" + embedded::kernel_common_h + "\n";
+                               "\n#define TJ_FN static inline\n" + embedded::kernel_common_h +
+                               "\n" + embedded::philox_core_h + "\n";
   return p;
 }
 

@@ -83,6 +83,8 @@ TJ_FN float tj_sqrt(float x) { return sqrtf(x); }
 TJ_FN float tj_rsqrt(float x) { return 1.0f / sqrtf(x); }
 TJ_FN float tj_sin(float x) { return sinf(x); }
 TJ_FN float tj_cos(float x) { return cosf(x); }
+TJ_FN float tj_atan(float x) { return atanf(x); }
+TJ_FN float tj_atan2(float y, float x) { return atan2f(y, x); }
 TJ_FN float tj_tanh(float x) { return tanhf(x); }
 TJ_FN float tj_erf(float x) { return erff(x); }
 TJ_FN float tj_floor(float x) { return floorf(x); }
@@ -110,6 +112,8 @@ TJ_FN double tj_sqrt_f64(double x) { return sqrt(x); }
 TJ_FN double tj_rsqrt_f64(double x) { return 1.0 / sqrt(x); }
 TJ_FN double tj_sin_f64(double x) { return sin(x); }
 TJ_FN double tj_cos_f64(double x) { return cos(x); }
+TJ_FN double tj_atan_f64(double x) { return atan(x); }
+TJ_FN double tj_atan2_f64(double y, double x) { return atan2(y, x); }
 TJ_FN double tj_tanh_f64(double x) { return tanh(x); }
 TJ_FN double tj_erf_f64(double x) { return erf(x); }
 TJ_FN double tj_floor_f64(double x) { return floor(x); }

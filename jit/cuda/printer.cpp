@@ -525,8 +525,11 @@ class CudaPrinter : public BodyPrinter {
         result = arg;
         break;
       }
-      default:
-        TJ_CHECK(false, "{} is not a reduction", ir::op_name(st.op));
+#define TJ_OP(name, ...) \
+  case Op::name:         \
+    ir::not_a(st.op, "reduction");
+#define TJ_REDUCE(name, ...)
+#include "ir/ops.def"
     }
     out_ += fmt::format("  const {} red{} = {};\n", value_type(st.dtype), s, result);
   }
@@ -662,7 +665,8 @@ std::string print_cuda_kernel(const ir::Kernel& k, CudaEntries entries) {
 
 const std::string& cuda_preamble() {
   static const std::string p =
-      std::string(embedded::cuda_preamble_h) + "\n" + embedded::kernel_common_h + "\n";
+      std::string(embedded::cuda_preamble_h) + "\n" + embedded::kernel_common_h + "\n" +
+      embedded::philox_core_h + "\n";
   return p;
 }
 

@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "cache/json.h"
 #include "ir/kernel.h"
 #include "ir/print.h"
 #include "jit/cpu/printer.h"
@@ -26,6 +27,7 @@ namespace tj::obs {
 
 namespace {
 
+using cache::json_str;
 using detail::Clock;
 namespace fs = std::filesystem;
 
@@ -79,6 +81,7 @@ struct FlushInfo {
   double schedule_ms = 0;
   const ir::Graph* graph = nullptr;  // alive until flush_end
   std::vector<KernelOps> kernels;    // of the plan
+  std::vector<std::string> refusals;  // of a plan made in this flush
   std::vector<char> written;         // per graph node: a kernel writes it
   int compiled = 0, disk = 0, mem = 0, launches = 0;
   double compile_ms = 0;
@@ -101,32 +104,6 @@ int64_t us_since_epoch(Clock::time_point t) {
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::string json_str(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
 }
 
 void add_event(std::string name, const char* cat, char ph, Clock::time_point start,
@@ -384,6 +361,16 @@ std::string kernels_text(const FlushInfo& f, const std::unordered_map<uint32_t, 
 
 }  // namespace
 
+sched::PassDump pass_dumper() {
+  if (jit::options().dump_dir.empty()) return {};
+  return [n = 0](std::string_view pass, const std::string& text) mutable {
+    std::string dir = dump_dir();
+    if (dir.empty()) return;
+    write_file(fs::path(dir) / fmt::format("flush-{:04}.{}-{}.txt", flush_info().id, ++n, pass),
+               text);
+  };
+}
+
 bool write_timeline(const std::string& path) {
   if (path.empty()) return false;
   State& s = state();
@@ -461,6 +448,12 @@ void flush_end(bool failed) {
   if (f.mem) line += fmt::format("; {} already in memory", f.mem);
   line += fmt::format("; {} launch{}; {:.2f} ms", f.launches, f.launches == 1 ? "" : "es",
                       ms_between(f.start, end));
+  if (!f.refusals.empty()) {
+    line += fmt::format("; {} value{} not fused", f.refusals.size(),
+                        f.refusals.size() == 1 ? "" : "s");
+    if (log_enabled(LogLevel::debug))
+      for (const std::string& r : f.refusals) line += "\n  not fused: " + r;
+  }
   if (failed) line += "; stopped by an exception (reported to the caller)";
   trace_write(line);
   add_event(fmt::format("flush ({})", f.reason), "flush", 'X', f.start, end,
@@ -476,6 +469,7 @@ void flush_end(bool failed) {
 void plan_ready(const ir::Graph& g, const sched::Plan& p, bool hit) {
   FlushInfo& f = flush_info();
   f.plan = hit ? 1 : 0;
+  if (!hit) f.refusals = p.refusals;
   // Only copied here (this may run under the plan cache's lock); described
   // when the flush ends.
   f.kernels.assign(p.kernels.size(), {});

@@ -42,6 +42,7 @@
 
 #include "ir/graph.h"
 #include "jit/options.h"
+#include "scheduler/make_plan.h"
 
 namespace tj::ir {
 struct Kernel;
@@ -62,6 +63,10 @@ void note_origin(const std::shared_ptr<void>& impl);
 /// The origin id (for ir::GraphBuilder::set_origin) noted for `impl`, 0 when
 /// none.
 uint32_t origin_of(const void* impl);
+
+/// With TILEJIT_DUMP_DIR: writes the result of each scheduler pass of the
+/// current flush to flush-NNNN.<k>-<pass>.txt; otherwise an empty function.
+sched::PassDump pass_dumper();
 
 /// Writes the timeline events recorded so far to `path` (the tracer calls
 /// it at exit with TILEJIT_TIMELINE). Returns false on error.

@@ -1,0 +1,57 @@
+#include "scheduler/name_kernel.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "ir/hash.h"
+
+namespace tj::sched {
+
+namespace {
+
+bool has_stage(const ir::Kernel& k, ir::Op op) {
+  return std::any_of(k.stages.begin(), k.stages.end(),
+                     [&](const ir::Stage& s) { return s.op == op; });
+}
+
+bool has_op(const ir::Kernel& k, ir::Op op) {
+  return std::any_of(k.body.begin(), k.body.end(), [&](const ir::KInstr& in) {
+    return (in.kop == ir::KOp::Unary || in.kop == ir::KOp::Binary) && in.op == op;
+  });
+}
+
+/// The row kernels with names of their own, by what they compute.
+std::string row_kind(const ir::Kernel& k) {
+  using ir::Op;
+  const bool max_sum = has_stage(k, Op::Max) && has_stage(k, Op::Sum) && has_op(k, Op::Exp);
+  if (max_sum && has_op(k, Op::Log)) return "row_log_softmax";
+  if (max_sum && has_op(k, Op::Div)) return "row_softmax";
+  if (has_op(k, Op::Rsqrt)) return k.stages.size() >= 2 ? "row_layer_norm" : "row_rms_norm";
+  std::string kind = "row";
+  for (const ir::Stage& st : k.stages) kind += "_" + std::string(ir::op_name(st.op));
+  return kind;
+}
+
+}  // namespace
+
+std::string kernel_name(const ir::Kernel& k) {
+  ir::Kernel unnamed = k;
+  unnamed.name.clear();
+  const uint64_t h = Hasher().add(ir::to_string(unnamed)).get();
+  std::string kind;
+  switch (k.kind) {
+    case ir::Kernel::Kind::pointwise:
+      kind = "pointwise";
+      break;
+    case ir::Kernel::Kind::matmul:
+      kind = "matmul";
+      break;
+    case ir::Kernel::Kind::row:
+      kind = row_kind(k);
+      break;
+  }
+  return fmt::format("tj_{}_{:08x}", kind, static_cast<uint32_t>(h ^ (h >> 32)));
+}
+
+}  // namespace tj::sched
