@@ -1,6 +1,7 @@
 // Store options from the environment, sizes, durations and the log sink.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "cache/cache_log.h"
 #include "cache/kernel_store.h"
+#include "ir/bytes.h"
 #include "ir/log.h"
 
 namespace tj::cache {
@@ -129,15 +131,7 @@ std::optional<int64_t> parse_duration(std::string_view s) {
 }
 
 std::string format_size(int64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  if (u == 0) return fmt::format("{} B", bytes);
-  return fmt::format("{:.1f} {}", v, units[u]);
+  return format_bytes(static_cast<uint64_t>(std::max<int64_t>(bytes, 0)));
 }
 
 std::string default_dir() {

@@ -18,13 +18,14 @@
 
 #include "jit/cuda/cublaslt.h"
 #include "jit/cuda/driver.h"
+#include "jit/caching_allocator.h"
 #include "jit/cuda/memory.h"
 #include "tilejit/cuda.h"
 #include "tilejit/error.h"
 
 namespace {
 
-using tj::jit::cuda::CachingAllocator;
+using tj::jit::CachingAllocator;
 
 constexpr size_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
 
@@ -76,15 +77,15 @@ struct FakeDevice {
 };
 
 TEST(CachingAllocator, RoundsToSizeClasses) {
-  EXPECT_EQ(CachingAllocator::round_size(0), 512u);
-  EXPECT_EQ(CachingAllocator::round_size(1), 512u);
-  EXPECT_EQ(CachingAllocator::round_size(512), 512u);
-  EXPECT_EQ(CachingAllocator::round_size(513), 1024u);
-  EXPECT_EQ(CachingAllocator::round_size(1000), 1024u);
-  EXPECT_EQ(CachingAllocator::round_size(MiB), MiB);
-  EXPECT_EQ(CachingAllocator::round_size(MiB + 1), 2 * MiB);
-  EXPECT_EQ(CachingAllocator::round_size(3 * MiB), 4 * MiB);
-  EXPECT_EQ(CachingAllocator::round_size(GiB + 1), GiB + 2 * MiB);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(0), 512u);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(1), 512u);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(512), 512u);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(513), 1024u);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(1000), 1024u);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(MiB), MiB);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(MiB + 1), 2 * MiB);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(3 * MiB), 4 * MiB);
+  EXPECT_EQ(tj::jit::SizeClasses{}.round(GiB + 1), GiB + 2 * MiB);
 }
 
 TEST(CachingAllocator, ReusesReleasedBlocks) {
@@ -170,7 +171,7 @@ TEST(CachingAllocator, OutOfMemoryTwiceThrowsAClearError) {
   } catch (const tj::Error& e) {
     std::string msg = e.what();
     EXPECT_NE(msg.find("fake:0: out of memory allocating 1.5 GiB"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("free on the device: 6.0 MiB"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(free: 6.0 MiB"), std::string::npos) << msg;
     EXPECT_NE(msg.find("in use by tilejit tensors: 4.0 MiB"), std::string::npos) << msg;
     EXPECT_NE(msg.find("reduce the batch size"), std::string::npos) << msg;
   }

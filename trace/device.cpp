@@ -1,18 +1,9 @@
-#include <fmt/format.h>
-
-#include <ostream>
-
+// Which devices the public API sees (tilejit/device.h): through the backends.
 #include "jit/backend.h"
 #include "tilejit/config.h"
 #include "tilejit/device.h"
 
 namespace tj {
-
-std::string Device::str() const {
-  return type == DeviceType::cpu ? "cpu" : fmt::format("cuda:{}", index);
-}
-
-std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
 
 // CUDA is usable when the driver reports a device and NVRTC can be loaded
 // (kernels are compiled at run time); both are probed once.

@@ -1,110 +1,76 @@
 #include "jit/cpu/allocator.h"
 
-#include <algorithm>
-#include <bit>
+#include <cstdio>
 #include <cstdlib>
-#include <mutex>
-#include <new>
-#include <vector>
+#include <cstring>
 
-#include "ir/check.h"
+#include "jit/caching_allocator.h"
 
 namespace tj::jit {
 
 namespace {
 
-constexpr size_t kMinClass = 64;
-constexpr int kClasses = 48;
-constexpr int64_t kCacheLimit = int64_t{256} << 20;
-
-struct Cache {
-  std::mutex mu;
-  std::vector<void*> free[kClasses];
-  HostAllocatorStats stats;
-};
-
-Cache& cache() {
-  static Cache* c = new Cache;  // never destroyed: buffers may be freed at exit
-  return *c;
+/// MemAvailable from /proc/meminfo (0 when unknown), for out-of-memory messages.
+size_t available_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  size_t kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024;
 }
 
-int class_of(size_t bytes) {
-  size_t b = std::max(bytes, kMinClass);
-  return std::bit_width(b - 1) - std::bit_width(kMinClass - 1);
+CachingAllocator& allocator() {
+  static auto* a = [] {
+    CachingAllocator::Backend b;
+    b.raw_alloc = [](size_t n) { return std::aligned_alloc(64, n); };
+    b.raw_free = [](void* p) { std::free(p); };
+    b.free_bytes = available_bytes;
+    b.device_name = "host memory";
+    b.classes = {size_t{1} << 20, 64, 0};  // 64 B steps, then eighths: under 12.5% rounding
+    b.cache_limit = size_t{256} << 20;
+    return new CachingAllocator(std::move(b));
+  }();  // never destroyed: buffers may be freed at exit
+  return *a;
 }
-size_t class_bytes(int c) { return kMinClass << c; }
 
-void release(void* data, size_t bytes, void*) {
-  Cache& k = cache();
-  int c = class_of(bytes);
-  std::lock_guard lock(k.mu);
-  k.stats.bytes_in_use -= static_cast<int64_t>(class_bytes(c));
-  if (k.stats.bytes_cached + static_cast<int64_t>(class_bytes(c)) <= kCacheLimit) {
-    k.free[c].push_back(data);
-    k.stats.bytes_cached += static_cast<int64_t>(class_bytes(c));
-    return;
-  }
-  std::free(data);
-}
+void release(void* data, size_t, void* ctx) { static_cast<CachingAllocator*>(ctx)->release(data); }
 
 }  // namespace
 
 std::shared_ptr<Storage> host_alloc(size_t bytes) {
-  Cache& k = cache();
-  int c = class_of(bytes);
-  TJ_CHECK(c < kClasses, "allocation of {} bytes is too large", bytes);
-  size_t cb = class_bytes(c);
-  void* p = nullptr;
-  {
-    std::lock_guard lock(k.mu);
-    ++k.stats.allocs;
-    k.stats.bytes_in_use += static_cast<int64_t>(cb);
-    k.stats.peak_bytes_in_use = std::max(k.stats.peak_bytes_in_use, k.stats.bytes_in_use);
-    if (!k.free[c].empty()) {
-      p = k.free[c].back();
-      k.free[c].pop_back();
-      k.stats.bytes_cached -= static_cast<int64_t>(cb);
-      ++k.stats.cache_hits;
-    }
+  CachingAllocator& a = allocator();
+  void* p = a.allocate(bytes);
+  std::shared_ptr<Storage> s;
+  try {
+    s = std::make_shared<Storage>();
+  } catch (...) {
+    a.release(p);
+    throw;
   }
-  if (!p) p = std::aligned_alloc(64, cb);
-  if (!p) {
-    host_allocator_trim();
-    p = std::aligned_alloc(64, cb);
-  }
-  if (!p) {
-    std::lock_guard lock(k.mu);
-    k.stats.bytes_in_use -= static_cast<int64_t>(cb);
-    throw Error(fmt::format("out of host memory: could not allocate {} bytes", cb));
-  }
-  auto s = std::make_shared<Storage>();
   s->data = p;
   s->bytes = bytes;
   s->device = Device::cpu();
   s->release = release;
+  s->release_ctx = &a;
   return s;
 }
 
 HostAllocatorStats host_allocator_stats() {
-  Cache& k = cache();
-  std::lock_guard lock(k.mu);
-  return k.stats;
+  const MemoryStats m = allocator().stats();
+  HostAllocatorStats s;
+  s.allocs = m.allocations;
+  s.cache_hits = m.cache_hits;
+  s.bytes_in_use = static_cast<int64_t>(m.allocated_bytes);
+  s.bytes_cached = static_cast<int64_t>(m.reserved_bytes - m.allocated_bytes);
+  s.peak_bytes_in_use = static_cast<int64_t>(m.peak_allocated_bytes);
+  return s;
 }
 
-void host_allocator_reset_peak() {
-  Cache& k = cache();
-  std::lock_guard lock(k.mu);
-  k.stats.peak_bytes_in_use = k.stats.bytes_in_use;
-}
+void host_allocator_reset_peak() { allocator().reset_peak(); }
 
-void host_allocator_trim() {
-  Cache& k = cache();
-  std::lock_guard lock(k.mu);
-  for (auto& list : k.free) {
-    for (void* p : list) std::free(p);
-    list.clear();
-  }
-  k.stats.bytes_cached = 0;
-}
+void host_allocator_trim() { allocator().empty_cache(); }
 
 }  // namespace tj::jit

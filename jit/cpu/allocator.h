@@ -1,10 +1,12 @@
 // The caching host allocator.
 //
-// Freed buffers are kept in size classes and handed out again instead of
-// going back to the OS: on the VMs tilejit runs on, touching a fresh page
-// costs ~10 us per 4 KiB, far more than reusing a warm one. Classes are
-// powers of two from 64 B up; at most `cache_limit()` bytes are kept (256 MiB
-// by default), the rest is released. Buffers are 64-byte aligned.
+// Freed buffers are kept and handed out again instead of going back to the
+// OS: on the VMs tilejit runs on, touching a fresh page costs ~10 us per
+// 4 KiB, far more than reusing a warm one. The policy is the caching
+// allocator's (jit/caching_allocator.h): requests rounded to 64 B up to
+// 1 MiB and to an eighth of their power of two above (under 12.5% lost to
+// rounding), best-fit reuse, at most 256 MiB kept. Buffers are 64-byte
+// aligned.
 #pragma once
 
 #include <cstddef>

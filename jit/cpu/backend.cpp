@@ -52,6 +52,11 @@ std::shared_ptr<CpuModule> from_disk(const std::string& source, const std::strin
   return m;
 }
 
+/// TILEJIT_DUMP_DIR: a kernel's standalone translation unit.
+std::vector<obs::DumpFile> dump(const ir::Kernel& k) {
+  return {{".cpp", print_cpp_unit({&k}), /*source=*/true}};
+}
+
 /// Compiles the kernels `ks` into one shared object (or loads it from disk).
 std::vector<LoadedPtr> compile(const std::vector<const ir::Kernel*>& ks, PrepareStats* st) {
   const std::string source = print_cpp_unit(ks);
@@ -59,14 +64,14 @@ std::vector<LoadedPtr> compile(const std::vector<const ir::Kernel*>& ks, Prepare
   std::shared_ptr<CpuModule> module = from_disk(source, first);
   if (module) {
     st->disk_hits += static_cast<int64_t>(ks.size());
-    obs::kernels_loaded(ks, /*from_disk=*/true, 0);
+    obs::kernels_loaded(ks, /*from_disk=*/true, 0, dump);
   } else {
     double ms = 0;
     module = CpuModule::compile(source, first, &ms);
     st->compiled += static_cast<int64_t>(ks.size());
     st->compile_ms += ms;
     log(LogLevel::info, "compiled {} kernel(s) in {:.0f} ms: {}", ks.size(), ms, first);
-    obs::kernels_loaded(ks, /*from_disk=*/false, ms);
+    obs::kernels_loaded(ks, /*from_disk=*/false, ms, dump);
     store_unit(key_fields(source), ks, module->binary(), ms);
   }
   std::vector<LoadedPtr> out;

@@ -42,6 +42,21 @@ std::string nvrtc_identity() {
   return fmt::format("nvrtc {}.{}", v / 1000, v % 1000 / 10);
 }
 
+/// TILEJIT_DUMP_DIR: a kernel's NVRTC unit and its PTX for `arch` (PTX is
+/// not what runs, that is CUBIN for the device, but it is its readable
+/// form; compiled again only when dumping).
+obs::KernelDump dumper(int arch) {
+  return [arch](const ir::Kernel& k) {
+    std::vector<obs::DumpFile> files{{".cu", print_cuda_unit({&k}), /*source=*/true}};
+    try {
+      files.push_back({".ptx", nvrtc_compile(files[0].text, arch, k.name, /*ptx=*/true).image});
+    } catch (const std::exception& e) {
+      log(LogLevel::warn, "TILEJIT_DUMP_DIR: no PTX for {}: {}", k.name, e.what());
+    }
+    return files;
+  };
+}
+
 /// One NVRTC unit for `ks` (or its image from the disk cache), loaded.
 std::shared_ptr<Module> compile_unit(const std::vector<const ir::Kernel*>& ks, int dev,
                                    CudaEntries entries, PrepareStats* st) {
@@ -54,7 +69,7 @@ std::shared_ptr<Module> compile_unit(const std::vector<const ir::Kernel*>& ks, i
       try {
         std::shared_ptr<Module> m = Module::load(dev, e->binary);
         st->disk_hits += static_cast<int64_t>(ks.size());
-        obs::kernels_loaded(ks, /*from_disk=*/true, 0, arch);
+        obs::kernels_loaded(ks, /*from_disk=*/true, 0, dumper(arch));
         return m;
       } catch (const Error& err) {
         // An entry the driver rejects (damaged, or from another driver):
@@ -69,7 +84,7 @@ std::shared_ptr<Module> compile_unit(const std::vector<const ir::Kernel*>& ks, i
   st->compile_ms += im.ms;
   log(LogLevel::info, "compiled {} CUDA kernel(s) for {} in {:.0f} ms: {}", ks.size(), im.arch,
       im.ms, ks[0]->name);
-  obs::kernels_loaded(ks, /*from_disk=*/false, im.ms, arch);
+  obs::kernels_loaded(ks, /*from_disk=*/false, im.ms, dumper(arch));
   std::shared_ptr<Module> module = Module::load(dev, im.image);
   store_unit(f, ks, im.image, im.ms);
   return module;

@@ -1,5 +1,7 @@
 #include "jit/cuda/driver.h"
 
+#include "ir/bytes.h"
+
 #include <dlfcn.h>
 #include <fmt/format.h>
 
@@ -15,13 +17,6 @@
 #endif
 
 namespace tj::jit::cuda {
-
-std::string format_bytes(size_t b) {
-  if (b < 1024) return fmt::format("{} B", b);
-  if (b < (size_t{1} << 20)) return fmt::format("{:.1f} KiB", b / 1024.0);
-  if (b < (size_t{1} << 30)) return fmt::format("{:.1f} MiB", b / 1048576.0);
-  return fmt::format("{:.1f} GiB", b / 1073741824.0);
-}
 
 #if TJ_HAVE_CUDA
 

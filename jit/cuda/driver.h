@@ -118,8 +118,6 @@ void mem_info(int dev, size_t* free_bytes, size_t* total_bytes);
 void* pinned_malloc(size_t bytes);
 void pinned_free(void* p);
 
-/// "512 B", "3.0 KiB", "1.5 GiB": sizes in messages.
-std::string format_bytes(size_t bytes);
 
 /// Events on `dev`'s stream (CUevent handles).
 void* event_create(int dev);

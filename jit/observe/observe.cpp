@@ -16,9 +16,6 @@
 #include "cache/json.h"
 #include "ir/kernel.h"
 #include "ir/print.h"
-#include "jit/cpu/printer.h"
-#include "jit/cuda/printer.h"
-#include "jit/cuda/nvrtc.h"
 #include "jit/observe/origins.h"
 #include "scheduler/plan.h"
 #include "ir/log.h"
@@ -313,23 +310,14 @@ std::string kernel_header(const ir::Kernel& k) {
   return out + "\n";
 }
 
-void dump_kernel(const ir::Kernel& k, int cuda_arch) {
+void dump_kernel(const ir::Kernel& k, const KernelDump& dump) {
   std::string dir = dump_dir();
   if (dir.empty()) return;
-  // The header is a comment before the compiled source, which it leaves
-  // as it is (the source is the cache key).
-  if (cuda_arch == 0) {
-    write_file(fs::path(dir) / (k.name + ".cpp"), kernel_header(k) + jit::print_cpp_unit({&k}));
-  } else {
-    const std::string source = jit::print_cuda_unit({&k});
-    write_file(fs::path(dir) / (k.name + ".cu"), kernel_header(k) + source);
-    try {
-      // PTX is not what runs (that is CUBIN for the device), but it is the
-      // readable form of it; compiled again only when dumping.
-      write_file(fs::path(dir) / (k.name + ".ptx"),
-                 jit::cuda::nvrtc_compile(source, cuda_arch, k.name, /*ptx=*/true).image);
-    } catch (const std::exception& e) {
-      log(LogLevel::warn, "TILEJIT_DUMP_DIR: no PTX for {}: {}", k.name, e.what());
+  if (dump) {
+    for (const DumpFile& f : dump(k)) {
+      // The header is a comment before the compiled source, which it leaves
+      // as it is (the source is the cache key).
+      write_file(fs::path(dir) / (k.name + f.suffix), f.source ? kernel_header(k) + f.text : f.text);
     }
   }
   write_file(fs::path(dir) / (k.name + ".kir"), ir::to_string(k) + "\n");
@@ -499,7 +487,7 @@ void schedule_done(Clock::time_point start) {
 }
 
 void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms,
-                    int cuda_arch) {
+                    const KernelDump& dump) {
   FlushInfo& f = flush_info();
   std::string names;
   for (const ir::Kernel* k : ks) names += (names.empty() ? "" : ", ") + k->name;
@@ -516,7 +504,7 @@ void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, do
         "compile " + names, "compile", 'X', start, end,
         fmt::format("\"kernels\":{},\"count\":{},\"ms\":{:.1f}", json_str(names), ks.size(), ms));
   }
-  for (const ir::Kernel* k : ks) dump_kernel(*k, cuda_arch);
+  for (const ir::Kernel* k : ks) dump_kernel(*k, dump);
 }
 
 void kernel_mem_hit(const ir::Kernel& k) {

@@ -35,6 +35,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -72,6 +73,17 @@ sched::PassDump pass_dumper();
 /// it at exit with TILEJIT_TIMELINE). Returns false on error.
 bool write_timeline(const std::string& path);
 
+/// One file of a kernel's dump, TILEJIT_DUMP_DIR/<kernel name><suffix>: the
+/// backend's form of the kernel (its source, PTX, ...). A source file is
+/// headed by a comment listing the traced ops the kernel fuses.
+struct DumpFile {
+  std::string suffix;  // ".cpp", ".cu", ".ptx"
+  std::string text;
+  bool source = false;
+};
+/// A backend's files for one kernel (the plan's Kernel IR is dumped beside them).
+using KernelDump = std::function<std::vector<DumpFile>(const ir::Kernel&)>;
+
 namespace detail {
 using Clock = std::chrono::steady_clock;
 void flush_begin(std::string_view reason, const ir::Graph& g);
@@ -79,7 +91,7 @@ void flush_end(bool failed);
 void plan_ready(const ir::Graph& g, const sched::Plan& p, bool hit);
 void schedule_done(Clock::time_point start);
 void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms,
-                    int cuda_arch);
+                    const KernelDump& dump);
 void kernel_mem_hit(const ir::Kernel& k);
 void launch_done(const ir::Kernel& k, int64_t size, Clock::time_point start);
 }  // namespace detail
@@ -144,12 +156,10 @@ inline void plan_ready(const ir::Graph& g, const sched::Plan& p, bool hit) {
   if (on()) detail::plan_ready(g, p, hit);
 }
 /// Kernels compiled (from_disk false, `ms` the compile time) or loaded from
-/// the on-disk cache.
-/// `cuda_arch`: 0 for CPU kernels, else the device's compute capability
-/// (major * 10 + minor) they were compiled for.
+/// the on-disk cache; `dump` gives their files for TILEJIT_DUMP_DIR.
 inline void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms,
-                           int cuda_arch = 0) {
-  if (on()) detail::kernels_loaded(ks, from_disk, ms, cuda_arch);
+                           const KernelDump& dump) {
+  if (on()) detail::kernels_loaded(ks, from_disk, ms, dump);
 }
 /// A kernel found in the in-memory kernel cache.
 inline void kernel_mem_hit(const ir::Kernel& k) {
