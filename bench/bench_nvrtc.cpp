@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "jit/cuda/printer.h"
 #include "jit/cuda/nvrtc.h"
+#include "jit/cuda/printer.h"
 #include "scheduler/make_plan.h"
 #include "trace/trace.h"
 

@@ -55,7 +55,7 @@ class Graph {
   /// which input and which nodes are outputs — not data values.
   uint64_t hash() const { return hash_; }
   /// Where a node came from, for diagnostics: an opaque non-zero id that the
-  /// tracer handed to GraphBuilder::set_origin (jit/observe.h turns it into
+  /// tracer handed to GraphBuilder::set_origin (jit/observe/observe.h turns it into
   /// the user's source location), 0 when unknown. Not part of the structure:
   /// the hash, hash-consing and every pass ignore it.
   uint32_t origin(NodeId id) const {

@@ -153,6 +153,33 @@ void CachingAllocator::release(void* p) {
   m.b.raw_free(p);  // past the cache's limit (host memory only: devices keep every block)
 }
 
+namespace {
+// Runs in Storage's destructor: must not throw.
+void release_block(void* data, size_t, void* ctx) {
+  try {
+    static_cast<CachingAllocator*>(ctx)->release(data);
+  } catch (...) {
+  }
+}
+}  // namespace
+
+std::shared_ptr<Storage> CachingAllocator::storage(size_t bytes, Device device) {
+  void* p = allocate(bytes);
+  std::shared_ptr<Storage> s;
+  try {
+    s = std::make_shared<Storage>();
+  } catch (...) {
+    release(p);
+    throw;
+  }
+  s->data = p;
+  s->bytes = bytes;
+  s->device = device;
+  s->release = &release_block;
+  s->release_ctx = this;
+  return s;
+}
+
 void CachingAllocator::empty_cache() {
   std::vector<std::pair<size_t, void*>> blocks;
   {

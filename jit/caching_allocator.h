@@ -61,6 +61,9 @@ class CachingAllocator {
 
   void* allocate(size_t bytes);  // throws tj::Error on out of memory
   void release(void* p);         // back to the cache (or freed, past cache_limit)
+  /// A block of `bytes` as a Storage on `device` that goes back to this
+  /// allocator when its last reference does (the allocator must outlive it).
+  std::shared_ptr<Storage> storage(size_t bytes, Device device);
   void empty_cache();
   MemoryStats stats() const;
   size_t cached_bytes() const;

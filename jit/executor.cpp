@@ -36,6 +36,11 @@ std::function<void(const sched::Plan&)>& new_plan_hook() {
   return hook;
 }
 
+std::function<void(const ir::Graph&, const std::vector<BufferView>&)>& executed_hook() {
+  static std::function<void(const ir::Graph&, const std::vector<BufferView>&)> hook;
+  return hook;
+}
+
 /// A plan and what its backend made of it.
 struct ReadyPlan {
   sched::Plan plan;
@@ -136,11 +141,16 @@ std::vector<BufferView> execute(const ir::Graph& g, Device device) {
   int64_t calls = 0;
   std::vector<BufferView> out = run_plan(g, rp->plan, *rp->prepared, be, &calls);
   counters().launched += calls;
+  if (executed_hook()) executed_hook()(g, out);
   return out;
 }
 
 void set_new_plan_hook(std::function<void(const sched::Plan&)> hook) {
   new_plan_hook() = std::move(hook);
+}
+
+void set_executed_hook(std::function<void(const ir::Graph&, const std::vector<BufferView>&)> hook) {
+  executed_hook() = std::move(hook);
 }
 
 bool plan_cached(uint64_t graph_hash) { return plan_cache().contains(graph_hash); }

@@ -34,4 +34,9 @@ bool plan_cached(uint64_t graph_hash);
 /// with NVRTC through it). Not thread-safe to change while flushes run.
 void set_new_plan_hook(std::function<void(const sched::Plan&)> hook);
 
+/// Called after every execute() with the graph and its outputs, on the
+/// device (test support: programs_test checks every flush against the
+/// reference evaluator through it). Not thread-safe to change while flushes run.
+void set_executed_hook(std::function<void(const ir::Graph&, const std::vector<BufferView>&)> hook);
+
 }  // namespace tj::jit

@@ -58,8 +58,8 @@ std::vector<LoadedPtr> KernelCache::get(std::string_view space,
     for (size_t i : mine) todo.push_back(ks[i]);
     try {
       std::vector<LoadedPtr> loaded = compile(todo, st);
-      TJ_CHECK(loaded.size() == todo.size(), "{}: compiled {} of {} kernels", space,
-               loaded.size(), todo.size());
+      TJ_CHECK(loaded.size() == todo.size(), "{}: compiled {} of {} kernels", space, loaded.size(),
+               todo.size());
       for (size_t k = 0; k < mine.size(); ++k) promises[k].set_value(std::move(loaded[k]));
     } catch (...) {
       // Waiting threads get the error; the next call compiles again.

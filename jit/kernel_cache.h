@@ -28,8 +28,8 @@ using LoadedPtr = std::shared_ptr<const LoadedKernel>;
 
 /// Compiles (or loads from the disk cache) `ks`, returning one loaded kernel
 /// per kernel, in order, and counting what it did in `st`.
-using CompileFn =
-    std::function<std::vector<LoadedPtr>(const std::vector<const ir::Kernel*>& ks, PrepareStats* st)>;
+using CompileFn = std::function<std::vector<LoadedPtr>(const std::vector<const ir::Kernel*>& ks,
+                                                       PrepareStats* st)>;
 
 class KernelCache {
  public:

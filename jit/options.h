@@ -13,8 +13,9 @@
 namespace tj::jit {
 
 struct Options {
-  std::string cxx;        // the C++ compiler for CPU kernels (empty: c++)
-  std::string cuda_home;  // the CUDA toolkit loaded at run time (empty: the build's, then the loader's)
+  std::string cxx;  // the C++ compiler for CPU kernels (empty: c++)
+  std::string
+      cuda_home;  // the CUDA toolkit loaded at run time (empty: the build's, then the loader's)
   bool allow_tf32 = false;  // f32 GEMMs on CUDA may use TF32
   // Observability (jit/observe/observe.h): each empty when off.
   std::string trace;     // "stderr" or a file path

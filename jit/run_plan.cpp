@@ -14,9 +14,8 @@ class PlanBuffers final : public RunBuffers {
       const sched::PlanBuffer& pb = p.buffers[b];
       if (pb.kind == sched::PlanBuffer::Kind::input) {
         const BufferView& in = g.buffers()[pb.slot];
-        TJ_CHECK(in.storage && in.storage->device == be.device(),
-                 "input {} of a {} plan is on {}", pb.slot, be.name(),
-                 in.storage ? in.storage->device.str() : "no device");
+        TJ_CHECK(in.storage && in.storage->device == be.device(), "input {} of a {} plan is on {}",
+                 pb.slot, be.name(), in.storage ? in.storage->device.str() : "no device");
         base_[b] = in.data();
       } else if (pb.kind == sched::PlanBuffer::Kind::output) {
         allocate(b);

@@ -123,11 +123,16 @@ class Fuser {
       }());
       if (!through_movement(id, m, in)) {
         // A leaf cannot be materialized: copy through the reshape itself.
-        changed |= is_leaf(g_.node(x))
-                       ? mark(static_cast<NodeId>(i), [&] { return "a reshape the buffer's strides cannot express: copied"; })
-                       : mark(x, [&] { return fmt::format("reshape %{} merges its dimensions, which a kernel "
-                                             "cannot index without a buffer",
-                                             i); });
+        changed |=
+            is_leaf(g_.node(x))
+                ? mark(static_cast<NodeId>(i),
+                       [&] { return "a reshape the buffer's strides cannot express: copied"; })
+                : mark(x, [&] {
+                    return fmt::format(
+                        "reshape %{} merges its dimensions, which a kernel "
+                        "cannot index without a buffer",
+                        i);
+                  });
       }
     }
     return changed;
@@ -142,10 +147,13 @@ class Fuser {
       for (NodeId x : mm.inputs) {
         NodeId w = x;
         while (ir::is_movement(g_.node(w).op) && !M_[w]) w = g_.node(w).inputs[0];
-        if (computed(w)) changed |= mark(w, [&] { return fmt::format("an operand of matmul %{}", i); });
+        if (computed(w))
+          changed |= mark(w, [&] { return fmt::format("an operand of matmul %{}", i); });
         auto bv = buffer_view(g_, M_, x);
         if (!bv) {
-          changed |= mark(x, [&] { return fmt::format("an operand of matmul %{} (a view a GEMM cannot read)", i); });
+          changed |= mark(x, [&] {
+            return fmt::format("an operand of matmul %{} (a view a GEMM cannot read)", i);
+          });
           continue;
         }
         const Shape& s = g_.node(x).shape;
@@ -154,9 +162,12 @@ class Fuser {
         bool row_major = s_inner == 1 && s_outer >= std::max<int64_t>(s[r - 1], 1);
         bool col_major = s_outer == 1 && s_inner >= std::max<int64_t>(s[r - 2], 1);
         if (!row_major && !col_major && shape_numel(s) > 1)
-          changed |= mark(x, [&] { return fmt::format("an operand of matmul %{} with strides a GEMM cannot "
-                                         "take (neither rows nor columns contiguous)",
-                                         i); });
+          changed |= mark(x, [&] {
+            return fmt::format(
+                "an operand of matmul %{} with strides a GEMM cannot "
+                "take (neither rows nor columns contiguous)",
+                i);
+          });
       }
     }
     return changed;
@@ -173,8 +184,10 @@ class Fuser {
       for (NodeId x : nd.inputs)
         if (!M_[x]) s += size[x];
       if (s > kMaxKernelOps && !M_[i]) {
-        changed |= mark(static_cast<NodeId>(i), [&] { return fmt::format("the chain would inline more than {} ops into one kernel",
-                                    kMaxKernelOps); });
+        changed |= mark(static_cast<NodeId>(i), [&] {
+          return fmt::format("the chain would inline more than {} ops into one kernel",
+                             kMaxKernelOps);
+        });
         s = 1;
       }
       size[i] = M_[i] ? 0 : s;
@@ -203,13 +216,16 @@ class Fuser {
         Space sp = space_of(g_, id);
         for (NodeId r : in)
           if (!(space_of(g_, r) == sp))
-            changed |= mark(r, [&] { return fmt::format("reduction %{} runs over other rows", i); });
+            changed |=
+                mark(r, [&] { return fmt::format("reduction %{} runs over other rows", i); });
         in.insert(id);
       } else if (ir::is_movement(nd.op) && !in.empty()) {
         if (nd.op == Op::Cat || !row_preserving(nd, g_.node(nd.inputs[0]).shape))
           for (NodeId r : in)
-            changed |= mark(r, [&] { return fmt::format("{} %{} is a view other than a broadcast of its rows",
-                                           ir::op_name(nd.op), i); });
+            changed |= mark(r, [&] {
+              return fmt::format("{} %{} is a view other than a broadcast of its rows",
+                                 ir::op_name(nd.op), i);
+            });
       } else if (!in.empty()) {
         // One row space per value: keep the one with the largest rows.
         std::map<Space, std::vector<NodeId>> by_space;
@@ -221,9 +237,12 @@ class Fuser {
           for (auto it = by_space.begin(); it != by_space.end(); ++it)
             if (it != keep)
               for (NodeId r : it->second)
-                changed |= mark(r, [&] { return fmt::format("%{} mixes values of two row spaces; the kernel "
-                                               "runs over the larger rows",
-                                               i); });
+                changed |= mark(r, [&] {
+                  return fmt::format(
+                      "%{} mixes values of two row spaces; the kernel "
+                      "runs over the larger rows",
+                      i);
+                });
         }
       }
       if (!in.empty()) {
@@ -233,8 +252,10 @@ class Fuser {
         if (!fits)
           for (NodeId r : in)
             if (r != id)
-              changed |= mark(r, [&] { return fmt::format("%{} of shape {} does not run over its rows", i,
-                                             shape_str(nd.shape)); });
+              changed |= mark(r, [&] {
+                return fmt::format("%{} of shape {} does not run over its rows", i,
+                                   shape_str(nd.shape));
+              });
       }
       inner_[i] = std::move(in);
     }
@@ -372,13 +393,18 @@ class Fuser {
     for (auto [x, count] : uses) {
       if (count < 2) continue;
       if (ir::is_reduce(g_.node(x).op)) {
-        changed |= mark(x, [&] { return fmt::format("a reduction used by {} kernels (never recomputed)", count); });
+        changed |= mark(x, [&] {
+          return fmt::format("a reduction used by {} kernels (never recomputed)", count);
+        });
         continue;
       }
       if (const int c = op_cost(x, cost); c > kRecomputeBudget)
-        changed |= mark(x, [&] { return fmt::format("used by {} kernels and {} ops to recompute in each (more "
-                                       "than {})",
-                                       count, c, kRecomputeBudget); });
+        changed |= mark(x, [&] {
+          return fmt::format(
+              "used by {} kernels and {} ops to recompute in each (more "
+              "than {})",
+              count, c, kRecomputeBudget);
+        });
     }
     return changed;
   }

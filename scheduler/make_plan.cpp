@@ -43,9 +43,9 @@ Plan make_plan(const ir::Graph& g, const Target& target, const PassDump& dump) {
   plan.graph_hash = g.hash();
   for (size_t i = 0; i < schedule.why.size(); ++i)  // in the numbering of g
     if (!schedule.why[i].empty())
-      plan.refusals.push_back(fmt::format("%{} ({}) materialized: {}", split.origin[i],
-                                          ir::op_name(split.graph.node(static_cast<ir::NodeId>(i)).op),
-                                          schedule.why[i]));
+      plan.refusals.push_back(fmt::format(
+          "%{} ({}) materialized: {}", split.origin[i],
+          ir::op_name(split.graph.node(static_cast<ir::NodeId>(i)).op), schedule.why[i]));
   plan.step_ops = step_provenance(split, schedule, plan);
   return plan;
 }

@@ -49,10 +49,10 @@ struct Plan {
   std::vector<ir::Kernel> kernels;
   std::vector<Step> steps;
   std::vector<PlanBuffer> buffers;
-  std::vector<int32_t> outputs;   // plan buffer per graph output
-  std::string schedule_text;         // the fusion decision, for logs
+  std::vector<int32_t> outputs;       // plan buffer per graph output
+  std::string schedule_text;          // the fusion decision, for logs
   std::vector<std::string> refusals;  // why values were not fused into their users (WhyNoFuse)
-  std::vector<StepOps> step_ops;     // per step
+  std::vector<StepOps> step_ops;      // per step
 
   size_t launches() const { return steps.size(); }
 };

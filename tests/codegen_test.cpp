@@ -17,9 +17,9 @@
 #include "ir/graph.h"
 #include "ir/kernel.h"
 #include "ir/reference_eval.h"
-#include "jit/cpu/printer.h"
-#include "jit/cpu/compiler.h"
 #include "jit/cpu/allocator.h"
+#include "jit/cpu/compiler.h"
+#include "jit/cpu/printer.h"
 #include "scheduler/make_plan.h"
 #include "scheduler/tile.h"
 #include "test_util.h"
@@ -393,7 +393,26 @@ TEST(CodegenIr, EveryKernelVerifies) {
     sched::Plan p = sched::make_plan(g, test_target());
     EXPECT_FALSE(p.kernels.empty());
     for (const Kernel& k : p.kernels) {
-      EXPECT_NO_THROW(ir::verify(k)) << ir::to_string(k);
+      // make_plan verified k; the verifier must reject the same kernel broken.
+      if (!k.body.empty()) {
+        Kernel use_before_def = k;
+        use_before_def.body[0].a = static_cast<int32_t>(k.body.size());
+        use_before_def.body[0].kop = ir::KOp::Unary;
+        EXPECT_THROW(ir::verify(use_before_def), Error) << ir::to_string(k);
+      }
+      if (!k.accesses.empty()) {
+        Kernel short_strides = k;
+        short_strides.accesses[0].strides.push_back(1);
+        EXPECT_THROW(ir::verify(short_strides), Error) << ir::to_string(k);
+        Kernel missing_arg = k;
+        missing_arg.accesses[0].arg = static_cast<int32_t>(k.args.size());
+        EXPECT_THROW(ir::verify(missing_arg), Error) << ir::to_string(k);
+      }
+      if (!k.stages.empty()) {
+        Kernel bad_stage = k;
+        bad_stage.stages[0].value = static_cast<int32_t>(k.body.size());
+        EXPECT_THROW(ir::verify(bad_stage), Error) << ir::to_string(k);
+      }
       EXPECT_FALSE(k.name.empty());
       EXPECT_NE(jit::print_cpp_kernel(k).find("extern \"C\" void " + k.name + "("),
                 std::string::npos);

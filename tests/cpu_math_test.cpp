@@ -7,8 +7,8 @@
 #include "jit/cpu/math.h"
 #include "jit/cpu/math_trig.h"
 #define TJ_FN static inline
-#include "jit/codegen/kernel_common.h"
 #include "ir/philox_core.h"
+#include "jit/codegen/kernel_common.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>

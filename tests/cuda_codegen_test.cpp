@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "jit/cuda/gemm.h"
-#include "jit/cuda/printer.h"
 #include "jit/cuda/nvrtc.h"
+#include "jit/cuda/printer.h"
 #include "scheduler/make_plan.h"
 #include "tilejit/tilejit.h"
 #include "trace/trace.h"

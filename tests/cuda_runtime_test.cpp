@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "jit/caching_allocator.h"
 #include "jit/cuda/cublaslt.h"
 #include "jit/cuda/driver.h"
-#include "jit/caching_allocator.h"
 #include "jit/cuda/memory.h"
 #include "tilejit/cuda.h"
 #include "tilejit/error.h"

@@ -23,11 +23,11 @@ const std::set<std::string> kVocabulary = {
 };
 
 struct Rule {
-  std::string folder;                   // relative to the source root
-  std::vector<std::string> may;         // folder prefixes it may include from
-  std::vector<std::string> must_not;    // prefixes it must not include, even when `may` allows
-  bool vocabulary = true;               // kVocabulary allowed
-  std::vector<std::string> also = {};   // single headers allowed besides
+  std::string folder;                  // relative to the source root
+  std::vector<std::string> may;        // folder prefixes it may include from
+  std::vector<std::string> must_not;   // prefixes it must not include, even when `may` allows
+  bool vocabulary = true;              // kVocabulary allowed
+  std::vector<std::string> also = {};  // single headers allowed besides
 };
 
 const Rule kRules[] = {
@@ -38,12 +38,21 @@ const Rule kRules[] = {
     // Backends and the shared printer stay apart: only jit/'s top level
     // (the registry in jit/backend.cpp) sees every backend.
     {"jit/codegen/", {"ir/", "jit/codegen/"}, {}},
-    {"jit/cpu/", {"ir/", "scheduler/", "cache/", "jit/"}, {"jit/cuda/"}, true,
+    {"jit/cpu/",
+     {"ir/", "scheduler/", "cache/", "jit/"},
+     {"jit/cuda/"},
+     true,
      {"tilejit_build_config.h"}},
-    {"jit/cuda/", {"ir/", "scheduler/", "cache/", "jit/"}, {"jit/cpu/"}, true,
+    {"jit/cuda/",
+     {"ir/", "scheduler/", "cache/", "jit/"},
+     {"jit/cpu/"},
+     true,
      {"tilejit_build_config.h"}},
     {"jit/observe/", {"ir/", "scheduler/", "cache/", "jit/"}, {"jit/cpu/", "jit/cuda/"}},
-    {"trace/", {"ir/", "scheduler/", "jit/", "cache/", "trace/", "tilejit/"}, {}, true,
+    {"trace/",
+     {"ir/", "scheduler/", "jit/", "cache/", "trace/", "tilejit/"},
+     {},
+     true,
      {"tilejit_build_config.h"}},
     {"include/tilejit/", {"tilejit/"}, {}},
     {"tools/", {"cache/", "tilejit/"}, {}, false},
@@ -80,7 +89,8 @@ struct Include {
 std::vector<Include> project_includes(const fs::path& root) {
   std::vector<Include> out;
   const std::regex inc_re("^\\s*#\\s*include\\s*\"([^\"]+)\"");
-  for (const char* dir : {"ir", "scheduler", "cache", "jit", "trace", "include", "tools", "samples"}) {
+  for (const char* dir :
+       {"ir", "scheduler", "cache", "jit", "trace", "include", "tools", "samples"}) {
     if (!fs::exists(root / dir)) continue;
     for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
       const std::string ext = e.path().extension().string();
@@ -112,10 +122,10 @@ TEST(Layering, EveryIncludePointsDown) {
                        !fs::exists(root / i.header) && !fs::exists(root / "include" / i.header);
     if (local) continue;
     ++checked;
-    const bool ok = !starts_with_any(i.header, r->must_not) &&
-                    (starts_with_any(i.header, r->may) ||
-                     (r->vocabulary && kVocabulary.count(i.header)) ||
-                     std::find(r->also.begin(), r->also.end(), i.header) != r->also.end());
+    const bool ok =
+        !starts_with_any(i.header, r->must_not) &&
+        (starts_with_any(i.header, r->may) || (r->vocabulary && kVocabulary.count(i.header)) ||
+         std::find(r->also.begin(), r->also.end(), i.header) != r->also.end());
     EXPECT_TRUE(ok) << i.file << ":" << i.line << " includes \"" << i.header << "\", which "
                     << r->folder << " must not depend on (see tests/layering_test.cpp)";
   }

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "jit/cuda/nvrtc.h"
 #include "jit/cuda/printer.h"
 #include "jit/executor.h"
-#include "jit/cuda/nvrtc.h"
 #include "tilejit/config.h"
 #include "tilejit/error.h"
 

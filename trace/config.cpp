@@ -19,9 +19,9 @@ namespace {
 // Every variable tilejit reads. A TILEJIT_* variable not listed here gets a
 // warning: a typo must not silently do nothing.
 constexpr const char* kKnownVars[] = {
-    "TILEJIT_LAZY",  "TILEJIT_DEVICE",    "TILEJIT_MAX_TRACE",       "TILEJIT_LOG",
-    "TILEJIT_CACHE", "TILEJIT_CACHE_DIR", "TILEJIT_CACHE_MAX_BYTES", "TILEJIT_CXX",
-    "TILEJIT_TRACE", "TILEJIT_DUMP_DIR",  "TILEJIT_TIMELINE",        "TILEJIT_STATS",
+    "TILEJIT_LAZY",      "TILEJIT_DEVICE",     "TILEJIT_MAX_TRACE",       "TILEJIT_LOG",
+    "TILEJIT_CACHE",     "TILEJIT_CACHE_DIR",  "TILEJIT_CACHE_MAX_BYTES", "TILEJIT_CXX",
+    "TILEJIT_TRACE",     "TILEJIT_DUMP_DIR",   "TILEJIT_TIMELINE",        "TILEJIT_STATS",
     "TILEJIT_CUDA_HOME", "TILEJIT_ALLOW_TF32",
 };
 

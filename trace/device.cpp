@@ -1,7 +1,7 @@
 // Which devices the public API sees (tilejit/device.h): through the backends.
+#include "tilejit/device.h"
 #include "jit/backend.h"
 #include "tilejit/config.h"
-#include "tilejit/device.h"
 
 namespace tj {
 

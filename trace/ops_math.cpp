@@ -40,17 +40,17 @@ Tensor binary(ir::Op op, std::string_view name, const A& a, const B& b) {
 }  // namespace trace
 
 #define TJ_MATH1(name, api, ac, gen, fn, ref) TJ_MATH1_##gen(name, api)
-#define TJ_MATH1_Gen(name, api)                                                   \
-  Tensor api(const Tensor& x) {                                                   \
+#define TJ_MATH1_Gen(name, api)                                                         \
+  Tensor api(const Tensor& x) {                                                         \
     return trace::unary_math(ir::Op::name, #api, trace::autocast_for(ir::Op::name, x)); \
-  }                                                                               \
+  }                                                                                     \
   Tensor Tensor::api() const { return tj::api(*this); }
 #define TJ_MATH1_Custom(name, api)
 #define TJ_MATH2(name, api, ac, gen, fn, ref) TJ_MATH2_##gen(name, api)
-#define TJ_MATH2_Gen(name, api)                                                                 \
+#define TJ_MATH2_Gen(name, api)                                                                    \
   Tensor api(const Tensor& a, const Tensor& b) { return trace::binary(ir::Op::name, #api, a, b); } \
-  Tensor api(const Tensor& a, Scalar b) { return trace::binary(ir::Op::name, #api, a, b); }       \
-  Tensor api(Scalar a, const Tensor& b) { return trace::binary(ir::Op::name, #api, a, b); }       \
+  Tensor api(const Tensor& a, Scalar b) { return trace::binary(ir::Op::name, #api, a, b); }        \
+  Tensor api(Scalar a, const Tensor& b) { return trace::binary(ir::Op::name, #api, a, b); }        \
   Tensor Tensor::api(const Tensor& other) const { return tj::api(*this, other); }
 #define TJ_MATH2_Custom(name, api)
 #define TJ_OP(...)
@@ -69,8 +69,10 @@ namespace generated {
 #define TJ_GEN_Custom(api)
 #define TJ_OP(...)
 #include "ir/ops.def"
-#define TJ_MATH_FN(api) static_assert(generated::api, "math_ops.def declares " #api " without a Gen row");
-#define TJ_MATH_FN2(api) static_assert(generated::api, "math_ops.def declares " #api " without a Gen row");
+#define TJ_MATH_FN(api) \
+  static_assert(generated::api, "math_ops.def declares " #api " without a Gen row");
+#define TJ_MATH_FN2(api) \
+  static_assert(generated::api, "math_ops.def declares " #api " without a Gen row");
 #include "tilejit/math_ops.def"
 }  // namespace generated
 

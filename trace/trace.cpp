@@ -6,9 +6,9 @@
 
 #include "ir/check.h"
 #include "ir/dtype.h"
+#include "ir/log.h"
 #include "ir/print.h"
 #include "ir/verify.h"
-#include "ir/log.h"
 #include "jit/backend.h"
 #include "jit/executor.h"
 #include "jit/observe/observe.h"

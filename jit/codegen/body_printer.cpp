@@ -251,6 +251,20 @@ std::string binary(Op op, const std::string& a, const std::string& b, DType oper
 
 }  // namespace
 
+void BodyPrinter::print_kernel_body() {
+  switch (k_.kind) {
+    case ir::Kernel::Kind::pointwise:
+      print_pointwise();
+      return;
+    case ir::Kernel::Kind::row:
+      print_row();
+      return;
+    case ir::Kernel::Kind::matmul:
+      print_matmul();
+      return;
+  }
+}
+
 std::string BodyPrinter::load(int32_t i, const std::vector<std::string>& idx) {
   const KInstr& in = k_.body[i];
   return load_expr(in.dtype, ref(in.access, offset_expr(in.access, idx)));

@@ -1,8 +1,14 @@
-// The parts of the C-like source printers that both dialects share: C types
-// of values and buffers, conversions, the arithmetic of every op, and the
-// printing of one Kernel IR instruction. An op prints the same expression
-// in C++ and CUDA; the math helpers it calls (tj_exp, tj_floordiv, ...)
-// are defined by each dialect's preamble with the same semantics.
+// jit/codegen/ owns what both kernel dialects print alike: this header (C
+// types of values and buffers, conversions, the arithmetic of every op from
+// the op table, one Kernel IR instruction, a row kernel's passes), the
+// integer and floor-division helpers every preamble ends with
+// (kernel_common.h) and the build step that embeds the preambles
+// (embed.py). It must not know a dialect's thread mapping, compiler or
+// memory: jit/cpu/ and jit/cuda/ derive from BodyPrinter for that.
+//
+// An op prints the same expression in C++ and CUDA; the math helpers it
+// calls (tj_exp, tj_floordiv, ...) are defined by each dialect's preamble
+// with the same semantics.
 #pragma once
 
 #include <string>
@@ -33,6 +39,13 @@ class BodyPrinter {
   virtual ~BodyPrinter() = default;
 
  protected:
+  /// A dialect's program skeleton for each kernel kind; print_kernel_body()
+  /// picks the one for the kernel.
+  virtual void print_pointwise() = 0;
+  virtual void print_row() = 0;
+  virtual void print_matmul() = 0;
+  void print_kernel_body();
+
   /// The value of Load instruction i (dialects may read a register instead).
   virtual std::string load(int32_t i, const std::vector<std::string>& idx);
   /// Prints Store instruction i.

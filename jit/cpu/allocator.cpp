@@ -36,26 +36,10 @@ CachingAllocator& allocator() {
   return *a;
 }
 
-void release(void* data, size_t, void* ctx) { static_cast<CachingAllocator*>(ctx)->release(data); }
-
 }  // namespace
 
 std::shared_ptr<Storage> host_alloc(size_t bytes) {
-  CachingAllocator& a = allocator();
-  void* p = a.allocate(bytes);
-  std::shared_ptr<Storage> s;
-  try {
-    s = std::make_shared<Storage>();
-  } catch (...) {
-    a.release(p);
-    throw;
-  }
-  s->data = p;
-  s->bytes = bytes;
-  s->device = Device::cpu();
-  s->release = release;
-  s->release_ctx = &a;
-  return s;
+  return allocator().storage(bytes, Device::cpu());
 }
 
 HostAllocatorStats host_allocator_stats() {

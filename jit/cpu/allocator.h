@@ -21,10 +21,10 @@ namespace tj::jit {
 std::shared_ptr<Storage> host_alloc(size_t bytes);
 
 struct HostAllocatorStats {
-  int64_t allocs = 0;        // host_alloc calls
-  int64_t cache_hits = 0;    // served from the cache
-  int64_t bytes_cached = 0;  // held in the cache now
-  int64_t bytes_in_use = 0;  // handed out and not yet freed
+  int64_t allocs = 0;             // host_alloc calls
+  int64_t cache_hits = 0;         // served from the cache
+  int64_t bytes_cached = 0;       // held in the cache now
+  int64_t bytes_in_use = 0;       // handed out and not yet freed
   int64_t peak_bytes_in_use = 0;  // since start-up or host_allocator_reset_peak()
 };
 HostAllocatorStats host_allocator_stats();

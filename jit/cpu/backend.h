@@ -1,4 +1,9 @@
-// The CPU backend: kernels printed as C++ (jit/cpu/printer.h), compiled
+// jit/cpu/ owns the CPU backend: its printer dialect, the host compiler and
+// loader, the math library, the thread pool, host memory and CBLAS calls.
+// It must not decide fusion or tiles, include another backend's folder, or
+// read the public configuration (jit/options.h carries the compiler).
+//
+// Kernels are printed as C++ (jit/cpu/printer.h), compiled
 // with the host compiler into shared objects (jit/cpu/compiler.h), cached
 // on disk and in memory, and run on the thread pool (jit/cpu/thread_pool.h)
 // over host memory from the caching allocator (jit/cpu/allocator.h); f32

@@ -279,7 +279,7 @@ static inline float tj_atan2(float y, float x) {
   bool swap = ay > ax;
   double num = tj_i_seld(swap, ax, ay), den = tj_i_seld(swap, ay, ax);
   double q = num / den;
-  q = tj_i_seld(den == 0.0, 0.0, q);                         // both zero
+  q = tj_i_seld(den == 0.0, 0.0, q);                           // both zero
   q = tj_i_seld((ax == INFINITY) & (ay == INFINITY), 1.0, q);  // both infinite
   bool mid = q > 0.4142135623730950;
   double t = tj_i_seld(mid, (q - 1.0) / (q + 1.0), q);

@@ -39,24 +39,14 @@ class KernelPrinter : public BodyPrinter {
       out_ += fmt::format("  {0}* __restrict a{1} = ({0}*)args[{1}];\n", st, i);
     }
     out_ += "  (void)fp; (void)ip;\n";
-    switch (k_.kind) {
-      case Kernel::Kind::pointwise:
-        print_pointwise();
-        break;
-      case Kernel::Kind::row:
-        print_row();
-        break;
-      case Kernel::Kind::matmul:
-        print_matmul();
-        break;
-    }
+    print_kernel_body();
     out_ += "}\n";
     return out_;
   }
 
  private:
   // ---- pointwise ------------------------------------------------------------------
-  void print_pointwise() {
+  void print_pointwise() override {
     const size_t n = k_.domain.size();
     const int64_t inner = k_.domain.back();
     std::vector<int32_t> all;
@@ -92,7 +82,7 @@ class KernelPrinter : public BodyPrinter {
   }
 
   // ---- row kernels ------------------------------------------------------------------
-  void print_row() {
+  void print_row() override {
     const size_t n = k_.domain.size();
     const size_t kept = n - k_.reduced;
     std::vector<std::string> idx(n);
@@ -230,7 +220,7 @@ class KernelPrinter : public BodyPrinter {
   }
 
   // ---- matmul --------------------------------------------------------------------
-  void print_matmul() {
+  void print_matmul() override {
     const size_t n = k_.domain.size();  // [batch..., M, N, K]
     const int64_t M = k_.domain[n - 3], N = k_.domain[n - 2], K = k_.domain[n - 1];
     const Access& A = k_.accesses[0];

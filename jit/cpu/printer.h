@@ -29,7 +29,8 @@ std::string print_cpp_kernel(const ir::Kernel& k);
 /// followed by the kernels.
 std::string print_cpp_unit(const std::vector<const ir::Kernel*>& kernels);
 
-/// The preamble alone (embedded from jit/cpu_math.h and jit/cpu_kernel.h).
+/// The preamble alone (jit/cpu/math.h and math_trig.h, jit/codegen/kernel_common.h,
+/// ir/philox_core.h, embedded at build time).
 const std::string& cpp_preamble();
 
 }  // namespace tj::jit

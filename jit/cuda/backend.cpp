@@ -59,7 +59,7 @@ obs::KernelDump dumper(int arch) {
 
 /// One NVRTC unit for `ks` (or its image from the disk cache), loaded.
 std::shared_ptr<Module> compile_unit(const std::vector<const ir::Kernel*>& ks, int dev,
-                                   CudaEntries entries, PrepareStats* st) {
+                                     CudaEntries entries, PrepareStats* st) {
   const std::string source = print_cuda_unit(ks, entries);
   const int arch = device_arch(dev);
   cache::KeyFields f{"cuda", fmt::format("sm_{}", arch), nvrtc_identity(), kNvrtcOptions, source};
@@ -90,32 +90,18 @@ std::shared_ptr<Module> compile_unit(const std::vector<const ir::Kernel*>& ks, i
   return module;
 }
 
-
-/// The main entries of `ks` in one unit, loaded on `dev`.
-std::vector<LoadedPtr> load_main(const std::vector<const ir::Kernel*>& ks, int dev,
-                                 PrepareStats* st) {
-  std::shared_ptr<Module> module = compile_unit(ks, dev, CudaEntries::main, st);
+/// One entry point of each of `ks` in one unit, loaded on `dev`: the main
+/// ones, or the scalar variants (of kernels that have one).
+std::vector<LoadedPtr> load(const std::vector<const ir::Kernel*>& ks, int dev, CudaEntries entries,
+                            PrepareStats* st) {
+  std::shared_ptr<Module> module = compile_unit(ks, dev, entries, st);
   std::vector<LoadedPtr> out;
   for (const ir::Kernel* k : ks) {
     auto lk = std::make_shared<CudaKernel>();
     lk->info = cuda_launch_info(*k);
     lk->module = module;
-    lk->fn = module->function(lk->info.name);
-    out.push_back(std::move(lk));
-  }
-  return out;
-}
-
-/// The scalar entry of each of `ks` (kernels that have one), loaded on `dev`.
-std::vector<LoadedPtr> load_scalar(const std::vector<const ir::Kernel*>& ks, int dev,
-                                   PrepareStats* st) {
-  std::shared_ptr<Module> module = compile_unit(ks, dev, CudaEntries::scalar, st);
-  std::vector<LoadedPtr> out;
-  for (const ir::Kernel* k : ks) {
-    auto lk = std::make_shared<CudaKernel>();
-    lk->info = cuda_launch_info(*k);
-    lk->module = module;
-    lk->fn = module->function(lk->info.scalar_name);
+    lk->fn =
+        module->function(entries == CudaEntries::scalar ? lk->info.scalar_name : lk->info.name);
     out.push_back(std::move(lk));
   }
   return out;
@@ -156,7 +142,7 @@ class CudaBackend final : public Backend {
     cp->kernels = kernel_cache().get(
         name_, ks,
         [dev](const std::vector<const ir::Kernel*>& todo, PrepareStats* s) {
-          return load_main(todo, dev, s);
+          return load(todo, dev, CudaEntries::main, s);
         },
         st);
     cp->fused.resize(p.steps.size());
@@ -245,7 +231,7 @@ class CudaBackend final : public Backend {
     std::vector<LoadedPtr> l = kernel_cache().get(
         name_ + "/scalar", {&k},
         [dev](const std::vector<const ir::Kernel*>& todo, PrepareStats* s) {
-          return load_scalar(todo, dev, s);
+          return load(todo, dev, CudaEntries::scalar, s);
         },
         &ignored);
     return static_cast<const CudaKernel&>(*l[0]).fn;
@@ -271,9 +257,10 @@ bool usable(int dev, std::string* why) {
   }
   if (dev < 0 || dev >= p.device_count) {
     if (why)
-      *why = fmt::format("there is no device cuda:{}: this machine has {} CUDA device(s) (cuda:0 "
-                         "to cuda:{})",
-                         dev, p.device_count, p.device_count - 1);
+      *why = fmt::format(
+          "there is no device cuda:{}: this machine has {} CUDA device(s) (cuda:0 "
+          "to cuda:{})",
+          dev, p.device_count, p.device_count - 1);
     return false;
   }
   return true;

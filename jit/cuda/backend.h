@@ -1,4 +1,9 @@
-// The CUDA backend: kernels printed as CUDA C++ (jit/cuda/printer.h),
+// jit/cuda/ owns the CUDA backend: its printer dialect and preamble, the
+// driver, NVRTC, cuBLASLt, device and pinned memory. It must not decide
+// fusion or tiles, include another backend's folder, link any CUDA library
+// (everything is opened at run time), or read the public configuration.
+//
+// Kernels are printed as CUDA C++ (jit/cuda/printer.h),
 // compiled with NVRTC (jit/cuda/nvrtc.h) for the device's architecture,
 // cached on disk and in memory, loaded and launched through the driver API
 // (jit/cuda/driver.h) on one stream per device; GEMMs through cuBLASLt with

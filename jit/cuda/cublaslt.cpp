@@ -48,11 +48,11 @@
 #include <vector>
 
 #include "ir/check.h"
+#include "ir/log.h"
 #include "jit/cuda/driver.h"
 #include "jit/cuda/memory.h"
 #include "jit/options.h"
 #include "tilejit_build_config.h"
-#include "ir/log.h"
 
 #if TJ_HAVE_CUDA
 #include <cublasLt.h>

@@ -98,7 +98,7 @@ void launch(int dev, void* function, const LaunchDims& dims, void** params,
             const std::string& kernel_name);
 
 /// Copies on `dev`'s stream. Host pointers given to the async forms must be
-/// pinned (see cuda_memory.h) and stay alive until the stream reaches them.
+/// pinned (see jit/cuda/memory.h) and stay alive until the stream reaches them.
 void copy_to_device(int dev, void* dst, const void* src, size_t bytes);  // waits
 void copy_to_host(int dev, void* dst, const void* src, size_t bytes);    // waits
 void copy_on_device(int dev, void* dst, const void* src, size_t bytes);  // async
@@ -112,12 +112,11 @@ void device_free(int dev, void* p, bool stream_synced = false);
 /// Free and total bytes on `dev` (cuMemGetInfo).
 void mem_info(int dev, size_t* free_bytes, size_t* total_bytes);
 /// Raw page-locked host memory (cuMemHostAlloc, portable to every device's
-/// context; used by the pinned cache in cuda_memory.h). Allocated and freed
+/// context; used by the pinned cache in jit/cuda/memory.h). Allocated and freed
 /// in the primary context of one device (the first one tilejit opened, else
 /// cuda:0), which tilejit keeps alive until exit.
 void* pinned_malloc(size_t bytes);
 void pinned_free(void* p);
-
 
 /// Events on `dev`'s stream (CUevent handles).
 void* event_create(int dev);

@@ -149,7 +149,7 @@ std::optional<FusedGemm> match_epilogue(const sched::Plan& p, size_t s) {
   if (f.bias_arg >= 0)
     f.epilogue = f.epilogue == Epilogue::relu   ? Epilogue::bias_relu
                  : f.epilogue == Epilogue::gelu ? Epilogue::bias_gelu
-                                                      : Epilogue::bias;
+                                                : Epilogue::bias;
   if (f.epilogue == Epilogue::none) return std::nullopt;  // a plain copy: nothing to gain
   return f;
 }

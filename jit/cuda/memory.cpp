@@ -55,14 +55,6 @@ CachingAllocator& allocator(int dev) {
   return *all->by_device[i];
 }
 
-// Runs in Storage's destructor: must not throw.
-void release_device_block(void* data, size_t, void* ctx) {
-  try {
-    static_cast<CachingAllocator*>(ctx)->release(data);
-  } catch (...) {
-  }
-}
-
 // Pinned staging buffers. The caller keeps a buffer's Storage alive until
 // every asynchronous copy that uses it has completed.
 CachingAllocator& pinned() {
@@ -81,39 +73,11 @@ CachingAllocator& pinned() {
 }  // namespace
 
 std::shared_ptr<Storage> device_alloc(int dev, size_t bytes) {
-  CachingAllocator& a = allocator(dev);
-  void* p = a.allocate(bytes);
-  std::shared_ptr<Storage> s;
-  try {
-    s = std::make_shared<Storage>();
-  } catch (...) {
-    a.release(p);
-    throw;
-  }
-  s->data = p;
-  s->bytes = bytes;
-  s->device = Device::cuda(dev);
-  s->release = &release_device_block;
-  s->release_ctx = &a;
-  return s;
+  return allocator(dev).storage(bytes, Device::cuda(dev));
 }
 
 std::shared_ptr<Storage> pinned_alloc(size_t bytes) {
-  CachingAllocator& a = pinned();
-  void* p = a.allocate(bytes);
-  std::shared_ptr<Storage> s;
-  try {
-    s = std::make_shared<Storage>();
-  } catch (...) {
-    a.release(p);
-    throw;
-  }
-  s->data = p;
-  s->bytes = bytes;
-  s->device = Device::cpu();
-  s->release = &release_device_block;
-  s->release_ctx = &a;
-  return s;
+  return pinned().storage(bytes, Device::cpu());
 }
 
 jit::MemoryStats memory_stats(int dev) { return allocator(dev).stats(); }

@@ -1,6 +1,6 @@
 // Preamble of every generated CUDA translation unit (compiled by NVRTC with
 // no headers at all: headers cost NVRTC time, and everything a kernel needs
-// fits here). Followed by jit/kernel_common.h, then the kernels.
+// fits here). Followed by jit/codegen/kernel_common.h, ir/philox_core.h, then the kernels.
 //
 // Values of f16/bf16 tensors are loaded and stored as 16-bit patterns and
 // computed in f32. Math uses CUDA's libdevice functions (expf, logf, tanhf,

@@ -212,17 +212,7 @@ class CudaPrinter : public BodyPrinter {
                     k_.name, params);
     out_ += L_.idx32 ? "  typedef int I;\n" : "  typedef int64_t I;\n";
     out_ += "  (void)p;\n";
-    switch (k_.kind) {
-      case Kernel::Kind::pointwise:
-        print_pointwise();
-        break;
-      case Kernel::Kind::row:
-        print_row();
-        break;
-      case Kernel::Kind::matmul:
-        print_matmul();
-        break;
-    }
+    print_kernel_body();
     out_ += "}\n";
     std::string value_params = params;
     value_params.replace(value_params.rfind("const "), std::string::npos,
@@ -309,7 +299,7 @@ class CudaPrinter : public BodyPrinter {
   }
 
   // ---- pointwise ------------------------------------------------------------------
-  void print_pointwise() {
+  void print_pointwise() override {
     const size_t n = k_.domain.size();
     const int vec = L_.vec;
     const int64_t units = k_.kept_numel() / vec;
@@ -341,7 +331,7 @@ class CudaPrinter : public BodyPrinter {
   }
 
   // ---- row kernels ------------------------------------------------------------------
-  void print_row() {
+  void print_row() override {
     const size_t n = k_.domain.size();
     const size_t kept = n - k_.reduced;
     const int64_t rows = k_.kept_numel(), rl = k_.reduced_numel();
@@ -562,7 +552,7 @@ class CudaPrinter : public BodyPrinter {
   }
 
   // ---- matmul (a thread per output element) --------------------------------------------
-  void print_matmul() {
+  void print_matmul() override {
     const size_t n = k_.domain.size();  // [batch..., M, N, K]
     const int64_t K = k_.domain[n - 1];
     const int64_t outs = shape_numel(Shape(k_.domain.begin(), k_.domain.end() - 1));
@@ -664,9 +654,8 @@ std::string print_cuda_kernel(const ir::Kernel& k, CudaEntries entries) {
 }
 
 const std::string& cuda_preamble() {
-  static const std::string p =
-      std::string(embedded::cuda_preamble_h) + "\n" + embedded::kernel_common_h + "\n" +
-      embedded::philox_core_h + "\n";
+  static const std::string p = std::string(embedded::cuda_preamble_h) + "\n" +
+                               embedded::kernel_common_h + "\n" + embedded::philox_core_h + "\n";
   return p;
 }
 

@@ -71,7 +71,7 @@ std::string print_cuda_kernel(const ir::Kernel& k, CudaEntries entries = CudaEnt
 std::string print_cuda_unit(const std::vector<const ir::Kernel*>& kernels,
                             CudaEntries entries = CudaEntries::main);
 
-/// The preamble alone (jit/cuda_kernel.h then jit/kernel_common.h).
+/// The preamble alone (jit/cuda/preamble.h, jit/codegen/kernel_common.h, ir/philox_core.h).
 const std::string& cuda_preamble();
 
 }  // namespace tj::jit

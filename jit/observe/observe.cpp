@@ -15,10 +15,10 @@
 
 #include "cache/json.h"
 #include "ir/kernel.h"
+#include "ir/log.h"
 #include "ir/print.h"
 #include "jit/observe/origins.h"
 #include "scheduler/plan.h"
-#include "ir/log.h"
 
 namespace tj::obs {
 
@@ -76,10 +76,10 @@ struct FlushInfo {
   uint64_t hash = 0;
   int plan = -1;  // -1 unknown, 0 miss, 1 hit
   double schedule_ms = 0;
-  const ir::Graph* graph = nullptr;  // alive until flush_end
-  std::vector<KernelOps> kernels;    // of the plan
+  const ir::Graph* graph = nullptr;   // alive until flush_end
+  std::vector<KernelOps> kernels;     // of the plan
   std::vector<std::string> refusals;  // of a plan made in this flush
-  std::vector<char> written;         // per graph node: a kernel writes it
+  std::vector<char> written;          // per graph node: a kernel writes it
   int compiled = 0, disk = 0, mem = 0, launches = 0;
   double compile_ms = 0;
   Clock::time_point start;
@@ -317,7 +317,8 @@ void dump_kernel(const ir::Kernel& k, const KernelDump& dump) {
     for (const DumpFile& f : dump(k)) {
       // The header is a comment before the compiled source, which it leaves
       // as it is (the source is the cache key).
-      write_file(fs::path(dir) / (k.name + f.suffix), f.source ? kernel_header(k) + f.text : f.text);
+      write_file(fs::path(dir) / (k.name + f.suffix),
+                 f.source ? kernel_header(k) + f.text : f.text);
     }
   }
   write_file(fs::path(dir) / (k.name + ".kir"), ir::to_string(k) + "\n");
@@ -429,16 +430,15 @@ void flush_end(bool failed) {
   std::string line = fmt::format(
       "tilejit trace: flush {} ({}): {} nodes, {} output{}, graph "
       "{:016x}, {}; {}",
-      f.id, f.reason, f.nodes, f.outputs, f.outputs == 1 ? "" : "s", f.hash,
-      plan, kernels);
+      f.id, f.reason, f.nodes, f.outputs, f.outputs == 1 ? "" : "s", f.hash, plan, kernels);
   if (f.compiled) line += fmt::format("; compiled {} in {:.1f} ms", f.compiled, f.compile_ms);
   if (f.disk) line += fmt::format("; {} from the disk cache", f.disk);
   if (f.mem) line += fmt::format("; {} already in memory", f.mem);
   line += fmt::format("; {} launch{}; {:.2f} ms", f.launches, f.launches == 1 ? "" : "es",
                       ms_between(f.start, end));
   if (!f.refusals.empty()) {
-    line += fmt::format("; {} value{} not fused", f.refusals.size(),
-                        f.refusals.size() == 1 ? "" : "s");
+    line +=
+        fmt::format("; {} value{} not fused", f.refusals.size(), f.refusals.size() == 1 ? "" : "s");
     if (log_enabled(LogLevel::debug))
       for (const std::string& r : f.refusals) line += "\n  not fused: " + r;
   }

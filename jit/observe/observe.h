@@ -1,4 +1,8 @@
-// Observability: what was traced, fused, compiled and launched.
+// jit/observe/ owns observability: what was traced, fused, compiled and
+// launched, told by hooks the tracer, the executor and the backends call.
+// It must not change what runs (names, sources and cache keys never see
+// it), cost more than a branch when off, or include a backend: backends
+// hand it their kernels' files (KernelDump).
 //
 // TILEJIT_TRACE   one line per flush: reason, graph size, plan cache hit or
 //                 miss, the kernels with the ops they fuse and where in the
@@ -27,7 +31,7 @@
 // addr2line or debug information is missing. The location shown is the
 // first frame, innermost inlined call first, that is neither tilejit's own
 // code (its source tree, found by symbolizing an address in
-// observe_origins.cpp, or its shared object) nor the C++ standard library:
+// jit/observe/origins.cpp, or its shared object) nor the C++ standard library:
 // the line of the user's program that called the op (for a composite op such
 // as softmax, the line that called softmax). Nothing is shown where nothing is known. Kernel
 // names, the compiled source and cache keys never see any of it.

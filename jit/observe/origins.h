@@ -1,6 +1,6 @@
 // Source locations of traced ops, for TILEJIT_TRACE and TILEJIT_DUMP_DIR
 // (see observe.h): where in the user's program each graph node was traced.
-// Internal to jit/observe.cpp and jit/observe_origins.cpp.
+// Internal to jit/observe/observe.cpp and jit/observe/origins.cpp.
 #pragma once
 
 #include <cstdint>
