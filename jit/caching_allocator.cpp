@@ -146,7 +146,9 @@ void CachingAllocator::release(void* p) {
   m.live.erase(it);
   m.st.allocated_bytes -= size;
   if (m.cached_bytes + size <= m.b.cache_limit) {
-    m.free.emplace(size, p);
+    // Before the other blocks of its size: the most recently released one is
+    // handed out first, while it is still in the caches.
+    m.free.emplace_hint(m.free.lower_bound(size), size, p);
     m.cached_bytes += size;
     return;
   }

@@ -9,9 +9,10 @@
 // than 12.5%). Each block is one raw allocation; blocks are not split or
 // merged.
 //
-// Reuse is best fit: a released block goes to a free list ordered by size,
-// and a request takes the smallest cached block that is at least its size
-// class and larger by at most a quarter of it or one rounding step,
+// Reuse is best fit: a released block goes to a free list ordered by size
+// (most recently released first among equal sizes: it is still in the
+// processor's caches), and a request takes the smallest cached block that is
+// at least its size class and larger by at most a quarter of it or one rounding step,
 // whichever is more. At most `cache_limit` bytes are kept; a block released
 // beyond that goes back at once. Out of memory: the cache is returned and
 // the allocation tried once more, then a tj::Error names the request, what
