@@ -103,6 +103,40 @@ TEST(CachingAllocator, ReusesReleasedBlocks) {
   a.release(q);
 }
 
+TEST(CachingAllocator, ReusesTheMostRecentlyReleasedBlockFirst) {
+  FakeDevice dev{.budget = 64 * MiB};
+  CachingAllocator a(dev.backend());
+  void* p = a.allocate(4 * MiB);
+  void* q = a.allocate(4 * MiB);
+  a.release(p);
+  a.release(q);  // q is still warm in the caches
+  EXPECT_EQ(a.allocate(4 * MiB), q);
+  EXPECT_EQ(a.allocate(4 * MiB), p);
+  a.release(p);
+  a.release(q);
+}
+
+TEST(CachingAllocator, HostClassesWasteUnderAnEighth) {
+  const tj::jit::SizeClasses host{MiB, 64, 0};
+  EXPECT_EQ(host.round(1), 64u);
+  EXPECT_EQ(host.round(65), 128u);
+  EXPECT_EQ(host.round(MiB + 1), MiB + 128 * KiB);
+  for (size_t n : {MiB + 1, 3 * MiB + 7, 17 * GiB, 17 * GiB + 1, 100 * GiB / 3})
+    EXPECT_LT(host.round(n) - n, n / 8) << n;
+  FakeDevice dev{.budget = 8 * MiB};
+  auto b = dev.backend();
+  b.classes = host;
+  b.cache_limit = 2 * MiB;
+  CachingAllocator a(b);
+  void* big = a.allocate(3 * MiB);
+  a.release(big);  // past the cache's limit: back at once
+  EXPECT_EQ(a.cached_bytes(), 0u);
+  EXPECT_EQ(dev.used, 0u);
+  void* small = a.allocate(MiB);
+  a.release(small);  // kept
+  EXPECT_EQ(a.cached_bytes(), MiB);
+}
+
 TEST(CachingAllocator, BestFitAndBoundedWaste) {
   FakeDevice dev{.budget = 64 * MiB};
   CachingAllocator a(dev.backend());
