@@ -1,6 +1,5 @@
 #include "cuda_emulator.h"
 
-#include <dlfcn.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -46,7 +45,7 @@ std::string wrapper(const ir::Kernel& k, const std::string& entry) {
 
 /// A plan's CUDA unit compiled as C++ against tests/cuda_emulation.h.
 struct EmulatedPlan final : jit::PreparedPlan {
-  void* so = nullptr;
+  std::shared_ptr<jit::CpuModule> module;
   LaunchFn launch = nullptr;
   struct Entries {
     jit::CudaLaunchInfo info;
@@ -54,9 +53,6 @@ struct EmulatedPlan final : jit::PreparedPlan {
     bool synchronising = false;  // uses shuffles or barriers: threads run as fibers
   };
   std::vector<Entries> kernels;
-  ~EmulatedPlan() override {
-    if (so) dlclose(so);
-  }
 };
 
 void* aligned_buffer(size_t bytes) {
@@ -87,36 +83,19 @@ class EmulatorBackend final : public jit::Backend {
       source += wrapper(k, info.name);
       if (!info.scalar_name.empty()) source += wrapper(k, info.scalar_name);
     }
-    char dir[] = "/tmp/tj-emu-XXXXXX";
-    if (!mkdtemp(dir)) throw Error("mkdtemp failed");
-    const std::string src = std::string(dir) + "/unit.cpp", so = std::string(dir) + "/unit.so";
-    std::ofstream(src) << source;
-    const std::string cmd = fmt::format(
-        "{} -std=c++17 -O1 -fPIC -shared -w -include {}/tests/cuda_emulation.h {} -o {} > {}/log "
-        "2>&1",
-        jit::cpu_compiler().command, TJ_SOURCE_DIR, src, so, dir);
-    const int rc = std::system(cmd.c_str());
-    std::string log;
-    if (rc != 0) {
-      std::ifstream f(std::string(dir) + "/log");
-      log = std::string(std::istreambuf_iterator<char>(f), {});
-    }
     auto ep = std::make_shared<EmulatedPlan>();
-    if (rc == 0) ep->so = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (rc == 0 && !ep->so) log = dlerror();
-    std::remove(src.c_str());
-    std::remove(so.c_str());
-    std::remove((std::string(dir) + "/log").c_str());
-    rmdir(dir);
-    if (!ep->so) throw Error(log + "\n---- source ----\n" + source);
+    double ms = 0;
+    ep->module = jit::CpuModule::compile_with(
+        source, p.kernels.empty() ? std::string("emulated") : "emulated_" + p.kernels[0].name,
+        {"-std=c++17", "-O1", "-w", "-include", TJ_SOURCE_DIR "/tests/cuda_emulation.h"}, &ms);
     ++st->compiled;
-    ep->launch = reinterpret_cast<LaunchFn>(dlsym(ep->so, "tj_emu_launch"));
+    ep->launch = reinterpret_cast<LaunchFn>(ep->module->symbol("tj_emu_launch"));
     for (const ir::Kernel& k : p.kernels) {
       EmulatedPlan::Entries e;
       e.info = jit::cuda_launch_info(k);
-      e.main = reinterpret_cast<EntryFn>(dlsym(ep->so, (e.info.name + "_emu").c_str()));
+      e.main = reinterpret_cast<EntryFn>(ep->module->symbol(e.info.name + "_emu"));
       if (!e.info.scalar_name.empty())
-        e.scalar = reinterpret_cast<EntryFn>(dlsym(ep->so, (e.info.scalar_name + "_emu").c_str()));
+        e.scalar = reinterpret_cast<EntryFn>(ep->module->symbol(e.info.scalar_name + "_emu"));
       const std::string body = jit::print_cuda_kernel(k, jit::CudaEntries::both);
       e.synchronising = body.find("tj_shfl(") != std::string::npos ||
                         body.find("__syncthreads") != std::string::npos;

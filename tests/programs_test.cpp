@@ -106,7 +106,9 @@ TEST_P(ProgramsTest, EveryFlushMatchesTheReference) {
     EXPECT_GT(check.flushes, 0) << (lazy ? "lazy" : "eager");
     EXPECT_GT(check.elements, 0) << (lazy ? "lazy" : "eager");
     // Eager mode computes every op on its own: many more flushes.
-    if (!lazy) EXPECT_GE(check.flushes, static_cast<int>(outs.size()));
+    if (!lazy) {
+      EXPECT_GE(check.flushes, static_cast<int>(outs.size()));
+    }
   }
 }
 

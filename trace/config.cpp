@@ -22,7 +22,7 @@ constexpr const char* kKnownVars[] = {
     "TILEJIT_LAZY",      "TILEJIT_DEVICE",     "TILEJIT_MAX_TRACE",       "TILEJIT_LOG",
     "TILEJIT_CACHE",     "TILEJIT_CACHE_DIR",  "TILEJIT_CACHE_MAX_BYTES", "TILEJIT_CXX",
     "TILEJIT_TRACE",     "TILEJIT_DUMP_DIR",   "TILEJIT_TIMELINE",        "TILEJIT_STATS",
-    "TILEJIT_CUDA_HOME", "TILEJIT_ALLOW_TF32",
+    "TILEJIT_CUDA_HOME", "TILEJIT_ALLOW_TF32", "TILEJIT_COMPILE_TIMEOUT",
 };
 
 std::string lower(std::string s) {
@@ -83,6 +83,15 @@ Config from_environment() {
       warn_invalid("TILEJIT_LOG", v, "error, warn (default), info, debug");
   }
   if (const char* v = std::getenv("TILEJIT_CXX")) c.cxx = v;
+  if (const char* v = std::getenv("TILEJIT_COMPILE_TIMEOUT")) {
+    char* end = nullptr;
+    const double t = std::strtod(v, &end);
+    if (end && *end == 0 && end != v && t >= 0 && t <= 1e6)
+      c.compile_timeout = t;
+    else
+      warn_invalid("TILEJIT_COMPILE_TIMEOUT", v,
+                   "seconds a kernel compile may take (default 300), 0 for no limit");
+  }
   if (const char* v = std::getenv("TILEJIT_TRACE")) {
     std::string s = lower(v);
     if (s == "1" || s == "true" || s == "on" || s == "stderr")
@@ -181,6 +190,7 @@ jit::Options jit_options_of(const Config& c) {
   o.cxx = c.cxx;
   o.cuda_home = c.cuda_home;
   o.allow_tf32 = c.allow_tf32;
+  o.compile_timeout_s = c.compile_timeout;
   o.trace = c.trace;
   o.dump_dir = c.dump_dir;
   o.timeline = c.timeline;
@@ -196,7 +206,8 @@ const jit::Options& synced_jit_options() {
   jit::Options& o = t_jit_options;
   // Usually nothing changed since the last call: compare, copy only when needed.
   if (o.cxx != c.cxx || o.cuda_home != c.cuda_home || o.allow_tf32 != c.allow_tf32 ||
-      o.trace != c.trace || o.dump_dir != c.dump_dir || o.timeline != c.timeline)
+      o.compile_timeout_s != c.compile_timeout || o.trace != c.trace ||
+      o.dump_dir != c.dump_dir || o.timeline != c.timeline)
     o = jit_options_of(c);
   return o;
 }

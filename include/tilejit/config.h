@@ -31,8 +31,12 @@ struct Config {
   int64_t max_trace = 4096;
   /// TILEJIT_LOG: how much is written to stderr.
   LogLevel log_level = LogLevel::warn;
-  /// TILEJIT_CXX: the C++ compiler for CPU kernels (empty: `c++`).
+  /// TILEJIT_CXX: the C++ compiler for CPU kernels (empty: `c++`); split
+  /// into words at spaces ("ccache g++"), never run through a shell.
   std::string cxx;
+  /// TILEJIT_COMPILE_TIMEOUT: seconds a host compiler run may take before it
+  /// is stopped and the op that needed it throws tj::Error (0: no limit).
+  double compile_timeout = 300;
   /// TILEJIT_TRACE: one line per flush (reason, graph size, plan cache hit
   /// or miss, kernels and the ops they fuse) written to "stderr"
   /// (TILEJIT_TRACE=1) or appended to the file at this path; empty: off.
