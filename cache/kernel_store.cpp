@@ -198,10 +198,11 @@ bool Store::put(const Entry& e) {
     }
     {
       StmtUse s(*m.db,
-                "INSERT OR REPLACE INTO payloads(key, checksum, source, binary) "
-                "VALUES(?1, ?2, ?3, ?4)");
+                "INSERT OR REPLACE INTO payloads(key, checksum, mac, source, binary) "
+                "VALUES(?1, ?2, ?3, ?4, ?5)");
+      const std::string mac = m.entry_mac(e);  // bound without a copy: must outlive run()
       s->bind_text(1, hex).bind(2, static_cast<int64_t>(payload_checksum(e.source, e.binary)));
-      s->bind_blob(3, e.source).bind_blob(4, e.binary);
+      s->bind_blob(3, mac).bind_blob(4, e.source).bind_blob(5, e.binary);
       s->run();
     }
     m.evict(m.opts.max_bytes, hex);

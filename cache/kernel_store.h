@@ -49,7 +49,7 @@ struct KeyFields {
 
 // Bump to invalidate every entry ever written (old entries become unreachable
 // and age out through the LRU bound; `tilejit-cache clear` removes them now).
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;  // 2: entries carry a keyed MAC (cache/trust.h)
 
 // The tilejit version baked into every key ("0.1.0").
 std::string_view library_version();
@@ -87,18 +87,26 @@ enum class Mode { off, readonly, on };
 std::string_view mode_name(Mode m);
 
 struct StoreOptions {
-  std::string dir;  // empty: default_dir()
+  std::string dir;  // empty: default_dir() (and memory-only when there is no home directory)
   Mode mode = Mode::on;
+  /// TILEJIT_CACHE_SHARED: a directory several users share (cache/trust.h).
+  bool shared = false;
+  /// The secret that signs entries; empty: default_key_file() (a shared
+  /// cache uses <dir>/cache.key).
+  std::string key_file;
   int64_t max_bytes = int64_t{1} << 30;  // payload bytes (source + binary) kept on disk
   bool create_dir = true;  // false: a missing dir is an empty, read-only cache (the CLI)
 };
 
-// $XDG_CACHE_HOME/tilejit, else $HOME/.cache/tilejit, else /tmp/tilejit-<uid>.
+// $XDG_CACHE_HOME/tilejit, else $HOME/.cache/tilejit, else the password
+// database's home + /.cache/tilejit; empty (no disk cache) when there is no
+// home at all: never a guessable directory under /tmp.
 std::string default_dir();
 
 // TILEJIT_CACHE=off|readonly|on, TILEJIT_CACHE_DIR, TILEJIT_CACHE_MAX_BYTES
-// (a number of bytes with an optional K/M/G/T suffix: 500M, 2G). An invalid
-// value gets one warning naming the valid ones and the default is kept.
+// (a number of bytes with an optional K/M/G/T suffix: 500M, 2G),
+// TILEJIT_CACHE_SHARED=1|0. An invalid value gets one warning naming the
+// valid ones and the default is kept.
 StoreOptions options_from_env();
 
 // "500M" -> 524288000; K/M/G/T (also KB, KiB, ...) are powers of 1024. nullopt when invalid.
@@ -141,8 +149,8 @@ class Store {
   std::string db_path() const;
 
   // nullopt on a miss. A damaged entry (checksum mismatch, truncated, garbage,
-  // fields that do not hash to the key) is a miss: warned once, removed, never
-  // a crash. A hit bumps hits/last_used (best effort; never waits on a busy
+  // fields that do not hash to the key) or one not signed with this user's
+  // key (forged) is a miss: warned once, removed, never a crash, never run. A hit bumps hits/last_used (best effort; never waits on a busy
   // database).
   std::optional<Entry> get(const Key& k);
   // Same, and also checks that the stored fields equal `expected` (a key

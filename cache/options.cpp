@@ -1,4 +1,5 @@
 // Store options from the environment, sizes, durations and the log sink.
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include "cache/cache_log.h"
 #include "cache/kernel_store.h"
@@ -138,8 +140,14 @@ std::string default_dir() {
   const char* xdg = std::getenv("XDG_CACHE_HOME");
   if (xdg && *xdg == '/') return std::string(xdg) + "/tilejit";
   const char* home = std::getenv("HOME");
-  if (home && *home) return std::string(home) + "/.cache/tilejit";
-  return fmt::format("/tmp/tilejit-{}", static_cast<long>(getuid()));
+  if (home && *home == '/') return std::string(home) + "/.cache/tilejit";
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* out = nullptr;
+  if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &out) == 0 && out && out->pw_dir &&
+      out->pw_dir[0] == '/')
+    return std::string(out->pw_dir) + "/.cache/tilejit";
+  return {};
 }
 
 StoreOptions options_from_env() {
@@ -158,6 +166,18 @@ StoreOptions options_from_env() {
   }
   if (const char* v = std::getenv("TILEJIT_CACHE_DIR"); v && *v) o.dir = v;
   if (o.dir.empty()) o.dir = default_dir();
+  if (const char* v = std::getenv("TILEJIT_CACHE_SHARED")) {
+    std::string s = lower(trim(v));
+    if (s == "1" || s == "on" || s == "true")
+      o.shared = true;
+    else if (s == "0" || s == "off" || s == "false")
+      o.shared = false;
+    else
+      detail::log(Severity::warn,
+                  "ignoring TILEJIT_CACHE_SHARED={}; valid values: 1 (a cache several users share, "
+                  "who are all trusted: see cache/README.md) or 0 (your own cache, the default)",
+                  v);
+  }
   if (const char* v = std::getenv("TILEJIT_CACHE_MAX_BYTES")) {
     auto n = parse_size(v);
     if (n && *n > 0)

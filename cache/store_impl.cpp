@@ -60,24 +60,10 @@ Entry read_meta(Stmt& s) {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 10000;
 
 // mkdir -p; false with *err set when it cannot.
-bool make_dirs(const std::string& dir, std::string* err) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    *err = ec.message();
-    return false;
-  }
-  if (!std::filesystem::is_directory(dir, ec)) {
-    *err = "not a directory";
-    return false;
-  }
-  return true;
-}
-
 bool is_corruption(const SqliteError& e) {
   return e.primary() == SQLITE_CORRUPT || e.primary() == SQLITE_NOTADB ||
          e.code == SQLITE_IOERR_SHORT_READ;
@@ -103,8 +89,8 @@ CREATE TABLE IF NOT EXISTS entries(
   hits INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entries_lru ON entries(last_used_ns);
 CREATE TABLE IF NOT EXISTS payloads(
-  key TEXT PRIMARY KEY NOT NULL, checksum INTEGER NOT NULL, source BLOB NOT NULL,
-  binary BLOB NOT NULL);
+  key TEXT PRIMARY KEY NOT NULL, checksum INTEGER NOT NULL, mac BLOB NOT NULL,
+  source BLOB NOT NULL, binary BLOB NOT NULL);
 )sql";
 }  // namespace
 
@@ -115,7 +101,7 @@ void Store::Impl::warn_once(const std::string& tag, const std::string& msg) {
   log(Severity::warn, "{}", msg);
 }
 
-void Store::Impl::degrade(Mode to, const std::string& reason) {
+void Store::Impl::degrade(Mode to, const std::string& reason, const std::string& advice) {
   if (to >= effective) return;
   effective = to;
   why = reason;
@@ -124,9 +110,10 @@ void Store::Impl::degrade(Mode to, const std::string& reason) {
                          ? "reading existing kernels but keeping new ones in memory only"
                          : "using a memory-only kernel cache";
   warn_once("degrade:" + std::string(mode_name(to)),
-            fmt::format("kernel cache: {}; {} for this process. Fix it, set TILEJIT_CACHE_DIR "
-                        "to a writable directory, or set TILEJIT_CACHE=off to silence this.",
-                        reason, what));
+            fmt::format("kernel cache: {}; {} for this process. {}", reason, what,
+                        advice.empty() ? "Fix it, set TILEJIT_CACHE_DIR to a writable directory, "
+                                         "or set TILEJIT_CACHE=off to silence this."
+                                       : advice));
 }
 
 // ---- opening ----
@@ -200,18 +187,49 @@ void Store::Impl::open() {
     return;
   }
   dir = opts.dir.empty() ? default_dir() : opts.dir;
+  if (dir.empty()) {
+    degrade(Mode::off, "there is no home directory for the kernel cache",
+            "Set TILEJIT_CACHE_DIR to a directory of your own to keep kernels across runs.");
+    return;
+  }
   path = fmt::format("{}/kernels-v{}.db", dir, kFormatVersion);
+  if (!std::filesystem::exists(dir) && !opts.create_dir) {
+    effective = Mode::readonly;
+    why = fmt::format("{} does not exist yet", dir);
+    return;
+  }
   if (effective == Mode::on) {
     std::string err;
-    if (!std::filesystem::exists(dir) && !opts.create_dir) {
-      effective = Mode::readonly;
-      why = fmt::format("{} does not exist yet", dir);
-      return;
-    }
-    if (!make_dirs(dir, &err)) {
+    if (!make_private_dirs(dir, &err)) {
       degrade(Mode::off, fmt::format("cannot create the cache directory {} ({})", dir, err));
       return;
     }
+  }
+  // A cached kernel is code this process runs: only from a directory no
+  // one else can write (cache/trust.h), signed with this user's key.
+  if (std::optional<std::string> bad = untrusted_dir(dir, opts.shared)) {
+    degrade(Mode::off, fmt::format("refusing the cache directory: {}", *bad),
+            opts.shared ? "See cache/README.md, \"Who the cache trusts\"."
+                        : "Use a directory only you can write, or TILEJIT_CACHE_SHARED=1 for a "
+                          "cache your group shares (see cache/README.md, \"Who the cache "
+                          "trusts\").");
+    return;
+  }
+  {
+    const std::string key_path = opts.shared             ? dir + "/cache.key"
+                                 : opts.key_file.empty() ? default_key_file()
+                                                         : opts.key_file;
+    std::string err;
+    std::optional<MacKey> k =
+        load_key(key_path, opts.create_dir && effective == Mode::on, opts.shared, &err);
+    if (!k) {
+      degrade(Mode::off, fmt::format("no key to sign cached kernels with: {}", err),
+              "Fix the key file, or set TILEJIT_CACHE=off to silence this.");
+      return;
+    }
+    key = std::move(*k);
+  }
+  if (effective == Mode::on) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       try {
         db = std::make_unique<Db>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -346,7 +364,7 @@ std::optional<Entry> Store::Impl::read(const Key& k, bool payload, std::string* 
   std::string sql = fmt::format(
       "SELECT {}, p.checksum, {} FROM entries e LEFT JOIN payloads p ON p.key = e.key "
       "WHERE e.key = ?1",
-      kMetaCols, payload ? "p.source, p.binary, p.key IS NOT NULL" : "NULL, NULL, 1");
+      kMetaCols, payload ? "p.source, p.binary, p.key IS NOT NULL, p.mac" : "NULL, NULL, 1, NULL");
   StmtUse s(*db, sql.c_str());
   s->bind_text(1, k.hex());
   if (!s->step()) return std::nullopt;
@@ -359,11 +377,17 @@ std::optional<Entry> Store::Impl::read(const Key& k, bool payload, std::string* 
   auto checksum = static_cast<uint64_t>(s->i64(14));
   e.source = s->blob(15);
   e.binary = s->blob(16);
-  *problem = check(e, checksum, k);
+  *problem = check(e, checksum, s->blob(18), k);
   return e;
 }
 
-std::string Store::Impl::check(const Entry& e, uint64_t checksum, const Key& k) {
+std::string Store::Impl::entry_mac(const Entry& e) const {
+  return mac(key, {"tilejit kernel cache entry", e.key.hex(), e.backend, e.target, e.compiler,
+                   e.options, e.source, e.binary});
+}
+
+std::string Store::Impl::check(const Entry& e, uint64_t checksum, const std::string& stored_mac,
+                               const Key& k) const {
   if (static_cast<int64_t>(e.source.size()) != e.source_bytes ||
       static_cast<int64_t>(e.binary.size()) != e.binary_bytes)
     return fmt::format("truncated: expected {} + {} bytes, found {} + {}", e.source_bytes,
@@ -371,6 +395,9 @@ std::string Store::Impl::check(const Entry& e, uint64_t checksum, const Key& k) 
   if (payload_checksum(e.source, e.binary) != checksum) return "checksum mismatch";
   if (!(make_key(e.key_fields()) == k))
     return "its fields do not hash to its key (written by another tilejit version?)";
+  if (!same_mac(stored_mac, entry_mac(e)))
+    return "not signed with your key: someone else wrote it (a forged entry), or it was damaged; "
+           "it was not run";
   return {};
 }
 

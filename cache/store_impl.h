@@ -18,6 +18,7 @@
 
 #include "cache/kernel_store.h"
 #include "cache/sqlite_db.h"
+#include "cache/trust.h"
 
 namespace tj::cache {
 
@@ -50,6 +51,7 @@ struct Store::Impl {
   std::unique_ptr<detail::Db> db;
   Mode effective = Mode::off;
   std::string dir, path, why;  // why: reason for memory-only / read-only, for status()
+  MacKey key;                  // signs and checks every entry on disk
   bool have_id = false;
   dev_t dev = 0;
   ino_t ino = 0;
@@ -63,7 +65,7 @@ struct Store::Impl {
 
   // ---- warnings and degradation ----
   void warn_once(const std::string& tag, const std::string& msg);
-  void degrade(Mode to, const std::string& reason);
+  void degrade(Mode to, const std::string& reason, const std::string& advice = {});
 
   // ---- opening ----
   void remember_id();
@@ -89,7 +91,10 @@ struct Store::Impl {
 
   // Reads one entry; nullopt when absent. *problem is set when it is damaged.
   std::optional<Entry> read(const Key& k, bool payload, std::string* problem);
-  static std::string check(const Entry& e, uint64_t checksum, const Key& k);
+  std::string check(const Entry& e, uint64_t checksum, const std::string& stored_mac,
+                    const Key& k) const;
+  // The MAC an entry carries on disk.
+  std::string entry_mac(const Entry& e) const;
 
   // True when an entry row was deleted.
   bool erase(const Key& k);

@@ -55,10 +55,11 @@ std::vector<std::string> lines(const std::string& s) {
 /// `body` (shell) for compiles.
 fs::path wrapper(const fs::path& dir, const std::string& body) {
   fs::path p = dir / "cxx.sh";
-  std::ofstream(p) << "#!/bin/sh\n"
-                   << "for a in \"$@\"; do case \"$a\" in --version|--help=target) exec c++ \"$@\";; "
-                      "esac; done\n"
-                   << body << "\n";
+  std::ofstream(p)
+      << "#!/bin/sh\n"
+      << "for a in \"$@\"; do case \"$a\" in --version|--help=target) exec c++ \"$@\";; "
+         "esac; done\n"
+      << body << "\n";
   fs::permissions(p, fs::perms::owner_all);
   return p;
 }
@@ -80,9 +81,8 @@ TEST(Compiler, CompilesInAPrivateDirectoryRemovedAtExit) {
 TEST(Compiler, HangingCompilerIsStoppedAndTheNextOpWorks) {
   Scratch s("hang");
   const fs::path mark = s.dir / "hung-once";
-  const fs::path cxx = wrapper(
-      s.dir, "if [ ! -e '" + mark.string() + "' ]; then touch '" + mark.string() +
-                 "'; sleep 100; fi\nexec c++ \"$@\"");
+  const fs::path cxx = wrapper(s.dir, "if [ ! -e '" + mark.string() + "' ]; then touch '" +
+                                          mark.string() + "'; sleep 100; fi\nexec c++ \"$@\"");
   ProcessResult r = child({"TILEJIT_CXX=" + cxx.string(), "TILEJIT_COMPILE_TIMEOUT=2"});
   ASSERT_TRUE(r.ok()) << r.output;
   EXPECT_LT(r.ms, 60000) << "the hung compiler was not stopped";
@@ -153,7 +153,8 @@ TEST(Compiler, PlantedDirectoriesAndSymlinksAreNeverFollowed) {
   fs::permissions(tmp, fs::perms::all | fs::perms::sticky_bit);  // like /tmp
   const pid_t next = getpid();
   for (int k = 0; k < 300; ++k) {
-    const fs::path d = tmp / ("tilejit-" + std::to_string(getuid()) + "-" + std::to_string(next + k));
+    const fs::path d =
+        tmp / ("tilejit-" + std::to_string(getuid()) + "-" + std::to_string(next + k));
     fs::create_directories(d);
     for (const char* f : {"a.cpp", "a.so", "a.log"}) fs::create_symlink(victim, d / f);
     fs::permissions(d, fs::perms::all);
@@ -181,8 +182,8 @@ TEST(Compiler, DirectoriesOfKilledProcessesAreRemovedByTheNext) {
   std::ifstream max("/proc/sys/kernel/pid_max");
   long pid_max = 4194304;
   max >> pid_max;
-  const fs::path stale =
-      s.dir / ("tilejit-" + std::to_string(getuid()) + "-" + std::to_string(pid_max + 1) + "-abc123");
+  const fs::path stale = s.dir / ("tilejit-" + std::to_string(getuid()) + "-" +
+                                  std::to_string(pid_max + 1) + "-abc123");
   fs::create_directories(stale);
   std::ofstream(stale / "tj_pointwise_1_0.cpp") << "left by kill -9";
   fs::permissions(stale, fs::perms::owner_all);

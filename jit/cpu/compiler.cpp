@@ -122,7 +122,8 @@ void remove_work_dir_at_exit() {
 void write_new_file(const std::string& path, const std::string& bytes) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
-    throw Error(fmt::format("cannot create {} ({}): is the disk full?", path, std::strerror(errno)));
+    throw Error(
+        fmt::format("cannot create {} ({}): is the disk full?", path, std::strerror(errno)));
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -131,8 +132,7 @@ void write_new_file(const std::string& path, const std::string& bytes) {
       const int err = errno;
       ::close(fd);
       ::unlink(path.c_str());
-      throw Error(
-          fmt::format("cannot write {} ({}): is the disk full?", path, std::strerror(err)));
+      throw Error(fmt::format("cannot write {} ({}): is the disk full?", path, std::strerror(err)));
     }
     done += static_cast<size_t>(n);
   }
@@ -275,8 +275,8 @@ const CpuCompiler& cpu_compiler() {
 #else
     c.target = "native (" + arch + ")";
 #endif
-    c.flag_list = {"-std=c++17", "-O3",  "-march=native", "-fopenmp-simd", "-fno-math-errno",
-                   "-fPIC",      "-shared", "-w"};
+    c.flag_list = {"-std=c++17",      "-O3",   "-march=native", "-fopenmp-simd",
+                   "-fno-math-errno", "-fPIC", "-shared",       "-w"};
     for (const std::string& f : c.flag_list) c.flags += (c.flags.empty() ? "" : " ") + f;
     return c;
   }();

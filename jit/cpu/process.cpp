@@ -121,7 +121,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;  // every writer closed its end: the process (group) is done
     if (r.output.size() < max_output)
-      r.output.append(buf, std::min<size_t>(static_cast<size_t>(got), max_output - r.output.size()));
+      r.output.append(buf,
+                      std::min<size_t>(static_cast<size_t>(got), max_output - r.output.size()));
   }
   if (timed_out) ::kill(-pid, SIGKILL);
   int status = 0;

@@ -15,10 +15,10 @@ namespace tj::jit::cpu {
 struct ProcessResult {
   enum class End { exited, signaled, timed_out, not_started };
   End end = End::not_started;
-  int code = -1;        // exit status (exited) or signal number (signaled)
-  std::string output;   // stdout and stderr, at most max_output bytes
-  std::string error;    // not_started: why (e.g. "no such file")
-  double ms = 0;        // wall time
+  int code = -1;       // exit status (exited) or signal number (signaled)
+  std::string output;  // stdout and stderr, at most max_output bytes
+  std::string error;   // not_started: why (e.g. "no such file")
+  double ms = 0;       // wall time
 
   bool ok() const { return end == End::exited && code == 0; }
   /// "exit status 1", "killed by signal 9 (SIGKILL)", "timed out after 300 s", ...
