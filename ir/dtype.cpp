@@ -171,6 +171,23 @@ int64_t double_to_int64(double v) {
   return static_cast<int64_t>(v);
 }
 
+int64_t double_to_int(double v, DType t) {
+  switch (t) {
+    case DType::i32:
+      if (std::isnan(v)) return 0;
+      return v >= 2147483647.0 ? 2147483647 : v <= -2147483648.0 ? -2147483648 : static_cast<int64_t>(v);
+    case DType::bool_:
+      return v != 0;
+    case DType::i64:
+    case DType::f32:
+    case DType::f16:
+    case DType::bf16:
+    case DType::f64:
+      break;
+  }
+  return double_to_int64(v);
+}
+
 double round_to_dtype(double v, DType t) {
   switch (t) {
     case DType::f64:
@@ -182,7 +199,7 @@ double round_to_dtype(double v, DType t) {
     case DType::bf16:
       return bf16_bits_to_float(float_to_bf16_bits(static_cast<float>(v)));
     case DType::i32:
-      return static_cast<double>(static_cast<int32_t>(double_to_int64(v)));
+      return static_cast<double>(double_to_int(v, DType::i32));
     case DType::i64:
       return static_cast<double>(double_to_int64(v));
     case DType::bool_:
@@ -243,7 +260,7 @@ void store_double(void* base, int64_t i, DType t, double v) {
       static_cast<uint16_t*>(base)[i] = float_to_bf16_bits(static_cast<float>(v));
       return;
     case DType::i32:
-      static_cast<int32_t*>(base)[i] = static_cast<int32_t>(double_to_int64(v));
+      static_cast<int32_t*>(base)[i] = static_cast<int32_t>(double_to_int(v, DType::i32));
       return;
     case DType::i64:
       static_cast<int64_t*>(base)[i] = double_to_int64(v);

@@ -28,5 +28,7 @@ void store_int(void* base, int64_t i, DType t, int64_t v);
 /// Floating-to-integer conversion as C++ casts do it, but defined for every
 /// input: NaN gives 0 and out-of-range values saturate.
 int64_t double_to_int64(double v);
+/// The same to the range of integer dtype `t` (i32 or i64; bool: v != 0).
+int64_t double_to_int(double v, DType t);
 
 }  // namespace tj

@@ -82,7 +82,7 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   switch (op) {
     case Op::Reshape:
-      if (shape_numel(args.shape) != shape_numel(x.shape))
+      if (checked_numel(name, args.shape) != shape_numel(x.shape))
         fail("{}: cannot reshape a tensor of shape {} ({} elements) to {} ({} elements)", name,
              shape_str(x.shape), shape_numel(x.shape), shape_str(args.shape),
              shape_numel(args.shape));
@@ -116,9 +116,10 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef
       bool ok = static_cast<int64_t>(out.size()) == rank &&
                 static_cast<int64_t>(args.attrs.size()) == 2 * rank;
       for (int64_t d = 0; ok && d < rank; ++d) {
-        int64_t start = args.attrs[d], step = args.attrs[rank + d];
+        int64_t start = args.attrs[d], step = args.attrs[rank + d], last = 0;
         ok = step > 0 && start >= 0 && out[d] >= 0 &&
-             (out[d] == 0 || start + (out[d] - 1) * step < x.shape[d]);
+             (out[d] == 0 || (!__builtin_mul_overflow(out[d] - 1, step, &last) &&
+                              !__builtin_add_overflow(start, last, &last) && last < x.shape[d]));
       }
       if (!ok) fail("{}: invalid slice of a tensor of shape {}", name, shape_str(x.shape));
       return {x.dtype, out};
@@ -137,7 +138,7 @@ TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef
               "{}: tensors must have the same dtype and the same shape except in dimension {}; "
               "got {} {} and {} {}",
               name, axis, dt(x.dtype), shape_str(x.shape), dt(t.dtype), shape_str(t.shape));
-        s[axis] += t.shape[axis];
+        s[axis] = checked_add(name, "the concatenated size", s[axis], t.shape[axis]);
       }
       return {x.dtype, s};
     }
@@ -172,12 +173,9 @@ TypeShape infer_matmul(std::string_view name, const TypeRef& a, const TypeRef& b
   return {a.dtype, s};
 }
 
-}  // namespace
 
-TypeShape infer(Op op, const std::vector<TypeRef>& in, const OpArgs& args,
-                std::string_view user_op) {
-  std::string_view name = user_op.empty() ? op_name(op) : user_op;
-  check_arity(name, op, in.size());
+TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRef>& in,
+                          const OpArgs& args) {
   switch (op_info(op).kind) {
     case OpKind::Source:
       if (op == Op::RandUniform || op == Op::RandNormal) {
@@ -207,6 +205,17 @@ TypeShape infer(Op op, const std::vector<TypeRef>& in, const OpArgs& args,
       return infer_matmul(name, in[0], in[1]);
   }
   TJ_CHECK(false);
+}
+
+}  // namespace
+
+TypeShape infer(Op op, const std::vector<TypeRef>& in, const OpArgs& args,
+                std::string_view user_op) {
+  std::string_view name = user_op.empty() ? op_name(op) : user_op;
+  check_arity(name, op, in.size());
+  TypeShape t = infer_unchecked(name, op, in, args);
+  checked_numel(name, t.shape);  // no result of any op wraps its element count around
+  return t;
 }
 
 }  // namespace tj::ir

@@ -339,7 +339,7 @@ RefValue eval_pointwise(const Node& n, const std::vector<const RefValue*>& in) {
         v.f[k] = round_f(a.as_double(o[0]), n.dtype);
       else if (a.floating())
         v.i[k] = n.dtype == DType::bool_ ? (a.f[o[0]] != 0)
-                                         : wrap_int(double_to_int64(a.f[o[0]]), n.dtype);
+                                         : double_to_int(a.f[o[0]], n.dtype);
       else
         v.i[k] = wrap_int(a.i[o[0]], n.dtype);
       return;

@@ -21,6 +21,36 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+int64_t checked_numel(std::string_view op, const Shape& s) {
+  int64_t n = 1;
+  bool too_big = false;
+  for (int64_t d : s) {
+    if (d < 0) fail("{}: sizes must be non-negative, got shape {}", op, shape_str(s));
+    too_big = too_big || __builtin_mul_overflow(n, d, &n) || n > kMaxElements;
+  }
+  // A zero anywhere makes the product 0 even after an overflow.
+  for (int64_t d : s)
+    if (d == 0) return 0;
+  if (too_big)
+    fail(
+        "{}: shape {} has more than 2^60 elements, more than any memory can hold; check the "
+        "sizes",
+        op, shape_str(s));
+  return n;
+}
+
+int64_t checked_add(std::string_view op, std::string_view what, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) fail("{}: {} overflows ({} + {})", op, what, a, b);
+  return r;
+}
+
+int64_t checked_mul(std::string_view op, std::string_view what, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) fail("{}: {} overflows ({} * {})", op, what, a, b);
+  return r;
+}
+
 Strides contiguous_strides(const Shape& s) {
   Strides st(s.size());
   int64_t acc = 1;

@@ -15,7 +15,21 @@ using Strides = std::vector<int64_t>;
 
 /// "[2, 3]"; "[]" for a 0-d shape.
 std::string shape_str(const Shape& s);
+/// The product of the sizes. Shapes in graphs and tensors are valid
+/// (checked_numel passed), so it does not overflow.
 int64_t shape_numel(const Shape& s);
+
+/// The most elements a tensor may have: its bytes (8 per element at most)
+/// and every offset into it then fit in int64.
+inline constexpr int64_t kMaxElements = int64_t{1} << 60;
+/// The number of elements of `s`; throws tj::Error naming `op` when a size is
+/// negative or the shape has more than kMaxElements elements (no product
+/// ever wraps around).
+int64_t checked_numel(std::string_view op, const Shape& s);
+/// a + b and a * b; throws tj::Error naming `op` and `what` when the result
+/// does not fit in int64.
+int64_t checked_add(std::string_view op, std::string_view what, int64_t a, int64_t b);
+int64_t checked_mul(std::string_view op, std::string_view what, int64_t a, int64_t b);
 /// Row-major element strides of a contiguous array of this shape.
 Strides contiguous_strides(const Shape& s);
 /// True when (shape, strides) addresses memory row-major without gaps

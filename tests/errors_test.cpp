@@ -2,6 +2,8 @@
 // op's name and names the shapes/dtypes involved and what would be valid; the
 // library keeps working afterwards. Every test runs lazily and eagerly.
 #include <algorithm>
+#include <climits>
+#include <cmath>
 #include <cctype>
 #include <functional>
 #include <string>
@@ -311,6 +313,72 @@ TEST_P(Errors, FromVectorSizeMismatch) {
 }
 
 // ---- cat / stack ---------------------------------------------------------------------
+
+// Element counts never wrap around (they used to: a 2-element vector was
+// accepted for shape [3, 6148914691236517206], and slicing it read wild memory).
+TEST_P(Errors, ElementCountsThatOverflowAreErrors) {
+  const int64_t big = int64_t{1} << 40;
+  EXPECT_TRUE(throws_error([&] { tj::zeros({big, big}); }, {"zeros:", "2^60 elements"}));
+  EXPECT_TRUE(throws_error([] { tj::from_vector<float>({1, 2}, {3, 6148914691236517206}); },
+                           {"from_vector:", "[3, 6148914691236517206]", "2^60"}));
+  EXPECT_TRUE(throws_error([] { iota({10}).reshape({-1, int64_t{1} << 62, 4}); }, {"reshape:"}));
+  EXPECT_TRUE(
+      throws_error([&] { iota({2}).expand({big, big, 2}); }, {"expand:", "2^60 elements"}));
+  {
+    Ten z = tj::zeros({1}).eval().expand({int64_t{1} << 60});  // a valid shape: a view
+    EXPECT_TRUE(throws_error([&] { tj::cat(std::vector<Ten>(9, z)); }, {"cat:", "overflows"}));
+    EXPECT_TRUE(throws_error([&] { tj::cat(std::vector<Ten>(2, z)); }, {"cat:", "2^60"}));
+  }
+  EXPECT_TRUE(throws_error([] { tj::rand({-1, 3}); }, {"rand:", "non-negative"}));
+  // Still working afterwards.
+  EXPECT_TRUE(all_close(iota({3}) + 1, {1, 2, 3}));
+}
+
+TEST_P(Errors, HugeAllocationIsOutOfMemoryNotAnInternalError) {
+  EXPECT_TRUE(throws_error([] { tj::arange(0, 1e18).sum().item<float>(); },
+                           {"out of memory allocating", "free tensors you no longer need"}));
+  EXPECT_TRUE(all_close(tj::arange(0, 4), {0, 1, 2, 3}));
+}
+
+TEST_P(Errors, SliceWithTheLargestEndAndStep) {
+  Ten x = iota({10});
+  EXPECT_TRUE(all_close(x.slice(0, 0, 5, INT64_MAX), {0}));
+  EXPECT_TRUE(all_close(x.slice(0, 3, INT64_MAX, INT64_MAX), {3}));
+  EXPECT_TRUE(all_close(x.slice(0, INT64_MIN, INT64_MAX, 4), {0, 4, 8}));
+  EXPECT_EQ(x.slice(0, INT64_MAX, INT64_MAX).numel(), 0);
+}
+
+TEST_P(Errors, EmptyAxesGivePyTorchsResults) {
+  Ten e = tj::zeros({4, 0});
+  // var and std over no elements are NaN (divisor max(N - correction, 0)).
+  EXPECT_TRUE(all_close(e.var({1}), std::vector<double>(4, tj::testing::kNaN)));
+  EXPECT_TRUE(all_close(e.std({1}, false), std::vector<double>(4, tj::testing::kNaN)));
+  EXPECT_TRUE(all_close(iota({3, 1}).var({1}), std::vector<double>(3, tj::testing::kNaN)));
+  // softmax over an empty axis is an empty tensor, not an error about max.
+  Ten s = tj::softmax(e, 1), l = tj::log_softmax(e, 1);
+  EXPECT_EQ(s.shape(), (tj::Shape{4, 0}));
+  EXPECT_EQ(l.shape(), (tj::Shape{4, 0}));
+  EXPECT_EQ(s.to_vector<float>().size(), 0u);
+}
+
+// Documented (README, Semantics): integer division by zero gives 0 (a kernel
+// cannot raise); a float cast to an integer dtype saturates, NaN gives 0.
+TEST_P(Errors, IntegerDivisionByZeroAndOutOfRangeCastsAreDefined) {
+  Ten i = tj::arange(-2, 3);
+  EXPECT_EQ(tj::floor_divide(i, 0).to_vector<int64_t>(), (std::vector<int64_t>(5, 0)));
+  EXPECT_EQ(tj::remainder(i, 0).to_vector<int64_t>(), (std::vector<int64_t>(5, 0)));
+  Ten f = tj::from_vector<float>({1e20f, -1e20f, std::nanf(""), 2.9f, -2.9f});
+  EXPECT_EQ(f.cast(tj::i64).to_vector<int64_t>(),
+            (std::vector<int64_t>{INT64_MAX, INT64_MIN, 0, 2, -2}));
+  EXPECT_EQ(f.cast(tj::i32).to_vector<int32_t>(),
+            (std::vector<int32_t>{INT32_MAX, INT32_MIN, 0, 2, -2}));
+  EXPECT_EQ(f.to_vector<int32_t>(), (std::vector<int32_t>{INT32_MAX, INT32_MIN, 0, 2, -2}));
+  // Integers wrap, as two's complement does.
+  Ten big = tj::full({1}, int64_t{1} << 32);
+  EXPECT_EQ(big.cast(tj::i32).to_vector<int32_t>(), (std::vector<int32_t>{0}));
+  // Printing shows every digit of an i64.
+  EXPECT_NE(f.cast(tj::i64).str().find("9223372036854775807"), std::string::npos);
+}
 
 TEST_P(Errors, CatMismatchedShapes) {
   Ten a = tj::ones({2, 3});

@@ -23,10 +23,7 @@ Generator& generator() {
 
 Device device_of(const TensorOptions& o) { return o.device_ ? *o.device_ : default_device(); }
 
-void check_shape(std::string_view op, const Shape& s) {
-  for (int64_t d : s)
-    if (d < 0) fail("{}: sizes must be non-negative, got shape {}", op, shape_str(s));
-}
+void check_shape(std::string_view op, const Shape& s) { checked_numel(op, s); }
 
 /// Fails for devices tilejit cannot place data on here.
 void check_creation_device(std::string_view op, const Device& d) { trace::check_device(d, op); }

@@ -27,6 +27,7 @@ Tensor view_of(const trace::TensorImpl& x, Shape shape, Strides strides, int64_t
 Shape resolve_shape(std::string_view op, const Shape& from, const Shape& to) {
   Shape s = to;
   int64_t infer = -1, known = 1;
+  bool overflow = false;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == -1) {
       if (infer >= 0) fail("{}: only one dimension can be -1, got {}", op, shape_str(to));
@@ -34,17 +35,17 @@ Shape resolve_shape(std::string_view op, const Shape& from, const Shape& to) {
     } else if (s[i] < 0) {
       fail("{}: invalid size {} in {}", op, s[i], shape_str(to));
     } else {
-      known *= s[i];
+      overflow = overflow || __builtin_mul_overflow(known, s[i], &known);
     }
   }
   int64_t n = shape_numel(from);
   if (infer >= 0) {
-    if (known == 0 || n % known != 0)
+    if (overflow || known == 0 || n % known != 0)
       fail("{}: cannot reshape a tensor of shape {} ({} elements) to {}", op, shape_str(from), n,
            shape_str(to));
     s[infer] = n / known;
   }
-  if (shape_numel(s) != n)
+  if (checked_numel(op, s) != n)
     fail("{}: cannot reshape a tensor of shape {} ({} elements) to {} ({} elements)", op,
          shape_str(from), n, shape_str(s), shape_numel(s));
   return s;
@@ -184,7 +185,8 @@ Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) cons
     return std::clamp<int64_t>(i, 0, n);
   };
   int64_t s = clampi(start), e = clampi(end);
-  int64_t len = e > s ? (e - s + step - 1) / step : 0;
+  const int64_t len = e > s ? 1 + (e - s - 1) / step : 0;  // no overflow for any step
+  if (len <= 1) step = 1;  // one element (or none): the step means nothing
   if (s == 0 && len == n && step == 1) return *this;
   Shape out = x->shape;
   out[d] = len;

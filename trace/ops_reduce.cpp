@@ -6,6 +6,7 @@
 // f16/bf16 composites compute in f32 and cast the result back. Under
 // tj::autocast, the ops on its f32 list take f16/bf16 inputs as f32
 // (trace::autocast_f32) and so return f32.
+#include <algorithm>
 #include "trace/autocast.h"
 #include "trace/ops_util.h"
 
@@ -104,7 +105,10 @@ Tensor var(const Tensor& x_in, const Axes& axes, bool unbiased, bool keepdim) {
   Tensor w = trace::cast_to(x, work_dtype(xi->dtype));
   Tensor d = w - mean(w, ax, true);
   Tensor ss = trace::record(Op::Sum, {d * d}, {.attrs = ax}, "var");
-  double n = static_cast<double>(reduced_count(xi->shape, ax)) - (unbiased ? 1.0 : 0.0);
+  // As PyTorch: the divisor is max(N - correction, 0), so too few elements
+  // (none, or one when unbiased) give NaN.
+  double n = std::max(
+      static_cast<double>(reduced_count(xi->shape, ax)) - (unbiased ? 1.0 : 0.0), 0.0);
   Tensor v = trace::cast_to(ss / n, xi->dtype);
   return keepdim ? v : trace::drop_axes(v, ax);
 }
@@ -123,6 +127,7 @@ Tensor softmax(const Tensor& x_in, int64_t dim) {
   DType out = is_floating(xi->dtype) ? xi->dtype : DType::f32;
   Tensor w = trace::cast_to(x, work_dtype(out));
   if (xi->shape.empty()) return trace::cast_to(exp(w - w), out);
+  if (shape_numel(xi->shape) == 0) return trace::cast_to(w, out);  // nothing to normalize
   Tensor e = exp(w - max(w, Axes{d}, true));
   return trace::cast_to(e / sum(e, Axes{d}, true), out);
 }
@@ -134,6 +139,7 @@ Tensor log_softmax(const Tensor& x_in, int64_t dim) {
   DType out = is_floating(xi->dtype) ? xi->dtype : DType::f32;
   Tensor w = trace::cast_to(x, work_dtype(out));
   if (xi->shape.empty()) return trace::cast_to(w - w, out);
+  if (shape_numel(xi->shape) == 0) return trace::cast_to(w, out);  // nothing to normalize
   Tensor shifted = w - max(w, Axes{d}, true);
   return trace::cast_to(shifted - log(sum(exp(shifted), Axes{d}, true)), out);
 }

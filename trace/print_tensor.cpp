@@ -16,7 +16,8 @@ constexpr int64_t kEdgeItems = 3;
 
 struct Printer {
   const Shape& shape;
-  const std::vector<double>& vals;  // row-major
+  const std::vector<double>& vals;   // row-major, floating dtypes
+  const std::vector<int64_t>& ints;  // row-major, integer and bool dtypes (exact)
   DType dtype;
   bool summarize;
   int width = 0;
@@ -34,9 +35,11 @@ struct Printer {
     return idx;
   }
 
-  std::string elem(double v) const {
-    if (dtype == DType::bool_) return v != 0 ? "true" : "false";
-    if (!is_floating(dtype)) return fmt::format("{}", static_cast<int64_t>(v));
+  /// Element k (row-major).
+  std::string elem(int64_t k) const {
+    if (dtype == DType::bool_) return ints[k] != 0 ? "true" : "false";
+    if (!is_floating(dtype)) return fmt::format("{}", ints[k]);
+    const double v = vals[k];
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     switch (mode) {
@@ -50,11 +53,12 @@ struct Printer {
     return "";
   }
 
-  void choose_format(const std::vector<double>& sample) {
+  void choose_format(const std::vector<int64_t>& sample) {
     if (is_floating(dtype)) {
       bool all_int = true;
       double max_abs = 0, min_abs = INFINITY;
-      for (double v : sample) {
+      for (int64_t k : sample) {
+        const double v = vals[k];
         if (!std::isfinite(v)) continue;
         all_int = all_int && v == std::floor(v);
         max_abs = std::max(max_abs, std::fabs(v));
@@ -67,13 +71,13 @@ struct Printer {
       else
         mode = Mode::fixed;
     }
-    for (double v : sample) width = std::max(width, static_cast<int>(elem(v).size()));
+    for (int64_t k : sample) width = std::max(width, static_cast<int>(elem(k).size()));
   }
 
-  // Collects the shown values so the column width fits all of them.
-  void collect(size_t dim, int64_t base, std::vector<double>& out) const {
+  // Collects the shown elements so the column width fits all of them.
+  void collect(size_t dim, int64_t base, std::vector<int64_t>& out) const {
     if (dim == shape.size()) {
-      out.push_back(vals[base]);
+      out.push_back(base);
       return;
     }
     int64_t stride = 1;
@@ -84,7 +88,7 @@ struct Printer {
 
   void print(std::string& s, size_t dim, int64_t base, int indent) const {
     if (dim == shape.size()) {
-      std::string e = elem(vals[base]);
+      std::string e = elem(base);
       s += std::string(width - static_cast<int>(e.size()), ' ') + e;
       return;
     }
@@ -117,15 +121,19 @@ struct Printer {
 
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
-  std::vector<double> vals = to_vector<double>();
   const auto& impl = trace::impl_of(*this, "print");
-  Printer p{impl->shape, vals, impl->dtype, static_cast<int64_t>(vals.size()) > kSummarizeAbove};
-  std::vector<double> sample;
+  const bool fl = is_floating(impl->dtype);
+  // Integers exactly (a double would round values beyond 2^53).
+  const std::vector<double> vals = fl ? to_vector<double>() : std::vector<double>{};
+  const std::vector<int64_t> ints = fl ? std::vector<int64_t>{} : to_vector<int64_t>();
+  const int64_t n = static_cast<int64_t>(fl ? vals.size() : ints.size());
+  Printer p{impl->shape, vals, ints, impl->dtype, n > kSummarizeAbove};
+  std::vector<int64_t> sample;
   p.collect(0, 0, sample);
   p.choose_format(sample);
   std::string s = "tensor(";
-  if (impl->shape.empty() || vals.empty())
-    s += impl->shape.empty() ? p.elem(vals[0]) : "[]";
+  if (impl->shape.empty() || n == 0)
+    s += impl->shape.empty() ? p.elem(0) : "[]";
   else
     p.print(s, 0, 0, 7);
   s += fmt::format(", {}, shape={}, device={})", dtype_name(impl->dtype), shape_str(impl->shape),

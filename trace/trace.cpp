@@ -219,7 +219,7 @@ Tensor scalar_tensor(Scalar value, DType t, Device device, bool shared) {
         value.kind() == Scalar::Kind::floating ? value.to_double() != 0 : value.to_int() != 0;
     impl->scalar.f = static_cast<double>(impl->scalar.i);
   } else {
-    impl->scalar.i = value.kind() == Scalar::Kind::floating ? double_to_int64(value.to_double())
+    impl->scalar.i = value.kind() == Scalar::Kind::floating ? double_to_int(value.to_double(), t)
                                                             : value.to_int();
     impl->scalar.f = static_cast<double>(impl->scalar.i);
   }

@@ -107,8 +107,9 @@ std::string convert(DType from, DType to, const std::string& v) {
     return base;
   }
   // integer target
-  std::string i = ff ? "tj_f2i((double)" + v + ")" : "(int64_t)" + v;
-  return to == DType::i32 ? "tj_wrap32(" + i + ")" : i;
+  // Floats saturate to the integer range (NaN: 0); integers wrap.
+  if (ff) return (to == DType::i32 ? "tj_f2i32((double)" : "tj_f2i((double)") + v + ")";
+  return to == DType::i32 ? "tj_wrap32((int64_t)" + v + ")" : "(int64_t)" + v;
 }
 
 namespace {

@@ -13,6 +13,12 @@ TJ_FN int64_t tj_f2i(double x) {
          : x <= -9.2233720368547758e18 ? INT64_MIN
                                        : (int64_t)x;
 }
+TJ_FN int64_t tj_f2i32(double x) {
+  return x != x             ? 0
+         : x >= 2147483647.0  ? 2147483647
+         : x <= -2147483648.0 ? -2147483648LL
+                              : (int64_t)(int32_t)x;
+}
 TJ_FN int64_t tj_wrap32(int64_t x) { return (int64_t)(int32_t)(uint32_t)(uint64_t)x; }
 TJ_FN float tj_round_f16(float x) { return tj_half_to_float(tj_float_to_half(x)); }
 TJ_FN float tj_round_bf16(float x) { return tj_bf16_to_float(tj_float_to_bf16(x)); }

@@ -158,7 +158,7 @@ Layout layout(const Kernel& k) {
       L.iters = (rl + int64_t{L.lanes} * L.vec - 1) / (int64_t{L.lanes} * L.vec);
       L.cached_loads = multi_pass_loads(k);
       const int64_t values = static_cast<int64_t>(L.cached_loads.size()) * L.iters * L.vec;
-      L.persistent = !L.cached_loads.empty() && values <= kPersistentValues;
+      L.persistent = L.iters > 0 && !L.cached_loads.empty() && values <= kPersistentValues;
       if (!L.persistent) L.cached_loads.clear();
       break;
     }
