@@ -175,7 +175,9 @@ int64_t double_to_int(double v, DType t) {
   switch (t) {
     case DType::i32:
       if (std::isnan(v)) return 0;
-      return v >= 2147483647.0 ? 2147483647 : v <= -2147483648.0 ? -2147483648 : static_cast<int64_t>(v);
+      return v >= 2147483647.0    ? 2147483647
+             : v <= -2147483648.0 ? -2147483648
+                                  : static_cast<int64_t>(v);
     case DType::bool_:
       return v != 0;
     case DType::i64:

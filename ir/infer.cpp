@@ -173,7 +173,6 @@ TypeShape infer_matmul(std::string_view name, const TypeRef& a, const TypeRef& b
   return {a.dtype, s};
 }
 
-
 TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRef>& in,
                           const OpArgs& args) {
   switch (op_info(op).kind) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <list>
 #include <mutex>
 #include <unordered_map>
 
@@ -13,6 +14,7 @@
 #include "ir/verify.h"
 #include "jit/backend.h"
 #include "jit/observe/observe.h"
+#include "jit/options.h"
 #include "jit/run_plan.h"
 #include "scheduler/make_plan.h"
 
@@ -54,11 +56,17 @@ uint64_t plan_key(uint64_t graph_hash, const Backend& be) {
   return Hasher().add(graph_hash).add(be.name()).get();
 }
 
+/// Plans by key, least recently used out first past options().plan_cache_size
+/// (a plan in use stays alive with whoever holds it).
 class PlanCache {
  public:
   bool contains(uint64_t key) {
     std::lock_guard lock(mu_);
     return ready_.count(key) != 0;
+  }
+  size_t size() {
+    std::lock_guard lock(mu_);
+    return ready_.size();
   }
 
   std::shared_ptr<const ReadyPlan> get(const ir::Graph& g, Backend& be) {
@@ -69,8 +77,9 @@ class PlanCache {
       std::lock_guard lock(mu_);
       if (auto it = ready_.find(key); it != ready_.end()) {
         ++counters().plan_hits;
-        obs::plan_ready(g, it->second->plan, /*hit=*/true);
-        return it->second;
+        lru_.splice(lru_.begin(), lru_, it->second.lru);
+        obs::plan_ready(g, it->second.plan->plan, /*hit=*/true);
+        return it->second.plan;
       }
       if (auto it = inflight_.find(key); it != inflight_.end())
         wait = it->second;
@@ -87,7 +96,13 @@ class PlanCache {
     try {
       std::shared_ptr<const ReadyPlan> rp = make(g, be);
       std::lock_guard lock(mu_);
-      ready_[key] = rp;
+      lru_.push_front(key);
+      ready_[key] = {rp, lru_.begin()};
+      const size_t cap = static_cast<size_t>(std::max<int64_t>(options().plan_cache_size, 1));
+      while (ready_.size() > cap) {
+        ready_.erase(lru_.back());
+        lru_.pop_back();
+      }
       inflight_.erase(key);
       mine.set_value(rp);
       return rp;
@@ -123,8 +138,13 @@ class PlanCache {
     return rp;
   }
 
+  struct Held {
+    std::shared_ptr<const ReadyPlan> plan;
+    std::list<uint64_t>::iterator lru;
+  };
   std::mutex mu_;
-  std::unordered_map<uint64_t, std::shared_ptr<const ReadyPlan>> ready_;
+  std::unordered_map<uint64_t, Held> ready_;
+  std::list<uint64_t> lru_;  // front: most recently used
   std::unordered_map<uint64_t, std::shared_future<std::shared_ptr<const ReadyPlan>>> inflight_;
 };
 
@@ -154,6 +174,8 @@ void set_executed_hook(std::function<void(const ir::Graph&, const std::vector<Bu
 }
 
 bool plan_cached(uint64_t graph_hash) { return plan_cache().contains(graph_hash); }
+
+size_t plans_in_memory() { return plan_cache().size(); }
 
 JitStats jit_stats() {
   JitCounters& c = counters();

@@ -28,6 +28,8 @@ void reset_jit_stats();
 /// True when a CPU plan for this structural hash is in memory (the lookup a
 /// plan-cache hit performs; used to measure it).
 bool plan_cached(uint64_t graph_hash);
+/// Plans held by the plan cache (at most options().plan_cache_size).
+size_t plans_in_memory();
 
 /// Called with every new plan, after scheduling and before its kernels are
 /// compiled (test support: the test suite compiles each kernel's CUDA form

@@ -2,6 +2,9 @@
 // every backend, by (backend name, kernel name). A kernel's name hashes its
 // whole Kernel IR (scheduler/name_kernel.h), so equal names are equal kernels.
 //
+// At most 4 x options().plan_cache_size kernels are held, least recently
+// used out first; plans keep the kernels they use alive.
+//
 // Each kernel is compiled once per process: a thread that asks for kernels
 // another thread is compiling waits for that thread's result (or its
 // error), and no lock is held while a compiler runs, so threads compiling
@@ -43,6 +46,8 @@ class KernelCache {
 
   /// Kernels held (ready or being compiled).
   size_t size() const;
+  /// Drops the least recently used ready kernels past `max_kernels`.
+  void trim(size_t max_kernels);
 
   struct Impl;
   KernelCache();

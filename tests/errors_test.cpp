@@ -2,9 +2,9 @@
 // op's name and names the shapes/dtypes involved and what would be valid; the
 // library keeps working afterwards. Every test runs lazily and eagerly.
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
-#include <cctype>
 #include <functional>
 #include <string>
 #include <vector>
@@ -319,11 +319,13 @@ TEST_P(Errors, FromVectorSizeMismatch) {
 TEST_P(Errors, ElementCountsThatOverflowAreErrors) {
   const int64_t big = int64_t{1} << 40;
   EXPECT_TRUE(throws_error([&] { tj::zeros({big, big}); }, {"zeros:", "2^60 elements"}));
-  EXPECT_TRUE(throws_error([] { tj::from_vector<float>({1, 2}, {3, 6148914691236517206}); },
-                           {"from_vector:", "[3, 6148914691236517206]", "2^60"}));
+  EXPECT_TRUE(throws_error(
+      [] {
+        tj::from_vector<float>({1, 2}, {3, 6148914691236517206});
+      },
+      {"from_vector:", "[3, 6148914691236517206]", "2^60"}));
   EXPECT_TRUE(throws_error([] { iota({10}).reshape({-1, int64_t{1} << 62, 4}); }, {"reshape:"}));
-  EXPECT_TRUE(
-      throws_error([&] { iota({2}).expand({big, big, 2}); }, {"expand:", "2^60 elements"}));
+  EXPECT_TRUE(throws_error([&] { iota({2}).expand({big, big, 2}); }, {"expand:", "2^60 elements"}));
   {
     Ten z = tj::zeros({1}).eval().expand({int64_t{1} << 60});  // a valid shape: a view
     EXPECT_TRUE(throws_error([&] { tj::cat(std::vector<Ten>(9, z)); }, {"cat:", "overflows"}));

@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "jit/cpu/allocator.h"
+#include "jit/executor.h"
+#include "jit/kernel_cache.h"
 #include "test_util.h"
 #include "trace/trace.h"
 
@@ -225,6 +227,53 @@ TEST_F(TraceTest, ManyThreadsShareOneInput) {
   for (auto& th : threads) th.join();
   double want = base.sum().item<double>();
   for (double s : sums) EXPECT_NEAR(s, want, 1e-3);
+}
+
+// ConfigGuard in many threads at once (it used to corrupt the heap and
+// leave config().lazy false): each guard changes its own thread only.
+TEST_F(TraceTest, ConfigGuardsInManyThreads) {
+  const bool lazy_before = config().lazy;
+  const int64_t max_before = config().max_trace;
+  std::vector<std::thread> threads;
+  std::vector<double> got(8, 0);
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([t, &got] {
+      Tensor x = full({64}, static_cast<double>(t));
+      double acc = 0;
+      for (int i = 0; i < 20; ++i) {
+        ConfigGuard g;
+        g->lazy = (i + t) % 2 == 0;
+        g->max_trace = 3 + i;
+        {
+          ConfigGuard inner;  // nested: restores the outer guard's values
+          inner->lazy = !g->lazy;
+          acc += (x * 2 + 1).sum().item<double>();
+          EXPECT_EQ(config().lazy, inner->lazy);
+        }
+        EXPECT_EQ(config().lazy, (i + t) % 2 == 0);
+        EXPECT_EQ(config().max_trace, 3 + i);
+      }
+      got[t] = acc;
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) EXPECT_DOUBLE_EQ(got[t], 20 * 64 * (2.0 * t + 1)) << t;
+  EXPECT_EQ(config().lazy, lazy_before);
+  EXPECT_EQ(config().max_trace, max_before);
+}
+
+// A program that meets endless new shapes keeps a bounded number of plans
+// and kernels in memory (they used to grow ~37 KB per shape, forever).
+TEST_F(TraceTest, PlanAndKernelCachesStayBounded) {
+  guard_->plan_cache_size = 4;
+  for (int n = 1; n <= 24; ++n) {
+    Tensor x = arange(0, n).cast(f32);
+    EXPECT_TRUE(all_close((x * 3 + 1).sum(), {1.5 * n * (n - 1) + n})) << n;
+  }
+  EXPECT_LE(jit::plans_in_memory(), 4u);
+  EXPECT_LE(jit::kernel_cache().size(), 16u);
+  // Evicted plans are made again when needed, and still right.
+  Tensor x = arange(0, 1).cast(f32);
+  EXPECT_TRUE(all_close((x * 3 + 1).sum(), {1}));
 }
 
 }  // namespace

@@ -19,10 +19,23 @@ namespace {
 // Every variable tilejit reads. A TILEJIT_* variable not listed here gets a
 // warning: a typo must not silently do nothing.
 constexpr const char* kKnownVars[] = {
-    "TILEJIT_LAZY",  "TILEJIT_DEVICE",    "TILEJIT_MAX_TRACE",       "TILEJIT_LOG",
-    "TILEJIT_CACHE", "TILEJIT_CACHE_DIR", "TILEJIT_CACHE_MAX_BYTES", "TILEJIT_CACHE_SHARED",
-    "TILEJIT_CXX",   "TILEJIT_TRACE",     "TILEJIT_DUMP_DIR",        "TILEJIT_TIMELINE",
-    "TILEJIT_STATS", "TILEJIT_CUDA_HOME", "TILEJIT_ALLOW_TF32",      "TILEJIT_COMPILE_TIMEOUT",
+    "TILEJIT_LAZY",
+    "TILEJIT_DEVICE",
+    "TILEJIT_MAX_TRACE",
+    "TILEJIT_LOG",
+    "TILEJIT_CACHE",
+    "TILEJIT_CACHE_DIR",
+    "TILEJIT_CACHE_MAX_BYTES",
+    "TILEJIT_CACHE_SHARED",
+    "TILEJIT_CXX",
+    "TILEJIT_TRACE",
+    "TILEJIT_DUMP_DIR",
+    "TILEJIT_TIMELINE",
+    "TILEJIT_STATS",
+    "TILEJIT_CUDA_HOME",
+    "TILEJIT_ALLOW_TF32",
+    "TILEJIT_COMPILE_TIMEOUT",
+    "TILEJIT_PLAN_CACHE_SIZE",
 };
 
 std::string lower(std::string s) {
@@ -83,6 +96,14 @@ Config from_environment() {
       warn_invalid("TILEJIT_LOG", v, "error, warn (default), info, debug");
   }
   if (const char* v = std::getenv("TILEJIT_CXX")) c.cxx = v;
+  if (const char* v = std::getenv("TILEJIT_PLAN_CACHE_SIZE")) {
+    char* end = nullptr;
+    const long long n = std::strtoll(v, &end, 10);
+    if (end && *end == 0 && end != v && n >= 1)
+      c.plan_cache_size = n;
+    else
+      warn_invalid("TILEJIT_PLAN_CACHE_SIZE", v, "a positive number of plans (default 1024)");
+  }
   if (const char* v = std::getenv("TILEJIT_COMPILE_TIMEOUT")) {
     char* end = nullptr;
     const double t = std::strtod(v, &end);
@@ -191,6 +212,7 @@ jit::Options jit_options_of(const Config& c) {
   o.cuda_home = c.cuda_home;
   o.allow_tf32 = c.allow_tf32;
   o.compile_timeout_s = c.compile_timeout;
+  o.plan_cache_size = c.plan_cache_size;
   o.trace = c.trace;
   o.dump_dir = c.dump_dir;
   o.timeline = c.timeline;
@@ -206,8 +228,8 @@ const jit::Options& synced_jit_options() {
   jit::Options& o = t_jit_options;
   // Usually nothing changed since the last call: compare, copy only when needed.
   if (o.cxx != c.cxx || o.cuda_home != c.cuda_home || o.allow_tf32 != c.allow_tf32 ||
-      o.compile_timeout_s != c.compile_timeout || o.trace != c.trace || o.dump_dir != c.dump_dir ||
-      o.timeline != c.timeline)
+      o.compile_timeout_s != c.compile_timeout || o.plan_cache_size != c.plan_cache_size ||
+      o.trace != c.trace || o.dump_dir != c.dump_dir || o.timeline != c.timeline)
     o = jit_options_of(c);
   return o;
 }

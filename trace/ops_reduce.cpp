@@ -107,8 +107,8 @@ Tensor var(const Tensor& x_in, const Axes& axes, bool unbiased, bool keepdim) {
   Tensor ss = trace::record(Op::Sum, {d * d}, {.attrs = ax}, "var");
   // As PyTorch: the divisor is max(N - correction, 0), so too few elements
   // (none, or one when unbiased) give NaN.
-  double n = std::max(
-      static_cast<double>(reduced_count(xi->shape, ax)) - (unbiased ? 1.0 : 0.0), 0.0);
+  double n =
+      std::max(static_cast<double>(reduced_count(xi->shape, ax)) - (unbiased ? 1.0 : 0.0), 0.0);
   Tensor v = trace::cast_to(ss / n, xi->dtype);
   return keepdim ? v : trace::drop_axes(v, ax);
 }

@@ -37,6 +37,10 @@ struct Config {
   /// TILEJIT_COMPILE_TIMEOUT: seconds a host compiler run may take before it
   /// is stopped and the op that needed it throws tj::Error (0: no limit).
   double compile_timeout = 300;
+  /// TILEJIT_PLAN_CACHE_SIZE: plans kept in memory, least recently used out
+  /// first (the kernel cache keeps four times as many kernels), so a
+  /// program that sees endless new shapes uses bounded memory.
+  int64_t plan_cache_size = 1024;
   /// TILEJIT_TRACE: one line per flush (reason, graph size, plan cache hit
   /// or miss, kernels and the ops they fuse) written to "stderr"
   /// (TILEJIT_TRACE=1) or appended to the file at this path; empty: off.
