@@ -22,6 +22,29 @@ std::string kernels_text(const Plan& p) {
   return s;
 }
 
+/// One kernel per name: lower() merges identical kernels, but two that
+/// differ only in dims coalesce() merges are the same kernel afterwards.
+void merge_same_kernels(Plan& p) {
+  std::vector<ir::Kernel> kept;
+  std::vector<int32_t> index(p.kernels.size());
+  for (size_t i = 0; i < p.kernels.size(); ++i) {
+    int32_t found = -1;
+    for (size_t j = 0; j < kept.size() && found < 0; ++j)
+      if (kept[j].name == p.kernels[i].name) found = static_cast<int32_t>(j);
+    if (found < 0) {
+      found = static_cast<int32_t>(kept.size());
+      kept.push_back(std::move(p.kernels[i]));
+    }
+    index[i] = found;
+  }
+  if (kept.size() == p.kernels.size()) {
+    p.kernels = std::move(kept);
+    return;
+  }
+  p.kernels = std::move(kept);
+  for (Step& st : p.steps) st.kernel = index[st.kernel];
+}
+
 }  // namespace
 
 Plan make_plan(const ir::Graph& g, const Target& target, const PassDump& dump) {
@@ -38,6 +61,7 @@ Plan make_plan(const ir::Graph& g, const Target& target, const PassDump& dump) {
   after("coalesce", [&] { return kernels_text(plan); });
   for (ir::Kernel& k : plan.kernels) k.tile = choose_tile(k, target);
   for (ir::Kernel& k : plan.kernels) k.name = kernel_name(k);
+  merge_same_kernels(plan);  // kernels that became identical once coalesced and tiled
   after("tile", [&] { return kernels_text(plan); });
   for (const ir::Kernel& k : plan.kernels) ir::verify(k);
   plan.graph_hash = g.hash();
