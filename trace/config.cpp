@@ -206,6 +206,8 @@ ConfigGuard::~ConfigGuard() { t_guarded = outer_; }
 
 namespace trace {
 
+Config config_from_environment() { return from_environment(); }
+
 jit::Options jit_options_of(const Config& c) {
   jit::Options o;
   o.cxx = c.cxx;

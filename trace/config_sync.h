@@ -10,6 +10,10 @@
 
 namespace tj::trace {
 
+/// The configuration the TILEJIT_* variables describe now (invalid values
+/// warned about and left at their defaults); config() is this, read once.
+Config config_from_environment();
+
 /// The JIT's share of a configuration.
 jit::Options jit_options_of(const Config& c);
 

@@ -218,8 +218,18 @@ void know_library(Origins& o) {
 
 enum class Who { lib, system, user, unknown };
 
+/// A sanitizer's runtime (ASan, UBSan, TSan intercept backtrace() itself).
+bool sanitizer_runtime(const Object& ob, const Frame& f) {
+  for (const char* s : {"libasan", "libubsan", "libtsan", "liblsan", "libclang_rt"})
+    if (ob.path.find(s) != std::string::npos) return true;
+  return f.file.find("/libsanitizer/") != std::string::npos ||
+         f.file.find("/compiler-rt/") != std::string::npos ||
+         f.func.starts_with("__interceptor_") || f.func.starts_with("__sanitizer");
+}
+
 Who who(const Origins& o, const Object& ob, const Frame& f) {
   if (o.lib_shared && ob.path == o.lib_path) return Who::lib;
+  if (sanitizer_runtime(ob, f)) return Who::system;
   if (!f.file.empty()) {
     if (!o.lib_root.empty() && f.file.starts_with(o.lib_root + "/")) {
       std::string_view rel = std::string_view(f.file).substr(o.lib_root.size() + 1);
