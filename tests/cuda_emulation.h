@@ -88,8 +88,9 @@ extern "C" void tj_emu_launch(void (*fn)(void**), void** params, unsigned grid, 
   tj_emu_params = params;
   static tj_emu_thread threads[1024];
   constexpr size_t kStack = 128 * 1024;
-  static char* stacks = nullptr;
-  if (synchronising && !stacks) stacks = static_cast<char*>(malloc(kStack * 1024));
+  // Fiber stacks for one launch (touched pages only; freed at the end, since
+  // the unit is unloaded after its plan ran).
+  char* stacks = synchronising ? static_cast<char*>(malloc(kStack * 1024)) : nullptr;
   for (unsigned b = 0; b < grid; ++b) {
     tj_emu_block_idx.x = b;
     if (!synchronising) {
@@ -120,4 +121,5 @@ extern "C" void tj_emu_launch(void (*fn)(void**), void** params, unsigned grid, 
       }
     }
   }
+  free(stacks);
 }

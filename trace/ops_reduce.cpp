@@ -127,7 +127,7 @@ Tensor softmax(const Tensor& x_in, int64_t dim) {
   DType out = is_floating(xi->dtype) ? xi->dtype : DType::f32;
   Tensor w = trace::cast_to(x, work_dtype(out));
   if (xi->shape.empty()) return trace::cast_to(exp(w - w), out);
-  if (shape_numel(xi->shape) == 0) return trace::cast_to(w, out);  // nothing to normalize
+  if (xi->shape[d] == 0) return trace::cast_to(w, out);  // an empty axis: nothing to normalize
   Tensor e = exp(w - max(w, Axes{d}, true));
   return trace::cast_to(e / sum(e, Axes{d}, true), out);
 }
@@ -139,7 +139,7 @@ Tensor log_softmax(const Tensor& x_in, int64_t dim) {
   DType out = is_floating(xi->dtype) ? xi->dtype : DType::f32;
   Tensor w = trace::cast_to(x, work_dtype(out));
   if (xi->shape.empty()) return trace::cast_to(w - w, out);
-  if (shape_numel(xi->shape) == 0) return trace::cast_to(w, out);  // nothing to normalize
+  if (xi->shape[d] == 0) return trace::cast_to(w, out);  // an empty axis: nothing to normalize
   Tensor shifted = w - max(w, Axes{d}, true);
   return trace::cast_to(shifted - log(sum(exp(shifted), Axes{d}, true)), out);
 }
