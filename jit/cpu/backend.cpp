@@ -13,6 +13,7 @@
 #include "jit/cpu/allocator.h"
 #include "jit/cpu/blas.h"
 #include "jit/cpu/compiler.h"
+#include "jit/cpu/pch.h"
 #include "jit/cpu/printer.h"
 #include "jit/cpu/thread_pool.h"
 #include "jit/kernel_cache.h"
@@ -67,7 +68,12 @@ std::vector<LoadedPtr> compile(const std::vector<const ir::Kernel*>& ks, Prepare
     obs::kernels_loaded(ks, /*from_disk=*/true, 0, dump);
   } else {
     double ms = 0;
-    module = CpuModule::compile(source, first, &ms);
+    // The same unit, with the preamble precompiled once it is (jit/cpu/pch.h).
+    const std::string& preamble = cpp_preamble();
+    const std::string pch = precompiled_preamble(preamble);
+    module = CpuModule::compile(
+        pch.empty() ? source : "#include \"" + pch + "\"\n" + source.substr(preamble.size()), first,
+        &ms);
     st->compiled += static_cast<int64_t>(ks.size());
     st->compile_ms += ms;
     log(LogLevel::info, "compiled {} kernel(s) in {:.0f} ms: {}", ks.size(), ms, first);

@@ -18,13 +18,20 @@
 
 namespace {
 
-const char* const kVars[] = {"TILEJIT_LAZY",           "TILEJIT_DEVICE",
-                             "TILEJIT_MAX_TRACE",      "TILEJIT_LOG",
-                             "TILEJIT_CACHE",          "TILEJIT_CACHE_MAX_BYTES",
-                             "TILEJIT_CACHE_SHARED",   "TILEJIT_TRACE",
-                             "TILEJIT_DUMP_DIR",       "TILEJIT_TIMELINE",
-                             "TILEJIT_STATS",          "TILEJIT_ALLOW_TF32",
-                             "TILEJIT_COMPILE_TIMEOUT", "TILEJIT_PLAN_CACHE_SIZE"};
+const char* const kVars[] = {"TILEJIT_LAZY",
+                             "TILEJIT_DEVICE",
+                             "TILEJIT_MAX_TRACE",
+                             "TILEJIT_LOG",
+                             "TILEJIT_CACHE",
+                             "TILEJIT_CACHE_MAX_BYTES",
+                             "TILEJIT_CACHE_SHARED",
+                             "TILEJIT_TRACE",
+                             "TILEJIT_DUMP_DIR",
+                             "TILEJIT_TIMELINE",
+                             "TILEJIT_STATS",
+                             "TILEJIT_ALLOW_TF32",
+                             "TILEJIT_COMPILE_TIMEOUT",
+                             "TILEJIT_PLAN_CACHE_SIZE"};
 
 }  // namespace
 
@@ -56,8 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   char dir[] = "/tmp/tj_options_fuzz_XXXXXX";
   if (::mkdtemp(dir)) {
     const std::string key = std::string(dir) + "/cache.key";
-    std::ofstream(key, std::ios::binary).write(reinterpret_cast<const char*>(data),
-                                               static_cast<std::streamsize>(size));
+    std::ofstream(key, std::ios::binary)
+        .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
     ::chmod(key.c_str(), 0600);
     std::string err;
     (void)tj::cache::load_key(key, false, false, &err);

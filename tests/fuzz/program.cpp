@@ -650,10 +650,14 @@ class Generator {
       s.b = partner(a, false);
       if (s.b >= 0 && is_floating(meta_.at(s.b).dtype)) emit(s, false);
     } else if (kind < 96) {
+      // Flushes in the middle of a program: rare, so a batch of programs
+      // is mostly one flush (each flush compiles its new kernels).
+      if (!rng_.chance(25)) return;
       s.kind = Step::read;
       s.slot = -1;
       emit(s, true);
     } else if (kind < 98) {
+      if (!rng_.chance(25)) return;
       s.kind = Step::sync;
       s.slot = -1;
       s.a = -1;
