@@ -390,7 +390,8 @@ class Fuser {
       for (NodeId x : inl) ++uses[x];
     bool changed = false;
     std::vector<int> cost(g_.size(), -1);
-    for (auto [x, count] : uses) {
+    for (const auto& [x, n] : uses) {
+      const int count = n;  // a plain local: lambdas may not capture bindings
       if (count < 2) continue;
       if (ir::is_reduce(g_.node(x).op)) {
         changed |= mark(x, [&] {

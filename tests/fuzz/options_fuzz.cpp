@@ -3,6 +3,7 @@
 // TILEJIT_* variables and the parsers behind them (sizes, durations, log
 // levels, cache keys), and written as a cache key file: none may crash,
 // hang or throw anything but tj::Error.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
