@@ -130,6 +130,9 @@ class EmulatorBackend final : public jit::Backend {
     auto s = std::make_shared<Storage>();
     s->bytes = bytes;
     s->data = aligned_buffer(bytes);
+    // Device memory starts as garbage: all ones (NaN, -1, true) shows any
+    // output a kernel forgets to write.
+    std::memset(s->data, 0xff, bytes);
     s->release = [](void* d, size_t, void*) { std::free(d); };
     return s;
   }

@@ -304,6 +304,19 @@ std::vector<FusionCase> fusion_cases() {
                  return std::vector<Tensor>{r * input({3}, f64, 29)};
                },
                1});
+  // ---- empty reduced extents: every output is still written (its identity) -------------
+  c.push_back({"empty_k_batched_matmul",
+               [] {
+                 Tensor a = input({16, 3, 0}, f32, 34), b = input({16, 0, 3}, f32, 35);
+                 return std::vector<Tensor>{matmul(a, b), matmul(a, b) + 1.0f};
+               },
+               2});
+  c.push_back({"empty_axis_sum_prod",
+               [] {
+                 Tensor x = input({5, 0}, f32, 36);
+                 return std::vector<Tensor>{x.sum({1}) * 2.0f + 1.0f, x.prod({1})};
+               },
+               1});
   // ---- every dtype through a fused chain, and reduced ----------------------------------
   for (DType t : {f32, f16, bf16, f64, i32, i64, bool_}) {
     c.push_back({"chain_" + std::string(dtype_name(t)), [t] { return dtype_chain(t); }, 1});

@@ -22,6 +22,9 @@ bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev, 
   g.m = k.domain[n - 3];
   g.n = k.domain[n - 2];
   g.k = k.domain[n - 1];
+  // K = 0: C is zeros; the generated kernel writes them (cuBLASLt's handling
+  // of an empty K is not relied on).
+  if (g.k == 0) return false;
   g.a_row_stride = A.strides[n - 3];
   g.a_col_stride = A.strides[n - 1];
   g.b_row_stride = B.strides[n - 1];

@@ -173,7 +173,9 @@ Layout layout(const Kernel& k) {
     }
   }
   if (L.vector_access.empty()) L.vector_access.assign(k.accesses.size(), false);
-  if (shape_numel(k.domain) == 0 && k.kind != Kernel::Kind::row) L.grid = 0;
+  // Nothing to launch only when there is nothing to write: an empty reduced
+  // extent (a matmul with K = 0, a sum over no elements) still writes its
+  // identity to every output.
   if (k.kept_numel() == 0) L.grid = 0;
   return L;
 }

@@ -275,10 +275,33 @@ std::string dtype_cpp(DType t) {
 
 using Slots = std::map<int, Tensor>;
 
+/// Host values as a tensor of dtype `t`, converted on the host: an input is
+/// a buffer from the start, and making one compiles nothing (a cast kernel
+/// per input shape was most of the fuzzer's compile time).
+Tensor typed_input(const std::vector<double>& v, const Shape& shape, DType t) {
+  switch (t) {
+    case DType::f64:
+      return from_vector(v, shape);
+    case DType::f32:
+      return from_vector(std::vector<float>(v.begin(), v.end()), shape);
+    case DType::f16:
+      return from_vector(std::vector<half>(v.begin(), v.end()), shape);
+    case DType::bf16:
+      return from_vector(std::vector<bfloat16>(v.begin(), v.end()), shape);
+    case DType::i32:
+      return from_vector(std::vector<int32_t>(v.begin(), v.end()), shape);
+    case DType::i64:
+      return from_vector(std::vector<int64_t>(v.begin(), v.end()), shape);
+    case DType::bool_:
+      return from_vector(std::vector<bool>(v.begin(), v.end()), shape);
+  }
+  return {};
+}
+
 Tensor make_input(const Step& s) {
   const int64_t n = shape_numel(s.ints);
   std::vector<double> v = input_values(s.seed, n, s.dtype);
-  return from_vector(v, s.ints).cast(s.dtype).eval();
+  return typed_input(v, s.ints, s.dtype);
 }
 
 /// Applies `s`; false when an input slot is missing (a removed step's).
@@ -650,14 +673,15 @@ class Generator {
       s.b = partner(a, false);
       if (s.b >= 0 && is_floating(meta_.at(s.b).dtype)) emit(s, false);
     } else if (kind < 96) {
-      // Flushes in the middle of a program: rare, so a batch of programs
-      // is mostly one flush (each flush compiles its new kernels).
-      if (!rng_.chance(25)) return;
+      // Flushes in the middle of a program: about one program in four has
+      // one, so graphs are cut at varied points while a batch stays a few
+      // flushes (each flush compiles its new kernels).
+      if (!rng_.chance(50)) return;
       s.kind = Step::read;
       s.slot = -1;
       emit(s, true);
     } else if (kind < 98) {
-      if (!rng_.chance(25)) return;
+      if (!rng_.chance(50)) return;
       s.kind = Step::sync;
       s.slot = -1;
       s.a = -1;
@@ -774,7 +798,16 @@ std::string to_cpp(const Program& p) {
       "        : (t == tj::i32 || t == tj::i64) ? double(int64_t(z % 41) - 20)\n"
       "        : double(z >> 11) * 0x1p-53 * 4.0 - 2.0;\n"
       "  }}\n"
-      "  return tj::from_vector(v, shape).cast(t).eval();\n}}\n\n"
+      "  auto as = [&](auto zero) {{\n"
+      "    return tj::from_vector(std::vector<decltype(zero)>(v.begin(), v.end()), shape);\n"
+      "  }};\n"
+      "  if (t == tj::f32) return as(0.0f);\n"
+      "  if (t == tj::f16) return as(tj::half());\n"
+      "  if (t == tj::bf16) return as(tj::bfloat16());\n"
+      "  if (t == tj::i32) return as(int32_t());\n"
+      "  if (t == tj::i64) return as(int64_t());\n"
+      "  if (t == tj::bool_) return as(false);\n"
+      "  return tj::from_vector(v, shape);\n}}\n\n"
       "int main() {{\n",
       p.seed);
   for (size_t i = 0; i < p.steps.size(); ++i) {
