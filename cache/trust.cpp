@@ -191,7 +191,13 @@ std::optional<MacKey> load_key(const std::string& path, bool create, bool shared
   return std::nullopt;
 }
 
+void init_crypto() {
+  static const bool done = OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
+  (void)done;
+}
+
 std::string mac(const MacKey& key, std::initializer_list<std::string_view> parts) {
+  init_crypto();
   static EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);  // never freed
   std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(
       hmac ? EVP_MAC_CTX_new(hmac) : nullptr, &EVP_MAC_CTX_free);

@@ -52,6 +52,12 @@ struct MacKey {
 /// say why and what to do.
 std::optional<MacKey> load_key(const std::string& path, bool create, bool shared, std::string* err);
 
+/// Starts OpenSSL without its exit-time cleanup. An entry may be signed by a
+/// background thread (the precompiled preamble) while the process exits, and
+/// that cleanup would free what the thread is using. mac() calls it; a caller
+/// that starts such a thread calls it first, on its own thread.
+void init_crypto();
+
 /// HMAC-SHA256 under `key` of length-prefixed `parts`.
 std::string mac(const MacKey& key, std::initializer_list<std::string_view> parts);
 

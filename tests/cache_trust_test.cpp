@@ -214,7 +214,9 @@ TEST_F(TrustTest, NoHomeMeansNoGuessableDirectory) {
   if (!saved_home.empty()) ::setenv("HOME", saved_home.c_str(), 1);
   if (!saved_xdg.empty()) ::setenv("XDG_CACHE_HOME", saved_xdg.c_str(), 1);
   EXPECT_NE(d.rfind("/tmp", 0), 0u) << d;
-  if (!d.empty()) EXPECT_NE(d.find("/.cache/tilejit"), std::string::npos) << d;
+  if (!d.empty()) {
+    EXPECT_NE(d.find("/.cache/tilejit"), std::string::npos) << d;
+  }
 }
 
 // End to end: a cache directory another user prepared (world-writable),

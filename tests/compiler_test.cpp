@@ -81,7 +81,10 @@ TEST(Compiler, CompilesInAPrivateDirectoryRemovedAtExit) {
 TEST(Compiler, HangingCompilerIsStoppedAndTheNextOpWorks) {
   Scratch s("hang");
   const fs::path mark = s.dir / "hung-once";
-  const fs::path cxx = wrapper(s.dir, "if [ ! -e '" + mark.string() + "' ]; then touch '" +
+  // Hangs on the first kernel unit (the preamble, precompiled in the
+  // background by the same compiler, is left alone).
+  const fs::path cxx = wrapper(s.dir, "case \"$*\" in *c++-header*) exec c++ \"$@\";; esac\n"
+                                      "if [ ! -e '" + mark.string() + "' ]; then touch '" +
                                           mark.string() + "'; sleep 100; fi\nexec c++ \"$@\"");
   ProcessResult r = child({"TILEJIT_CXX=" + cxx.string(), "TILEJIT_COMPILE_TIMEOUT=2"});
   ASSERT_TRUE(r.ok()) << r.output;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cache/kernel_store.h"
+#include "cache/trust.h"
 #include "ir/hash.h"
 #include "ir/log.h"
 #include "jit/cpu/compiler.h"
@@ -110,6 +111,7 @@ std::string precompiled_preamble(const std::string& preamble) {
   const std::string header =
       fmt::format("{}/tj_preamble_{:016x}.h", compile_dir(), Hasher().add(preamble).get());
   const double timeout = options().compile_timeout_s;
+  cache::init_crypto();  // the builder may sign its entry while the process exits
   // The builder reads the same options and logs through the same logger.
   s.builder = std::thread([preamble, header, timeout, level = log_level()] {
     set_thread_log_level(level);
