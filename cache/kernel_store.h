@@ -150,8 +150,8 @@ class Store {
 
   // nullopt on a miss. A damaged entry (checksum mismatch, truncated, garbage,
   // fields that do not hash to the key) or one not signed with this user's
-  // key (forged) is a miss: warned once, removed, never a crash, never run. A hit bumps hits/last_used (best effort; never waits on a busy
-  // database).
+  // key (forged) is a miss: warned once, removed, never a crash, never run. A hit bumps
+  // hits/last_used (best effort; never waits on a busy database).
   std::optional<Entry> get(const Key& k);
   // Same, and also checks that the stored fields equal `expected` (a key
   // collision or a stale entry from another compiler or target is a miss).

@@ -338,8 +338,7 @@ RefValue eval_pointwise(const Node& n, const std::vector<const RefValue*>& in) {
       if (v.floating())
         v.f[k] = round_f(a.as_double(o[0]), n.dtype);
       else if (a.floating())
-        v.i[k] = n.dtype == DType::bool_ ? (a.f[o[0]] != 0)
-                                         : double_to_int(a.f[o[0]], n.dtype);
+        v.i[k] = n.dtype == DType::bool_ ? (a.f[o[0]] != 0) : double_to_int(a.f[o[0]], n.dtype);
       else
         v.i[k] = wrap_int(a.i[o[0]], n.dtype);
       return;

@@ -83,9 +83,11 @@ TEST(Compiler, HangingCompilerIsStoppedAndTheNextOpWorks) {
   const fs::path mark = s.dir / "hung-once";
   // Hangs on the first kernel unit (the preamble, precompiled in the
   // background by the same compiler, is left alone).
-  const fs::path cxx = wrapper(s.dir, "case \"$*\" in *c++-header*) exec c++ \"$@\";; esac\n"
-                                      "if [ ! -e '" + mark.string() + "' ]; then touch '" +
-                                          mark.string() + "'; sleep 100; fi\nexec c++ \"$@\"");
+  const fs::path cxx = wrapper(s.dir,
+                               "case \"$*\" in *c++-header*) exec c++ \"$@\";; esac\n"
+                               "if [ ! -e '" +
+                                   mark.string() + "' ]; then touch '" + mark.string() +
+                                   "'; sleep 100; fi\nexec c++ \"$@\"");
   ProcessResult r = child({"TILEJIT_CXX=" + cxx.string(), "TILEJIT_COMPILE_TIMEOUT=2"});
   ASSERT_TRUE(r.ok()) << r.output;
   EXPECT_LT(r.ms, 60000) << "the hung compiler was not stopped";

@@ -183,10 +183,10 @@ T convert(const BufferView& v, int64_t off) {
     return static_cast<T>(load_as_double(base, i, v.dtype));
   } else {
     // A float saturates to T's range (NaN: 0), as a cast to an integer dtype does.
-    return static_cast<T>(
-        is_floating(v.dtype)
-            ? double_to_int(load_as_double(base, i, v.dtype), sizeof(T) == 4 ? DType::i32 : DType::i64)
-            : load_as_int(base, i, v.dtype));
+    return static_cast<T>(is_floating(v.dtype)
+                              ? double_to_int(load_as_double(base, i, v.dtype),
+                                              sizeof(T) == 4 ? DType::i32 : DType::i64)
+                              : load_as_int(base, i, v.dtype));
   }
 }
 

@@ -14,7 +14,7 @@ TJ_FN int64_t tj_f2i(double x) {
                                        : (int64_t)x;
 }
 TJ_FN int64_t tj_f2i32(double x) {
-  return x != x             ? 0
+  return x != x               ? 0
          : x >= 2147483647.0  ? 2147483647
          : x <= -2147483648.0 ? -2147483648LL
                               : (int64_t)(int32_t)x;

@@ -31,8 +31,8 @@ namespace tj::jit {
 struct CpuCompiler {
   std::vector<std::string> argv;  // the command, e.g. {"c++"} or {"ccache", "g++"}
   std::string command;            // the same, as one string for messages
-  std::string identity;  // first line of `--version`, e.g. "c++ (Debian 12.2.0-14) 12.2.0"
-  std::string target;    // e.g. "x86_64 -march=native (znver4)"
+  std::string identity;           // first line of `--version`, e.g. "c++ (Debian 12.2.0-14) 12.2.0"
+  std::string target;             // e.g. "x86_64 -march=native (znver4)"
   std::vector<std::string> flag_list;  // the options every kernel is compiled with
   std::string flags;                   // the same, as one string (part of the cache key)
 };
@@ -58,8 +58,7 @@ class CpuModule {
   static std::shared_ptr<CpuModule> compile(const std::string& source, const std::string& hint,
                                             double* ms);
   /// The same with other flags (`-shared -fPIC` and the output are added).
-  static std::shared_ptr<CpuModule> compile_with(const std::string& source,
-                                                 const std::string& hint,
+  static std::shared_ptr<CpuModule> compile_with(const std::string& source, const std::string& hint,
                                                  const std::vector<std::string>& flags, double* ms);
   /// Loads a shared object from its bytes (a cache hit); null when it
   /// cannot be loaded.

@@ -11,8 +11,8 @@
 // valid program should not raise, 2 on bad arguments.
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cfloat>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -252,8 +252,8 @@ struct Checker {
         for (int64_t i = 0; i < want[k].numel(); ++i)
           v[i] = load_as_double(got[k].data(), i, got[k].dtype);
         elements += want[k].numel();
-        std::string why = compare(v, want[k], depth, precision, allowance, moved[k],
-                                  overflow_possible);
+        std::string why =
+            compare(v, want[k], depth, precision, allowance, moved[k], overflow_possible);
         if (!why.empty())
           failures.push_back(fmt::format("{}, output {} of graph {:016x}: {}\n{}", where, k,
                                          g.hash(), why, ir::to_string(g)));
