@@ -5,6 +5,7 @@
 // the same lists on CUDA tensors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <future>
 #include <random>
@@ -14,6 +15,7 @@
 
 #include "test_util.h"
 #include "tilejit/cuda.h"
+#include "tilejit_build_config.h"
 
 namespace tj {
 namespace {
@@ -389,8 +391,15 @@ TEST(AutocastTest, LazyAndEagerAgree) {
         testing::all_close(lazy[k].to_vector<double>(), eager[k].to_vector<double>(), 1e-2, 1e-2))
         << "output " << k;
   }
-  // The GEMM's own output is rounded once either way.
-  EXPECT_TRUE(same(lazy[0], eager[0]));
+  // Eager runs linear as a GEMM and then the bias add, rounding to bf16
+  // twice; lazily the two are one kernel (or one oneDNN call with the bias
+  // as a post-op) rounding once: they differ by eager's first rounding,
+  // half a bf16 ulp of the GEMM's value (|C| <= |y| + |b|), and the last.
+  const std::vector<double> l0 = lazy[0].to_vector<double>(), e0 = eager[0].to_vector<double>();
+  const std::vector<double> bv = b.to_vector<double>();
+  for (size_t i = 0; i < l0.size(); ++i)
+    EXPECT_LE(std::abs(l0[i] - e0[i]), std::ldexp(2 * std::abs(e0[i]) + std::abs(bv[i % 16]), -8))
+        << "element " << i;
 }
 
 /// Kernel launches (GEMM calls included) of building `fn`'s outputs in one
@@ -410,7 +419,8 @@ TEST(AutocastTest, CastsFuseIntoNeighbouringKernels) {
   Tensor a = input({64, 96}, f32, 100), w = input({48, 96}, f32, 101, -0.2, 0.2),
          b = input({48}, f32, 102);
   Tensor w_lp = w.to(bf16).eval();
-  // x = a * 2 is one kernel; the GEMM one call; bias + gelu one kernel.
+  // x = a * 2 is one kernel; the GEMM one call; bias + gelu one kernel,
+  // or part of the GEMM call when oneDNN runs it.
   auto block = [&](const Tensor& weight) {
     return [&a, &b, weight] {
       Tensor x = a * 2.0;
@@ -418,7 +428,7 @@ TEST(AutocastTest, CastsFuseIntoNeighbouringKernels) {
     };
   };
   const int64_t plain = launches(block(w));
-  EXPECT_EQ(plain, 3);
+  EXPECT_EQ(plain, TJ_HAVE_ONEDNN ? 2 : 3);
   {
     autocast g(bf16);
     // The cast of x joins the kernel computing x, the bias cast joins the

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "tilejit_build_config.h"
 
 namespace {
 
@@ -284,6 +285,17 @@ std::vector<LinearCase> linear_cases() {
   return cases;
 }
 
+/// linear's weight [out, in] from row-major values `wd`, made directly or as
+/// the .t() view of an [in, out] tensor.
+Tensor linear_weight(const std::vector<double>& wd, int64_t out, int64_t in, DType dt,
+                     bool transposed_view) {
+  if (!transposed_view) return make(wd, {out, in}, dt);
+  std::vector<double> wt(wd.size());  // [in, out]
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) wt[i * out + o] = wd[o * in + i];
+  return make(wt, {in, out}, dt).t();
+}
+
 class LinearTableTest : public ModeCaseTest<LinearCase> {};
 
 TEST_P(LinearTableTest, MatchesXWtPlusB) {
@@ -306,15 +318,7 @@ TEST_P(LinearTableTest, MatchesXWtPlusB) {
   want_shape.push_back(c.out);
 
   auto x = make(xd, c.x, c.dtype);
-  Tensor w;
-  if (c.w_transposed_view) {
-    std::vector<double> wt(wd.size());  // [in, out]
-    for (int64_t o = 0; o < c.out; ++o)
-      for (int64_t i = 0; i < in; ++i) wt[i * c.out + o] = wd[o * in + i];
-    w = make(wt, {in, c.out}, c.dtype).t();
-  } else {
-    w = make(wd, {c.out, in}, c.dtype);
-  }
+  Tensor w = linear_weight(wd, c.out, in, c.dtype, c.w_transposed_view);
   ASSERT_EQ(w.shape(), (Shape{c.out, in}));
   auto y = c.bias ? tj::linear(x, w, make(bd, {c.out}, c.dtype)) : tj::linear(x, w);
   EXPECT_EQ(y.shape(), want_shape);
@@ -325,6 +329,150 @@ TEST_P(LinearTableTest, MatchesXWtPlusB) {
 
 INSTANTIATE_TEST_SUITE_P(Ops, LinearTableTest,
                          ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(linear_cases())),
+                         [](const auto& info) { return case_name(info); });
+
+// ---- GEMM epilogues ----------------------------------------------------------------------
+//
+// act(x w^T + b) and act(x w^T): what oneDNN (CPU) and cuBLASLt (CUDA)
+// compute in the GEMM's own call. Each row runs end to end against a float64
+// reference; in lazy mode on a CPU build with oneDNN the GEMM and its
+// epilogue are one launch, and patterns no library takes stay correct.
+
+enum class Act { none, relu, gelu_tanh, gelu_erf, relu_times_3 };
+
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::none:
+      return "none";
+    case Act::relu:
+      return "relu";
+    case Act::gelu_tanh:
+      return "gelu_tanh";
+    case Act::gelu_erf:
+      return "gelu_erf";
+    case Act::relu_times_3:
+      return "relu_times_3";
+  }
+  return "?";
+}
+
+struct EpilogueCase {
+  std::string name;
+  Shape x;
+  int64_t out;
+  bool bias;
+  Act act;
+  DType dtype;
+  bool w_transposed_view;
+};
+
+void PrintTo(const EpilogueCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<EpilogueCase> epilogue_cases() {
+  std::vector<EpilogueCase> cases;
+  auto add = [&](Shape x, int64_t out, bool bias, Act act, DType dt, bool wt) {
+    cases.push_back({"x" + shape_name(x) + "_out" + std::to_string(out) + (bias ? "_bias_" : "_") +
+                         act_name(act) + (wt ? "_wview" : "") + "_" +
+                         std::string(tj::dtype_name(dt)),
+                     x, out, bias, act, dt, wt});
+  };
+  for (DType dt : {tj::f32, tj::bf16, tj::f16})
+    for (Act act : {Act::none, Act::relu, Act::gelu_tanh, Act::gelu_erf})
+      for (bool bias : {false, true}) {
+        if (act == Act::none && !bias) continue;  // a plain GEMM: the tables above
+        add({37, 70}, 29, bias, act, dt, false);
+      }
+  for (Act act : {Act::relu, Act::gelu_erf}) {
+    add({3, 5, 40}, 17, true, act, tj::f32, false);  // batched rows
+    add({64, 96}, 48, true, act, tj::f32, true);     // w as a transposed view
+    add({1, 1}, 1, true, act, tj::f32, false);
+    add({9, 33}, 130, true, act, tj::bf16, false);
+  }
+  add({37, 70}, 29, true, Act::relu_times_3, tj::f32, false);  // no library fuses this
+  add({37, 70}, 29, true, Act::gelu_erf, tj::f64, false);      // nor f64
+  return cases;
+}
+
+double act_ref(Act a, double v) {
+  switch (a) {
+    case Act::none:
+      return v;
+    case Act::relu:
+      return std::max(v, 0.0);
+    case Act::gelu_tanh:
+      return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    case Act::gelu_erf:
+      return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    case Act::relu_times_3:
+      return std::max(v, 0.0) * 3;
+  }
+  return v;
+}
+
+Tensor act_of(Act a, const Tensor& y) {
+  switch (a) {
+    case Act::none:
+      return y;
+    case Act::relu:
+      return tj::relu(y);
+    case Act::gelu_tanh:
+      return tj::gelu(y, "tanh");
+    case Act::gelu_erf:
+      return tj::gelu(y);
+    case Act::relu_times_3:
+      return tj::relu(y) * 3.0;
+  }
+  return y;
+}
+
+class EpilogueTableTest : public ModeCaseTest<EpilogueCase> {};
+
+TEST_P(EpilogueTableTest, MatchesActOfXWtPlusB) {
+  const auto& c = param();
+  const int64_t in = c.x.back(), rows = numel_of(c.x) / in;
+  auto xd = rand_values(numel_of(c.x), 6, c.dtype);
+  auto wd = rand_values(c.out * in, 7, c.dtype);  // [out, in]
+  auto bd = rand_values(c.out, 8, c.dtype);
+  std::vector<double> want;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < c.out; ++o) {
+      double acc = c.bias ? bd[o] : 0;
+      for (int64_t i = 0; i < in; ++i) acc += xd[r * in + i] * wd[o * in + i];
+      want.push_back(act_ref(c.act, acc));
+    }
+  auto x = make(xd, c.x, c.dtype);
+  Tensor w = linear_weight(wd, c.out, in, c.dtype, c.w_transposed_view);
+  Tensor b = make(bd, {c.out}, c.dtype);
+  x.eval();
+  w.eval();
+  b.eval();
+  tj::sync();
+  tj::reset_stats();
+  Tensor y = act_of(c.act, c.bias ? tj::linear(x, w, b) : tj::linear(x, w));
+  y.eval();
+  tj::sync();
+  const tj::Stats st = tj::stats();
+  Shape want_shape(c.x.begin(), c.x.end() - 1);
+  want_shape.push_back(c.out);
+  EXPECT_EQ(y.shape(), want_shape);
+  EXPECT_EQ(y.dtype(), c.dtype);
+  Tol tol = matmul_tol(c.dtype);
+  // The activation of a rounded sum: a half-precision ulp of the sum, times
+  // GELU's slope (at most 1.13).
+  if (c.dtype != tj::f64) tol.atol = std::max(tol.atol, 2e-6 * static_cast<double>(in));
+  EXPECT_TRUE(all_close(y, want, tol.rtol, tol.atol));
+  // oneDNN has an optimized f32 matmul on every x86 CPU; bf16 and f16 only
+  // where the CPU has their instructions (elsewhere the generated kernel runs).
+  const bool library_fuses = TJ_HAVE_ONEDNN && c.dtype == tj::f32 && c.act != Act::relu_times_3 &&
+                             !tj::default_device().is_cuda();
+  if (lazy() && library_fuses)
+    EXPECT_EQ(st.kernels_launched, 1) << "the GEMM and its epilogue are one oneDNN call";
+  if (lazy()) EXPECT_LE(st.kernels_launched, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, EpilogueTableTest,
+                         ::testing::Combine(::testing::Bool(),
+                                            ::testing::ValuesIn(epilogue_cases())),
                          [](const auto& info) { return case_name(info); });
 
 // ---- hand-written cases -----------------------------------------------------------------

@@ -2,17 +2,23 @@
 
 #include <fmt/format.h>
 
+#include <fmt/ranges.h>
+
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <optional>
 
 #include "cache/kernel_store.h"
 #include "ir/check.h"
+#include "ir/dtype.h"
 #include "ir/log.h"
 #include "jit/cache_entry.h"
 #include "jit/cpu/allocator.h"
 #include "jit/cpu/blas.h"
 #include "jit/cpu/compiler.h"
+#include "jit/cpu/onednn.h"
 #include "jit/cpu/pch.h"
 #include "jit/cpu/printer.h"
 #include "jit/cpu/thread_pool.h"
@@ -34,7 +40,24 @@ struct CpuKernel final : LoadedKernel {
 struct CpuPlan final : PreparedPlan {
   std::vector<LoadedPtr> kernels;  // per plan kernel (CpuKernel)
   std::vector<KernelFn> fns;       // the same, unwrapped
+  // Per step: the oneDNN matmul that runs it, and the next step's epilogue
+  // when that matmul computes it too.
+  std::vector<std::shared_ptr<const OnednnGemm>> gemms;
+  std::vector<std::optional<FusedGemm>> fused;
 };
+
+/// Says once per process that matmul runs tilejit's own kernel because the
+/// build found no GEMM library for it.
+void warn_slow_matmul(const ir::Kernel& k) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    log(LogLevel::warn,
+        "matmul ({} {}) runs tilejit's generated GEMM, which is far slower than a tuned "
+        "library: this build found neither oneDNN nor a CBLAS (install libdnnl-dev and build "
+        "again; ./dev does both)",
+        dtype_name(k.accesses[2].dtype), fmt::join(Shape(k.domain.begin(), k.domain.end()), "x"));
+  });
+}
 
 cache::KeyFields key_fields(const std::string& source) {
   const CpuCompiler& cc = cpu_compiler();
@@ -119,6 +142,19 @@ class CpuBackend final : public Backend {
     auto cp = std::make_shared<CpuPlan>();
     cp->kernels = kernel_cache().get(name_, ks, compile, st);
     for (const LoadedPtr& l : cp->kernels) cp->fns.push_back(static_cast<const CpuKernel&>(*l).fn);
+    cp->gemms.resize(p.steps.size());
+    cp->fused.resize(p.steps.size());
+    for (size_t s = 0; s < p.steps.size(); ++s) {
+      const ir::Kernel& k = p.kernels[p.steps[s].kernel];
+      if (k.kind != ir::Kernel::Kind::matmul) continue;
+      if (std::optional<FusedGemm> f = match_epilogue(p, s, onednn_epilogue_rules())) {
+        if ((cp->gemms[s] = onednn_gemm(k, f->epilogue))) {
+          cp->fused[s] = f;
+          continue;
+        }
+      }
+      cp->gemms[s] = onednn_gemm(k, Epilogue::none);
+    }
     return cp;
   }
 
@@ -137,10 +173,37 @@ class CpuBackend final : public Backend {
       fp[q] = is_floating(k.params[q]) ? v.f : static_cast<double>(v.i);
       ip[q] = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
     }
+    const CpuPlan& cp = static_cast<const CpuPlan&>(r.prepared);
     obs::LaunchScope observe(
         k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel() : shape_numel(k.domain));
-    if (k.kind == ir::Kernel::Kind::matmul && run_blas(k, args)) return {};
-    const KernelFn fn = static_cast<const CpuPlan&>(r.prepared).fns[st.kernel];
+    if (k.kind == ir::Kernel::Kind::matmul) {
+      if (const OnednnGemm* g = cp.gemms[r.step].get()) {
+        const std::optional<FusedGemm>& f = cp.fused[r.step];
+        if (!f) {
+          run_onednn(*g, k, args, nullptr);
+          return {};
+        }
+        // The GEMM and its epilogue in one call, writing the epilogue's
+        // output; the GEMM's own output is never allocated.
+        const sched::Step& se = r.plan.steps[r.step + 1];
+        args[k.accesses[2].arg] = r.buffers.at(se.args[f->out_arg]);
+        const void* bias = f->bias_arg >= 0 ? r.buffers.at(se.args[f->bias_arg]) : nullptr;
+        std::shared_ptr<Storage> rounded;  // an f32 bias the epilogue rounds to C's dtype
+        if (bias && f->bias_dtype != k.accesses[2].dtype) {
+          const DType t = k.accesses[2].dtype;
+          const int64_t n = k.domain[k.domain.size() - 2];
+          rounded = host_alloc(static_cast<size_t>(n * dtype_size(t)));
+          for (int64_t i = 0; i < n; ++i)
+            store_double(rounded->data, i, t, load_as_double(bias, i, f->bias_dtype));
+          bias = rounded->data;
+        }
+        run_onednn(*g, k, args, bias);
+        return {2, 1};
+      }
+      if (run_blas(k, args)) return {};
+      if (onednn_version().empty() && !have_blas()) warn_slow_matmul(k);
+    }
+    const KernelFn fn = cp.fns[st.kernel];
     const int64_t total = k.kind == ir::Kernel::Kind::matmul
                               ? shape_numel(Shape(k.domain.begin(), k.domain.end() - 2))
                               : k.kept_numel();

@@ -70,8 +70,10 @@ bool run_blas(const ir::Kernel& k, const std::vector<void*>& ptrs) {
   }
   return true;
 }
+bool have_blas() { return true; }
 #else
 bool run_blas(const ir::Kernel&, const std::vector<void*>&) { return false; }
+bool have_blas() { return false; }
 #endif
 
 }  // namespace tj::jit::cpu

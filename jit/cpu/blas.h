@@ -13,4 +13,7 @@ namespace tj::jit::cpu {
 /// take these dtypes or strides (the generated kernel then runs).
 bool run_blas(const ir::Kernel& k, const std::vector<void*>& ptrs);
 
+/// Whether this build has a CBLAS.
+bool have_blas();
+
 }  // namespace tj::jit::cpu

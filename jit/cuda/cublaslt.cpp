@@ -350,12 +350,11 @@ cublasLtEpilogue_t lt_epilogue(Epilogue e) {
       return CUBLASLT_EPILOGUE_GELU;
     case Epilogue::bias_gelu:
       return CUBLASLT_EPILOGUE_GELU_BIAS;
+    case Epilogue::gelu_erf:
+    case Epilogue::bias_gelu_erf:
+      break;  // refused in cublaslt_gemm: cuBLASLt's GELU is the tanh form
   }
   return CUBLASLT_EPILOGUE_DEFAULT;
-}
-
-bool has_bias(Epilogue e) {
-  return e == Epilogue::bias || e == Epilogue::bias_relu || e == Epilogue::bias_gelu;
 }
 
 // Builds descriptors and asks the heuristic; `supported` is false when
@@ -502,6 +501,7 @@ bool cublaslt_gemm(const Gemm& g) {
   if (!dtypes_supported(g)) return false;
   if (g.m <= 0 || g.n <= 0 || g.k <= 0 || g.batch <= 0 || g.batch > INT32_MAX) return false;
   if (!g.a || !g.b || !g.c) return false;
+  if (g.epilogue == Epilogue::gelu_erf || g.epilogue == Epilogue::bias_gelu_erf) return false;
   if (has_bias(g.epilogue)) {
     if (!g.bias) return false;
     if (reinterpret_cast<uintptr_t>(g.bias) % kBiasAlignment != 0) return false;

@@ -10,11 +10,12 @@
 #include <cstdint>
 #include <string>
 
+#include "jit/gemm_epilogue.h"
 #include "tilejit/dtype.h"
 
 namespace tj::jit::cuda {
 
-enum class Epilogue : uint8_t { none, bias, relu, bias_relu, gelu, bias_gelu };
+using jit::Epilogue;
 
 struct Gemm {
   int dev = 0;

@@ -22,9 +22,6 @@ bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev, 
   g.m = k.domain[n - 3];
   g.n = k.domain[n - 2];
   g.k = k.domain[n - 1];
-  // K = 0: C is zeros; the generated kernel writes them (cuBLASLt's handling
-  // of an empty K is not relied on).
-  if (g.k == 0) return false;
   g.a_row_stride = A.strides[n - 3];
   g.a_col_stride = A.strides[n - 1];
   g.b_row_stride = B.strides[n - 1];
@@ -76,93 +73,13 @@ bool run_cublaslt(const ir::Kernel& k, const std::vector<void*>& ptrs, int dev, 
 }
 
 std::optional<FusedGemm> match_epilogue(const sched::Plan& p, size_t s) {
-  if (s + 1 >= p.steps.size()) return std::nullopt;
-  const sched::Step& sm = p.steps[s];
-  const sched::Step& se = p.steps[s + 1];
-  const ir::Kernel& mm = p.kernels[sm.kernel];
-  const ir::Kernel& ep = p.kernels[se.kernel];
-  if (mm.kind != ir::Kernel::Kind::matmul || ep.kind != ir::Kernel::Kind::pointwise)
-    return std::nullopt;
-  if (mm.domain.size() != 3) return std::nullopt;  // batched GEMMs keep their epilogue kernel
-  const int64_t M = mm.domain[0], N = mm.domain[1];
-  const ir::Access& C = mm.accesses[2];
-  const DType t = C.dtype;
-  if (!(t == DType::f32 || t == DType::f16 || t == DType::bf16)) return std::nullopt;
-  if (C.offset != 0 || C.strides[0] != N || C.strides[1] != 1) return std::nullopt;
-  const int32_t cbuf = sm.args[C.arg];
-  const sched::PlanBuffer& cb = p.buffers[cbuf];
-  if (cb.kind != sched::PlanBuffer::Kind::temp || cb.last_use != static_cast<int>(s + 1))
-    return std::nullopt;
-  // The epilogue's domain is [M, N], or [M * N] when nothing broadcasts.
-  const bool flat = ep.domain == Shape{M * N};
-  if (ep.domain != Shape{M, N} && !flat) return std::nullopt;
-  auto dense = [&](const ir::Access& a) {
-    return a.offset == 0 && a.strides == (flat ? Strides{1} : Strides{N, 1}) && a.dtype == t;
-  };
-  FusedGemm f;
-  int32_t c_val = -1, bias_val = -1, sum_val = -1, act_val = -1;
-  for (size_t i = 0; i < ep.body.size(); ++i) {
-    const ir::KInstr& in = ep.body[i];
-    const auto me = static_cast<int32_t>(i);
-    switch (in.kop) {
-      case ir::KOp::Load: {
-        const ir::Access& a = ep.accesses[in.access];
-        if (se.args[a.arg] == cbuf && dense(a) && c_val < 0) {
-          c_val = me;
-        } else if (se.args[a.arg] != cbuf && !flat && a.offset == 0 && a.strides == Strides{0, 1} &&
-                   a.dtype == t && bias_val < 0) {
-          bias_val = me;
-          f.bias_arg = a.arg;
-        } else {
-          return std::nullopt;
-        }
-        break;
-      }
-      case ir::KOp::Binary:
-        if (in.op != ir::Op::Add || sum_val >= 0 || c_val < 0 || bias_val < 0 ||
-            !((in.a == c_val && in.b == bias_val) || (in.a == bias_val && in.b == c_val)))
-          return std::nullopt;
-        sum_val = me;
-        break;
-      case ir::KOp::Unary:
-        if ((in.op != ir::Op::Relu && in.op != ir::Op::GeluTanh) || act_val >= 0 ||
-            in.a != (sum_val >= 0 ? sum_val : c_val))
-          return std::nullopt;
-        act_val = me;
-        f.epilogue = in.op == ir::Op::Relu ? Epilogue::relu : Epilogue::gelu;
-        break;
-      case ir::KOp::Store: {
-        const ir::Access& a = ep.accesses[in.access];
-        const int32_t last = act_val >= 0 ? act_val : sum_val >= 0 ? sum_val : c_val;
-        if (!dense(a) || in.a != last || f.out_arg >= 0 || se.args[a.arg] == cbuf)
-          return std::nullopt;
-        f.out_arg = a.arg;
-        break;
-      }
-      case ir::KOp::Param:
-      case ir::KOp::Index:
-      case ir::KOp::Rand:
-      case ir::KOp::Where:
-      case ir::KOp::Cast:
-      case ir::KOp::Reduced:
-        return std::nullopt;
-    }
-  }
-  if (f.out_arg < 0 || c_val < 0 || (bias_val >= 0) != (sum_val >= 0)) return std::nullopt;
-  if (f.bias_arg >= 0)
-    f.epilogue = f.epilogue == Epilogue::relu   ? Epilogue::bias_relu
-                 : f.epilogue == Epilogue::gelu ? Epilogue::bias_gelu
-                                                : Epilogue::bias;
-  if (f.epilogue == Epilogue::none) return std::nullopt;  // a plain copy: nothing to gain
-  return f;
+  static const EpilogueRules rules{{DType::f32, DType::f16, DType::bf16}};
+  return jit::match_epilogue(p, s, rules);
 }
 
 std::string gemm_epilogue_name(const sched::Plan& p, size_t s) {
   std::optional<FusedGemm> f = match_epilogue(p, s);
-  if (!f) return "";
-  static constexpr const char* kNames[] = {"none",      "bias", "relu",
-                                           "bias_relu", "gelu", "bias_gelu"};
-  return kNames[static_cast<int>(f->epilogue)];
+  return f ? epilogue_name(f->epilogue) : "";
 }
 
 }  // namespace tj::jit::cuda

@@ -9,22 +9,14 @@
 #include <vector>
 
 #include "jit/cuda/cublaslt.h"
+#include "jit/gemm_epilogue.h"
 #include "scheduler/plan.h"
 
 namespace tj::jit::cuda {
 
-/// A GEMM whose pointwise epilogue cuBLASLt computes in the same call.
-struct FusedGemm {
-  Epilogue epilogue = Epilogue::none;
-  int32_t bias_arg = -1;  // argument of the epilogue kernel holding the bias
-  int32_t out_arg = -1;   // argument of the epilogue kernel it stores to
-};
-
 /// Whether step `s + 1` of `p` is an epilogue cuBLASLt can apply to the
-/// GEMM of step `s`: the GEMM's output is a temporary only that step reads,
-/// and the step computes act(C + bias) or act(C) with act in {none, relu,
-/// gelu-tanh} (cuBLASLt's GELU is the tanh form), a bias broadcast over
-/// rows, stored densely in C's dtype.
+/// GEMM of step `s` (jit/gemm_epilogue.h): f32, f16 or bf16, no batch
+/// dimensions, GELU only in its tanh form (cuBLASLt's).
 std::optional<FusedGemm> match_epilogue(const sched::Plan& p, size_t s);
 
 /// The name of the epilogue match_epilogue finds for step `s` ("bias",
