@@ -2,15 +2,19 @@
 //
 // For each workload: tilejit lazy, tilejit eager (TILEJIT_LAZY=0), a
 // hand-written fused C++ loop built with the generated kernels' flags
-// (-O3 -march=native, all cores), and libtorch on the CPU when installed.
+// (-O3 -march=native, all cores), libtorch on the CPU when installed, and
+// with --jax XLA:CPU (bench/bench_jax.py, when jax is importable).
 // Each number is the median of several runs after warm-up runs (which also
 // trigger compilation). Prints one table and writes <build>/bench-results.json.
 //
-//   bench_cpu [--quick] [--threads N] [--json PATH] [filter...]
+//   bench_cpu [--quick] [--threads N] [--json PATH] [--jax] [filter...]
 //
 // A filter keeps the workloads whose name contains it (`bench_cpu softmax`).
 // See bench/README.md for how to read the output.
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -44,6 +48,7 @@ struct Options {
   bool quick = false;
   int threads = 0;
   std::string json_path;
+  bool jax = false;
   std::vector<std::string> filters;
   // Repetitions: reps = clamp(budget / one warm run, 1, max_reps); a single
   // run over 2 s gets one timed run.
@@ -61,12 +66,15 @@ Options parse_args(int argc, char** argv) {
       o.threads = std::atoi(argv[++i]);
     } else if (a == "--json" && i + 1 < argc) {
       o.json_path = argv[++i];
+    } else if (a == "--jax") {
+      o.jax = true;
     } else if (a == "-h" || a == "--help") {
       fmt::print(
-          "usage: bench_cpu [--quick] [--threads N] [--json PATH] [filter...]\n"
+          "usage: bench_cpu [--quick] [--threads N] [--json PATH] [--jax] [filter...]\n"
           "  --quick      smaller sizes and fewer repetitions\n"
           "  --threads N  threads for the hand-written loops and libtorch (default: all cores)\n"
           "  --json PATH  where to write the results (default: <build>/bench-results.json)\n"
+          "  --jax        also time XLA:CPU (bench/bench_jax.py; needs python3 with jax)\n"
           "  filter       run only workloads whose name contains it: chain8 softmax layer_norm\n"
           "               sum bias_gelu mlp trace_op loop50\n");
       std::exit(0);
@@ -238,8 +246,9 @@ struct Row {
   double scale = 1e3;  // seconds -> unit
   double bytes = 0;    // minimum memory traffic per run (for GB/s)
   double flops = 0;    // per run (for GFLOP/s)
-  Timing lazy, eager, hand, torch;
+  Timing lazy, eager, hand, torch, xla;
   double diff_lazy = kNaN, diff_eager = kNaN, diff_torch = kNaN;
+  double diff_xla = kNaN;            // against NumPy in float64
   StatList stats_lazy, stats_eager;  // empty: not measured
   StatList stats_cold;               // the first lazy run (compiles included)
   std::string stats_unit = "run";
@@ -805,34 +814,37 @@ std::string stats_line(const StatList& v) {
   return out;
 }
 
-void print_table(const std::vector<Row>& rows) {
+void print_table(const std::vector<Row>& rows, const std::string& xla_version) {
   const bool torch = bench::torch_available();
-  const char* hdr = "{:<11} {:>5} {:>9} {:>9} {:>9} {:>13} {:>9} {:>9} {:>10} {:>9} {:>15}  {}\n";
-  fmt::print(fmt::runtime(hdr), "workload", "unit", "lazy", "eager", "hand", "torch", "lazy/hand",
-             "eager/lazy", "torch/lazy", "lazy 1st", "GB/s lazy/hand", "size");
-  fmt::print("{}\n", std::string(130, '-'));
+  const char* hdr =
+      "{:<11} {:>5} {:>9} {:>9} {:>9} {:>13} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>15}  {}\n";
+  fmt::print(fmt::runtime(hdr), "workload", "unit", "lazy", "eager", "hand", "torch", "xla",
+             "lazy/hand", "eager/lazy", "torch/lazy", "xla/lazy", "lazy 1st", "GB/s lazy/hand",
+             "size");
+  fmt::print("{}\n", std::string(152, '-'));
   for (const Row& r : rows) {
     auto v = [&](const Timing& t) { return num(t.median * r.scale); };
     std::string rates = "-";
     if (r.bytes > 0 || r.flops > 0)
       rates = rate(r, r.lazy.median) + " / " + rate(r, r.hand.median) + (r.flops > 0 ? " GF" : "");
     fmt::print(fmt::runtime(hdr), r.name, r.unit, v(r.lazy), v(r.eager), v(r.hand),
-               torch ? v(r.torch) : "not installed", ratio(r.lazy.median, r.hand.median),
+               torch ? v(r.torch) : "not installed", v(r.xla), ratio(r.lazy.median, r.hand.median),
                ratio(r.eager.median, r.lazy.median), ratio(r.torch.median, r.lazy.median),
-               num(r.lazy.first * r.scale), rates, r.size);
+               ratio(r.xla.median, r.lazy.median), num(r.lazy.first * r.scale), rates, r.size);
   }
   fmt::print(
       "\nmedians; 'lazy 1st' is the first (cold) lazy run, compilation included; "
-      "GF = GFLOP/s (mlp). libtorch: {}\n",
-      bench::torch_version());
+      "GF = GFLOP/s (mlp); x/lazy above 1 means tilejit is faster. libtorch: {}; XLA:CPU: {}\n",
+      bench::torch_version(), xla_version);
   fmt::print("\ncheck against the hand-written loop (max abs diff; not asserted):\n");
   for (const Row& r : rows) {
     if (!std::isfinite(r.diff_lazy) && !std::isfinite(r.diff_eager) &&
         !std::isfinite(r.diff_torch) && r.error.empty())
       continue;
-    fmt::print("  {:<11} lazy {:<10} eager {:<10} torch {:<10}{}\n", r.name,
-               fmt::format("{:.3g}", r.diff_lazy), fmt::format("{:.3g}", r.diff_eager),
-               fmt::format("{:.3g}", r.diff_torch), r.error.empty() ? "" : "  ERROR: " + r.error);
+    fmt::print("  {:<11} lazy {:<10} eager {:<10} torch {:<10} xla (vs NumPy f64) {:<10}{}\n",
+               r.name, fmt::format("{:.3g}", r.diff_lazy), fmt::format("{:.3g}", r.diff_eager),
+               fmt::format("{:.3g}", r.diff_torch), fmt::format("{:.3g}", r.diff_xla),
+               r.error.empty() ? "" : "  ERROR: " + r.error);
   }
   fmt::print("\ntj::stats() per {{run|op|iter}} of the timed runs:\n");
   for (const Row& r : rows) {
@@ -876,15 +888,66 @@ std::string json_stats(const StatList& v) {
   return o + "}";
 }
 
-std::string shell(const std::string& cmd) {
+/// The standard output of `argv` (run without a shell, stderr passed
+/// through), trailing blanks trimmed; "" when it cannot start.
+std::string capture(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe(fds) != 0) return "";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addclose(&fa, fds[1]);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
   std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
+  if (rc == 0) {
+    char buf[4096];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+      out.append(buf, static_cast<size_t>(n));
+    int status = 0;
+    waitpid(pid, &status, 0);
   }
+  close(fds[0]);
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out;
+}
+
+/// XLA:CPU's times (bench/bench_jax.py --lines) into the rows it ran; the
+/// jax version, or why there is none.
+std::string run_xla(const Options& o, std::vector<Row>& rows) {
+  std::vector<std::string> argv = {
+      "python3", std::string(TJ_BENCH_SOURCE_ROOT) + "/bench/bench_jax.py", "--lines"};
+  if (o.quick) argv.push_back("--quick");
+  for (const Row& r : rows) argv.push_back(r.name);
+  std::istringstream in(capture(argv));
+  std::string version = "not run (python3 could not start bench/bench_jax.py)";
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream ls(line);
+    std::string kind, name;
+    ls >> kind >> name;
+    if (kind == "skip:") version = line.substr(6);
+    if (kind == "meta" && name == "jax") {
+      ls >> version;
+      version = "jax " + version;
+    }
+    if (kind != "xla") continue;
+    double median = kNaN, first = kNaN, diff = kNaN;
+    ls >> median >> first >> diff;
+    for (Row& r : rows)
+      if (r.name == name) {
+        r.xla.median = median;
+        r.xla.first = first;
+        r.xla.runs = 1;
+        r.diff_xla = diff;
+      }
+  }
+  return version;
 }
 
 /// The 1-minute load average; other processes on the machine make the
@@ -905,16 +968,15 @@ std::string cpu_model() {
 }
 
 void write_json(const Options& o, const std::vector<Row>& rows, double total_s, double load_start,
-                bool complete) {
+                bool complete, const std::string& xla_version = "not run") {
   std::time_t now = std::time(nullptr);
   char date[64];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   std::string root = TJ_BENCH_SOURCE_ROOT;
-  std::string commit = shell("git -C '" + root + "' rev-parse --short HEAD 2>/dev/null");
-  if (!commit.empty() &&
-      !shell("git -C '" + root + "' status --porcelain -uno 2>/dev/null").empty())
+  std::string commit = capture({"git", "-C", root, "rev-parse", "--short", "HEAD"});
+  if (!commit.empty() && !capture({"git", "-C", root, "status", "--porcelain", "-uno"}).empty())
     commit += "-dirty";
   std::string env = "{";
   for (const char* k :
@@ -932,8 +994,9 @@ void write_json(const Options& o, const std::vector<Row>& rows, double total_s, 
   js << fmt::format(
       "  \"bench_flags\": \"-O3 -march=native\",\n  \"threads\": {},\n  \"quick\": {},\n",
       o.threads, o.quick ? "true" : "false");
-  js << fmt::format("  \"libtorch\": {},\n  \"env\": {},\n  \"total_seconds\": {},\n",
-                    json_str(bench::torch_version()), env, json_num(total_s));
+  js << fmt::format("  \"libtorch\": {},\n  \"xla\": {},\n  \"env\": {},\n",
+                    json_str(bench::torch_version()), json_str(xla_version), env);
+  js << fmt::format("  \"total_seconds\": {},\n", json_num(total_s));
   js << fmt::format("  \"complete\": {},\n", complete ? "true" : "false");
   js << fmt::format("  \"load_average_start\": {},\n  \"load_average_end\": {},\n",
                     json_num(load_start), json_num(load_average()));
@@ -945,16 +1008,18 @@ void write_json(const Options& o, const std::vector<Row>& rows, double total_s, 
     js << "    {";
     js << fmt::format("\"name\": {}, \"size\": {}, \"unit\": {}, ", json_str(r.name),
                       json_str(r.size), json_str(r.unit));
-    js << fmt::format("\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}, ",
+    js << fmt::format("\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}, \"xla\": {}, ",
                       json_timing(r.lazy, r.scale), json_timing(r.eager, r.scale),
-                      json_timing(r.hand, r.scale), json_timing(r.torch, r.scale));
+                      json_timing(r.hand, r.scale), json_timing(r.torch, r.scale),
+                      json_timing(r.xla, r.scale));
     auto rt = [](double a, double b) {
       return std::isfinite(a) && std::isfinite(b) && b > 0 ? a / b : kNaN;
     };
-    js << fmt::format("\"lazy_over_hand\": {}, \"eager_over_lazy\": {}, \"torch_over_lazy\": {}, ",
-                      json_num(rt(r.lazy.median, r.hand.median)),
-                      json_num(rt(r.eager.median, r.lazy.median)),
-                      json_num(rt(r.torch.median, r.lazy.median)));
+    js << fmt::format(
+        "\"lazy_over_hand\": {}, \"eager_over_lazy\": {}, \"torch_over_lazy\": {}, "
+        "\"xla_over_lazy\": {}, ",
+        json_num(rt(r.lazy.median, r.hand.median)), json_num(rt(r.eager.median, r.lazy.median)),
+        json_num(rt(r.torch.median, r.lazy.median)), json_num(rt(r.xla.median, r.lazy.median)));
     js << fmt::format("\"bytes\": {}, \"flops\": {}, ", json_num(r.bytes), json_num(r.flops));
     js << fmt::format(
         "\"gb_per_s\": {{\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}}}, ",
@@ -964,8 +1029,11 @@ void write_json(const Options& o, const std::vector<Row>& rows, double total_s, 
         "\"gflop_per_s\": {{\"lazy\": {}, \"eager\": {}, \"hand\": {}, \"torch\": {}}}, ",
         json_num(gfs(r.lazy.median)), json_num(gfs(r.eager.median)), json_num(gfs(r.hand.median)),
         json_num(gfs(r.torch.median)));
-    js << fmt::format("\"max_abs_diff_vs_hand\": {{\"lazy\": {}, \"eager\": {}, \"torch\": {}}}, ",
-                      json_num(r.diff_lazy), json_num(r.diff_eager), json_num(r.diff_torch));
+    js << fmt::format(
+        "\"max_abs_diff_vs_hand\": {{\"lazy\": {}, \"eager\": {}, \"torch\": {}}}, "
+        "\"xla_max_abs_diff_vs_numpy\": {}, ",
+        json_num(r.diff_lazy), json_num(r.diff_eager), json_num(r.diff_torch),
+        json_num(r.diff_xla));
     js << fmt::format(
         "\"stats_per\": {}, \"stats_lazy\": {}, \"stats_eager\": {}, \"stats_lazy_cold\": {}, "
         "\"error\": {}}}",
@@ -1025,10 +1093,15 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "bench_cpu: no workload matches the filter (see --help)\n");
     return 2;
   }
+  std::string xla_version = "not run (--jax)";
+  if (o.jax) {
+    fmt::print(stderr, "  XLA:CPU     running bench/bench_jax.py\n");
+    xla_version = run_xla(o, rows);
+  }
   fmt::print("\n");
-  print_table(rows);
+  print_table(rows, xla_version);
   const double total = now_s() - t_start;
-  write_json(o, rows, total, load_start, true);
+  write_json(o, rows, total, load_start, true, xla_version);
   fmt::print("total {:.1f} s\n", total);
   return 0;
 }

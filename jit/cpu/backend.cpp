@@ -136,24 +136,36 @@ class CpuBackend final : public Backend {
   const sched::Target& target() const override { return target_; }
 
   std::shared_ptr<const PreparedPlan> prepare(const sched::Plan& p, PrepareStats* st) override {
-    std::vector<const ir::Kernel*> ks;
-    ks.reserve(p.kernels.size());
-    for (const ir::Kernel& k : p.kernels) ks.push_back(&k);
     auto cp = std::make_shared<CpuPlan>();
-    cp->kernels = kernel_cache().get(name_, ks, compile, st);
-    for (const LoadedPtr& l : cp->kernels) cp->fns.push_back(static_cast<const CpuKernel&>(*l).fn);
+    // oneDNN first: a kernel that only runs as a oneDNN call (a GEMM, or the
+    // epilogue it computes) is never compiled.
     cp->gemms.resize(p.steps.size());
     cp->fused.resize(p.steps.size());
+    std::vector<bool> needed(p.kernels.size(), false);
     for (size_t s = 0; s < p.steps.size(); ++s) {
       const ir::Kernel& k = p.kernels[p.steps[s].kernel];
-      if (k.kind != ir::Kernel::Kind::matmul) continue;
-      if (std::optional<FusedGemm> f = match_epilogue(p, s, onednn_epilogue_rules())) {
-        if ((cp->gemms[s] = onednn_gemm(k, f->epilogue))) {
-          cp->fused[s] = f;
-          continue;
+      if (k.kind == ir::Kernel::Kind::matmul) {
+        if (std::optional<FusedGemm> f = match_epilogue(p, s, onednn_epilogue_rules())) {
+          if ((cp->gemms[s] = onednn_gemm(k, f->epilogue))) {
+            cp->fused[s] = f;
+            ++s;  // the epilogue step runs inside the call
+            continue;
+          }
         }
+        if ((cp->gemms[s] = onednn_gemm(k, Epilogue::none))) continue;
       }
-      cp->gemms[s] = onednn_gemm(k, Epilogue::none);
+      needed[p.steps[s].kernel] = true;
+    }
+    std::vector<const ir::Kernel*> ks;
+    for (size_t i = 0; i < p.kernels.size(); ++i)
+      if (needed[i]) ks.push_back(&p.kernels[i]);
+    std::vector<LoadedPtr> loaded = kernel_cache().get(name_, ks, compile, st);
+    cp->kernels.resize(p.kernels.size());
+    cp->fns.resize(p.kernels.size(), nullptr);
+    for (size_t i = 0, j = 0; i < p.kernels.size(); ++i) {
+      if (!needed[i]) continue;
+      cp->kernels[i] = loaded[j++];
+      cp->fns[i] = static_cast<const CpuKernel&>(*cp->kernels[i]).fn;
     }
     return cp;
   }
@@ -204,6 +216,7 @@ class CpuBackend final : public Backend {
       if (onednn_version().empty() && !have_blas()) warn_slow_matmul(k);
     }
     const KernelFn fn = cp.fns[st.kernel];
+    TJ_CHECK(fn != nullptr, "kernel {} was left to oneDNN but oneDNN did not run it", k.name);
     const int64_t total = k.kind == ir::Kernel::Kind::matmul
                               ? shape_numel(Shape(k.domain.begin(), k.domain.end() - 2))
                               : k.kept_numel();
