@@ -9,6 +9,7 @@
 //                                 prints the source lines of the calls
 //   observability_child refused   a computed matmul operand (fusion refuses to
 //                                 inline it) and a reduction used twice
+//   observability_child matmuls   three linear layers of different sizes
 #include <cstdio>
 #include <string>
 
@@ -66,6 +67,13 @@ void refused() {
   std::printf("%.6f %.6f\n", y.to_vector<float>()[0], u.to_vector<float>()[0]);
 }
 
+void matmuls() {
+  for (int64_t n : {8, 16, 24}) {
+    tj::Tensor x = tj::full({n, 32}, 0.5f), w = tj::full({n, 32}, 0.25f), b = tj::full({n}, 1.0f);
+    std::printf("%.6f\n", tj::relu(tj::linear(x, w, b)).to_vector<float>()[0]);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,8 +86,10 @@ int main(int argc, char** argv) {
     located();
   } else if (mode == "refused") {
     refused();
+  } else if (mode == "matmuls") {
+    matmuls();
   } else {
-    std::fprintf(stderr, "usage: observability_child chain|reasons|located|refused\n");
+    std::fprintf(stderr, "usage: observability_child chain|reasons|located|refused|matmuls\n");
     return 2;
   }
   return 0;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "tilejit/tilejit.h"
+#include "tilejit_build_config.h"
 
 namespace tj {
 namespace {
@@ -569,6 +570,32 @@ TEST(Observability, EveryVariableIsInTheReadmeTable) {
   for (const auto& [name, file] : used)
     EXPECT_TRUE(documented.count(name))
         << name << " (read in " << file << ") is missing from README.md's variable table";
+}
+
+// A matmul that runs tilejit's own GEMM (no oneDNN, no CBLAS) says so once
+// per process, at the first one, naming the fix; with oneDNN nothing is said.
+TEST(Observability, SlowMatmulWarnsOnce) {
+  fs::path d = scratch("slow_matmul");
+  ChildRun off = child("matmuls", "TILEJIT_ONEDNN=0", d);
+  ASSERT_EQ(off.rc, 0) << off.err;
+  EXPECT_EQ(off.out, "5.000000\n5.000000\n5.000000\n");
+  auto warned =
+      lines_with(off.err, "tilejit: warning: matmul (f32 8x8x32) runs tilejit's generated GEMM");
+  if (!TJ_HAVE_CBLAS) {
+    ASSERT_EQ(warned.size(), 1u) << off.err;
+    EXPECT_NE(warned[0].find(TJ_HAVE_ONEDNN ? "TILEJIT_ONEDNN=0" : "libdnnl-dev"),
+              std::string::npos)
+        << warned[0];
+    EXPECT_EQ(off.err, warned[0] + "\n") << "one warning, nothing else";
+  } else {
+    EXPECT_TRUE(warned.empty()) << off.err;  // CBLAS runs them
+  }
+  ChildRun on = child("matmuls", "", d);
+  ASSERT_EQ(on.rc, 0) << on.err;
+  EXPECT_EQ(on.out, off.out);
+  if (TJ_HAVE_ONEDNN || TJ_HAVE_CBLAS) {
+    EXPECT_EQ(on.err, "") << "a GEMM library runs them";
+  }
 }
 
 }  // namespace

@@ -465,9 +465,12 @@ TEST_P(EpilogueTableTest, MatchesActOfXWtPlusB) {
   // where the CPU has their instructions (elsewhere the generated kernel runs).
   const bool library_fuses = TJ_HAVE_ONEDNN && c.dtype == tj::f32 && c.act != Act::relu_times_3 &&
                              !tj::default_device().is_cuda();
-  if (lazy() && library_fuses)
-    EXPECT_EQ(st.kernels_launched, 1) << "the GEMM and its epilogue are one oneDNN call";
-  if (lazy()) EXPECT_LE(st.kernels_launched, 2);
+  if (lazy()) {
+    EXPECT_LE(st.kernels_launched, 2);
+    if (library_fuses) {
+      EXPECT_EQ(st.kernels_launched, 1) << "the GEMM and its epilogue are one oneDNN call";
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, EpilogueTableTest,

@@ -36,6 +36,7 @@ constexpr const char* kKnownVars[] = {
     "TILEJIT_ALLOW_TF32",
     "TILEJIT_COMPILE_TIMEOUT",
     "TILEJIT_PLAN_CACHE_SIZE",
+    "TILEJIT_ONEDNN",
 };
 
 std::string lower(std::string s) {
@@ -156,6 +157,16 @@ Config from_environment() {
       warn_invalid("TILEJIT_ALLOW_TF32", v,
                    "1 (f32 matmuls on CUDA may use TF32) or 0 (full f32, the default)");
   }
+  if (const char* v = std::getenv("TILEJIT_ONEDNN")) {
+    std::string s = lower(v);
+    if (s == "1" || s == "true" || s == "on")
+      c.onednn = true;
+    else if (s == "0" || s == "false" || s == "off")
+      c.onednn = false;
+    else
+      warn_invalid("TILEJIT_ONEDNN", v,
+                   "1 (CPU matmuls through oneDNN, the default) or 0 (without it)");
+  }
   for (char** e = environ; e && *e; ++e) {
     if (std::strncmp(*e, "TILEJIT_", 8) != 0) continue;
     std::string name(*e, std::strcspn(*e, "="));
@@ -213,6 +224,7 @@ jit::Options jit_options_of(const Config& c) {
   o.cxx = c.cxx;
   o.cuda_home = c.cuda_home;
   o.allow_tf32 = c.allow_tf32;
+  o.onednn = c.onednn;
   o.compile_timeout_s = c.compile_timeout;
   o.plan_cache_size = c.plan_cache_size;
   o.trace = c.trace;
@@ -230,8 +242,9 @@ const jit::Options& synced_jit_options() {
   jit::Options& o = t_jit_options;
   // Usually nothing changed since the last call: compare, copy only when needed.
   if (o.cxx != c.cxx || o.cuda_home != c.cuda_home || o.allow_tf32 != c.allow_tf32 ||
-      o.compile_timeout_s != c.compile_timeout || o.plan_cache_size != c.plan_cache_size ||
-      o.trace != c.trace || o.dump_dir != c.dump_dir || o.timeline != c.timeline)
+      o.onednn != c.onednn || o.compile_timeout_s != c.compile_timeout ||
+      o.plan_cache_size != c.plan_cache_size || o.trace != c.trace || o.dump_dir != c.dump_dir ||
+      o.timeline != c.timeline)
     o = jit_options_of(c);
   return o;
 }

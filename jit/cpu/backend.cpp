@@ -53,9 +53,12 @@ void warn_slow_matmul(const ir::Kernel& k) {
   std::call_once(once, [&] {
     log(LogLevel::warn,
         "matmul ({} {}) runs tilejit's generated GEMM, which is far slower than a tuned "
-        "library: this build found neither oneDNN nor a CBLAS (install libdnnl-dev and build "
-        "again; ./dev does both)",
-        dtype_name(k.accesses[2].dtype), fmt::join(Shape(k.domain.begin(), k.domain.end()), "x"));
+        "library: {}",
+        dtype_name(k.accesses[2].dtype), fmt::join(Shape(k.domain.begin(), k.domain.end()), "x"),
+        onednn_version().empty()
+            ? "this build found neither oneDNN nor a CBLAS (install libdnnl-dev and build "
+              "again; ./dev does both)"
+            : "TILEJIT_ONEDNN=0 turned oneDNN off and this build has no CBLAS");
   });
 }
 
@@ -142,9 +145,10 @@ class CpuBackend final : public Backend {
     cp->gemms.resize(p.steps.size());
     cp->fused.resize(p.steps.size());
     std::vector<bool> needed(p.kernels.size(), false);
+    const bool onednn = options().onednn;
     for (size_t s = 0; s < p.steps.size(); ++s) {
       const ir::Kernel& k = p.kernels[p.steps[s].kernel];
-      if (k.kind == ir::Kernel::Kind::matmul) {
+      if (k.kind == ir::Kernel::Kind::matmul && onednn) {
         if (std::optional<FusedGemm> f = match_epilogue(p, s, onednn_epilogue_rules())) {
           if ((cp->gemms[s] = onednn_gemm(k, f->epilogue))) {
             cp->fused[s] = f;
@@ -213,7 +217,7 @@ class CpuBackend final : public Backend {
         return {2, 1};
       }
       if (run_blas(k, args)) return {};
-      if (onednn_version().empty() && !have_blas()) warn_slow_matmul(k);
+      if ((onednn_version().empty() || !options().onednn) && !have_blas()) warn_slow_matmul(k);
     }
     const KernelFn fn = cp.fns[st.kernel];
     TJ_CHECK(fn != nullptr, "kernel {} was left to oneDNN but oneDNN did not run it", k.name);

@@ -32,7 +32,8 @@ const char* const kVars[] = {"TILEJIT_LAZY",
                              "TILEJIT_STATS",
                              "TILEJIT_ALLOW_TF32",
                              "TILEJIT_COMPILE_TIMEOUT",
-                             "TILEJIT_PLAN_CACHE_SIZE"};
+                             "TILEJIT_PLAN_CACHE_SIZE",
+                             "TILEJIT_ONEDNN"};
 
 }  // namespace
 
