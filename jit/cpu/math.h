@@ -37,7 +37,7 @@
 //   tj_gelu_erf 2    negative tail via erfc (no 1 + erf cancellation), measured
 //                    against 0.5x erfc(-x/sqrt2): the reference evaluator's own
 //                    0.5x(1+erf) formula loses digits in f64 below x = -5.5
-//   tj_gelu_tanh 3   computed as x * sigmoid(2u), 2u in double
+//   tj_gelu_tanh 3   computed as x * sigmoid(2u), 2u as a float pair (all float)
 //   tj_silu     3
 //   tj_pow      0    (1M random pairs + all special pairs; log2/exp2 in double)
 //   tj_floor/ceil/round 0 (round = half to even)
@@ -404,20 +404,34 @@ static inline float tj_gelu_erf(float x) {
   return tj_i_sel(ax > 15.0f, x * tj_i_sel(x >= 0.0f, 1.0f, 0.0f), y);  // +inf; -0; -inf -> NaN
 }
 
-// 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3); 2u in double.
+// 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
+// 2u = c1 x + c3 x^3 is formed as an unevaluated float pair hi + lo (exact
+// products by FMA, a two-sum), about 44 bits: e^-|2u| needs |2u| to ~1e-7
+// absolute where the negative tail is tiny (|2u| up to ~90). All float, so the
+// loop vectorizes at the full float width.
 static inline float tj_gelu_tanh(float x) {
-  double xd = x;
-  double v = 1.5957691216057308 * (xd + 0.044715 * xd * xd * xd);  // 2u
-  double av = tj_i_u2d(tj_i_d2u(v) & 0x7fffffffffffffffull);
-  av = tj_i_seld(av > 125.0, 125.0, av);
-  float hi = (float)av;
-  float lo = (float)(av - (double)hi);
-  float eb = tj_i_exp_core(-hi, -lo, 64);  // e^-|2u| * 2^64
+  const float c1h = 1.59576917f, c1l = -4.53406805e-08f;  // 2 sqrt(2/pi)
+  const float c3h = 0.0713548139f, c3l = 2.39883247e-09f;  // 2 sqrt(2/pi) 0.044715
+  float xc = tj_i_sel(x > 20.0f, 20.0f, x);
+  xc = tj_i_sel(xc < -20.0f, -20.0f, xc);  // NaN passes both
+  float x2 = xc * xc, x2l = std::fma(xc, xc, -x2);
+  float x3 = x2 * xc, x3l = std::fma(x2, xc, -x3) + x2l * xc;
+  float a = c1h * xc, al = std::fma(c1h, xc, -a) + c1l * xc;
+  float b = c3h * x3, bl = std::fma(c3h, x3, -b) + (c3l * x3 + c3h * x3l);
+  float sh = a + b, bb = sh - a;
+  float sl = ((a - (sh - bb)) + (b - bb)) + (al + bl);
+  float vh = sh + sl, vl = sl - (vh - sh);  // 2u = vh + vl
+  bool neg2u = vh < 0.0f;
+  float ah = tj_i_sel(neg2u, -vh, vh), alo = tj_i_sel(neg2u, -vl, vl);
+  bool far = ah > 120.0f;
+  ah = tj_i_sel(far, 125.0f, ah);
+  alo = tj_i_sel(far, 0.0f, alo);
+  float eb = tj_i_exp_core(-ah, -alo, 64);  // e^-|2u| * 2^64
   float d = 1.0f + eb * 0x1p-64f;
-  float pos = x / d;
-  float neg = ((x * eb) / d) * 0x1p-64f;
-  neg = tj_i_sel(v < -120.0, x * 0.0f, neg);  // -0; -inf -> NaN like the formula
-  return tj_i_sel(v >= 0.0, pos, tj_i_sel(x != x, x, neg));
+  float pos = x / d;  // one division serves both signs
+  float negv = (pos * eb) * 0x1p-64f;
+  negv = tj_i_sel(far, x * 0.0f, negv);  // -0; -inf -> NaN like the formula
+  return tj_i_sel(neg2u, tj_i_sel(x != x, x, negv), pos);
 }
 
 // ---- pow ----------------------------------------------------------------------
