@@ -342,12 +342,12 @@ TEST(AutocastTest, OtherOpsKeepNormalPromotion) {
 TEST(AutocastTest, IntegerInputsOfF32OpsAreNotCast) {
   Tensor i = input({5, 7}, i32, 80, -3, 3), l = input({5, 7}, i64, 81, 1, 3);
   std::vector<std::function<Tensor()>> progs = {
-      [&] { return sum(i); },           // i64
-      [&] { return prod(l, {1}); },     // i64
-      [&] { return exp(i); },           // f32
-      [&] { return pow(l, 2); },        // i64
-      [&] { return softmax(i, 1); },    // f32
-      [&] { return pow(2.0, i) + l; },  // f32
+      [&] { return sum(i); },              // i64
+      [&] { return prod(l, {1}); },        // i64
+      [&] { return exp(i); },              // f32
+      [&] { return pow(l, 2); },           // i64
+      [&] { return softmax(i, 1, f32); },  // f32
+      [&] { return pow(2.0, i) + l; },     // f32
   };
   std::vector<Tensor> want;
   for (auto& p : progs) want.push_back(p().eval());  // one small flush each

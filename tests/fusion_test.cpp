@@ -317,6 +317,15 @@ std::vector<FusionCase> fusion_cases() {
                  return std::vector<Tensor>{x.sum({1}) * 2.0f + 1.0f, x.prod({1})};
                },
                1});
+  // The causal attention mask (triu of ones, masked_fill, softmax): one row kernel.
+  c.push_back({"causal_masked_softmax",
+               [] {
+                 Tensor s = input({2, 9, 9}, f32, 37, -3, 3);
+                 Tensor m = triu(ones({9, 9}, bool_), 1);
+                 return std::vector<Tensor>{
+                     masked_fill(s, m, -std::numeric_limits<double>::infinity()).softmax(-1)};
+               },
+               1});
   // ---- every dtype through a fused chain, and reduced ----------------------------------
   for (DType t : {f32, f16, bf16, f64, i32, i64, bool_}) {
     c.push_back({"chain_" + std::string(dtype_name(t)), [t] { return dtype_chain(t); }, 1});

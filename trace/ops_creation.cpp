@@ -62,6 +62,9 @@ Tensor full_named(std::string_view name, const Shape& shape, Scalar value, Tenso
 Tensor full(const Shape& shape, Scalar value, TensorOptions opts) {
   return full_named("full", shape, value, opts);
 }
+Tensor scalar_tensor(Scalar value, TensorOptions opts) {
+  return full_named("scalar_tensor", {}, value, opts.dtype(opts.dtype_.value_or(DType::f32)));
+}
 Tensor zeros(const Shape& shape, TensorOptions opts) {
   return full_named("zeros", shape, 0, opts.dtype(opts.dtype_.value_or(DType::f32)));
 }

@@ -148,6 +148,56 @@ Tensor where(const Tensor& c, const Tensor& a, Scalar b) { return where_impl(c, 
 Tensor where(const Tensor& c, Scalar a, const Tensor& b) { return where_impl(c, a, b); }
 Tensor where(const Tensor& c, Scalar a, Scalar b) { return where_impl(c, a, b); }
 
+namespace {
+
+Tensor masked_fill_impl(const Tensor& x, const Tensor& mask, const Operand& value) {
+  const auto& xi = trace::impl_of(x, "masked_fill");
+  const auto& mi = trace::impl_of(mask, "masked_fill");
+  if (mi->dtype != DType::bool_)
+    fail(
+        "masked_fill: the mask must be a bool tensor, got {} (shape {}); compare it first, "
+        "e.g. x > 0",
+        dtype_name(mi->dtype), shape_str(mi->shape));
+  return trace::record(Op::Where,
+                       {mask, trace::operand_as(value, xi->dtype, xi->device, "masked_fill"), x},
+                       {}, "masked_fill");
+}
+
+}  // namespace
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
+  return masked_fill_impl(x, mask, value);
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
+  const auto& vi = trace::impl_of(value, "masked_fill");
+  if (!vi->shape.empty())
+    fail(
+        "masked_fill: the value must be a 0-dim tensor, got shape {}; for a tensor of values "
+        "use where(mask, value, x)",
+        shape_str(vi->shape));
+  return masked_fill_impl(x, mask, value);
+}
+
+namespace {
+
+Tensor triangle(std::string_view name, const Tensor& x, int64_t diagonal, bool lower) {
+  const auto& xi = trace::impl_of(x, name);
+  const size_t n = xi->shape.size();
+  if (n < 2)
+    fail("{}: the input must have at least 2 dimensions, got shape {}", name, shape_str(xi->shape));
+  const TensorOptions idx = TensorOptions(DType::i64).device(xi->device);
+  Tensor row = arange(xi->shape[n - 2], idx).unsqueeze(1);
+  Tensor col = arange(xi->shape[n - 1], idx);
+  Tensor keep = lower ? (col - row) <= diagonal : (col - row) >= diagonal;
+  return where(keep, x, full({}, 0, TensorOptions(xi->dtype).device(xi->device)));
+}
+
+}  // namespace
+
+Tensor tril(const Tensor& x, int64_t diagonal) { return triangle("tril", x, diagonal, true); }
+Tensor triu(const Tensor& x, int64_t diagonal) { return triangle("triu", x, diagonal, false); }
+
 Tensor neg(const Tensor& x) { return unary_same(Op::Neg, "neg", x); }
 Tensor abs(const Tensor& x) { return unary_same(Op::Abs, "abs", x); }
 Tensor relu(const Tensor& x) { return unary_same(Op::Relu, "relu", x); }

@@ -120,8 +120,28 @@ Tensor std(const Tensor& x_in, const Axes& axes, bool unbiased, bool keepdim) {
   return trace::cast_to(sqrt(var(trace::cast_to(x, work_dtype(t)), axes, unbiased, keepdim)), t);
 }
 
-Tensor softmax(const Tensor& x_in, int64_t dim) {
-  const Tensor x = trace::autocast_f32(x_in);
+namespace {
+
+/// softmax's input: cast to `dtype` when given, else it must be floating.
+Tensor softmax_input(std::string_view name, const Tensor& x, std::optional<DType> dtype) {
+  const auto& xi = trace::impl_of(x, name);
+  if (dtype) {
+    if (!is_floating(*dtype))
+      fail("{}: dtype must be a floating type, got {}", name, dtype_name(*dtype));
+    return trace::cast_to(x, *dtype);
+  }
+  if (!is_floating(xi->dtype))
+    fail(
+        "{}: the input is {} (shape {}); softmax needs a floating input: cast it first "
+        "(x.to(tj::f32)) or pass a dtype ({}(x, dim, tj::f32))",
+        name, dtype_name(xi->dtype), shape_str(xi->shape), name);
+  return x;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x_arg, int64_t dim, std::optional<DType> dtype) {
+  const Tensor x = trace::autocast_f32(softmax_input("softmax", x_arg, dtype));
   const auto& xi = trace::impl_of(x, "softmax");
   int64_t d = normalize_axis("softmax", dim, static_cast<int64_t>(xi->shape.size()));
   DType out = is_floating(xi->dtype) ? xi->dtype : DType::f32;
@@ -132,8 +152,8 @@ Tensor softmax(const Tensor& x_in, int64_t dim) {
   return trace::cast_to(e / sum(e, Axes{d}, true), out);
 }
 
-Tensor log_softmax(const Tensor& x_in, int64_t dim) {
-  const Tensor x = trace::autocast_f32(x_in);
+Tensor log_softmax(const Tensor& x_arg, int64_t dim, std::optional<DType> dtype) {
+  const Tensor x = trace::autocast_f32(softmax_input("log_softmax", x_arg, dtype));
   const auto& xi = trace::impl_of(x, "log_softmax");
   int64_t d = normalize_axis("log_softmax", dim, static_cast<int64_t>(xi->shape.size()));
   DType out = is_floating(xi->dtype) ? xi->dtype : DType::f32;

@@ -113,6 +113,23 @@ Tensor Tensor::argmin(std::optional<int64_t> d, bool k) const { return tj::argmi
 Tensor Tensor::abs() const { return tj::abs(*this); }
 Tensor Tensor::neg() const { return tj::neg(*this); }
 Tensor Tensor::relu() const { return tj::relu(*this); }
+Tensor Tensor::gelu(std::string_view approximate) const { return tj::gelu(*this, approximate); }
+Tensor Tensor::pow(const Tensor& exponent) const { return tj::pow(*this, exponent); }
+Tensor Tensor::pow(Scalar exponent) const { return tj::pow(*this, exponent); }
+Tensor Tensor::softmax(int64_t dim, std::optional<DType> dtype) const {
+  return tj::softmax(*this, dim, dtype);
+}
+Tensor Tensor::log_softmax(int64_t dim, std::optional<DType> dtype) const {
+  return tj::log_softmax(*this, dim, dtype);
+}
+Tensor Tensor::masked_fill(const Tensor& mask, Scalar value) const {
+  return tj::masked_fill(*this, mask, value);
+}
+Tensor Tensor::masked_fill(const Tensor& mask, const Tensor& value) const {
+  return tj::masked_fill(*this, mask, value);
+}
+Tensor Tensor::tril(int64_t diagonal) const { return tj::tril(*this, diagonal); }
+Tensor Tensor::triu(int64_t diagonal) const { return tj::triu(*this, diagonal); }
 
 namespace {
 

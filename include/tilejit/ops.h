@@ -18,6 +18,9 @@ Tensor zeros(const Shape& shape, TensorOptions opts = {});
 Tensor ones(const Shape& shape, TensorOptions opts = {});
 /// dtype defaults to the value's kind: bool_, i64 or f32.
 Tensor full(const Shape& shape, Scalar value, TensorOptions opts = {});
+/// A 0-dim tensor holding `value`, f32 unless `opts` says otherwise (as
+/// torch::scalar_tensor).
+Tensor scalar_tensor(Scalar value, TensorOptions opts = {});
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, Scalar value);
@@ -83,6 +86,14 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, Scalar b);
 Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
 Tensor where(const Tensor& cond, Scalar a, Scalar b);
+/// x with `value` where the bool `mask` is true (mask and x broadcast), in
+/// x's dtype, as torch.masked_fill; a tensor value must have 0 dimensions.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value);
+/// The lower (upper) triangle of the last two dims: elements with
+/// col - row <= diagonal (>= diagonal) kept, the others 0, as torch.tril/triu.
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
 
 // exp, log, sqrt, sin, atan2, ...: one line each in math_ops.def.
 #define TJ_MATH_FN(name) Tensor name(const Tensor& x);
@@ -172,8 +183,10 @@ Tensor var(const Tensor& x, const Axes& axes = {}, bool unbiased = true, bool ke
 Tensor std(const Tensor& x, const Axes& axes = {}, bool unbiased = true, bool keepdim = false);
 
 // ---- composites ---------------------------------------------------------------
-Tensor softmax(const Tensor& x, int64_t dim);
-Tensor log_softmax(const Tensor& x, int64_t dim);
+/// Floating input, or any input with `dtype` (x is cast to it first), as
+/// torch.softmax; an integer input without `dtype` is an error.
+Tensor softmax(const Tensor& x, int64_t dim, std::optional<DType> dtype = {});
+Tensor log_softmax(const Tensor& x, int64_t dim, std::optional<DType> dtype = {});
 /// Normalises over the trailing dims given by `normalized_shape`, then scales
 /// by `weight` and shifts by `bias` when they are defined.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {},

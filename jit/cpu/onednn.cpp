@@ -95,6 +95,10 @@ std::shared_ptr<const OnednnGemm> onednn_gemm(const ir::Kernel& k, Epilogue e) {
   if (n - 1 > DNNL_MAX_NDIMS) return nullptr;
   const int64_t M = k.domain[n - 3], N = k.domain[n - 2], K = k.domain[n - 1];
   if (M == 0 || N == 0 || K == 0) return nullptr;  // nothing to multiply: the kernel writes zeros
+  // A does not move with n, B not with m, C not with k.
+  if ((N > 1 && A.strides[n - 2] != 0) || (M > 1 && B.strides[n - 3] != 0) ||
+      (K > 1 && C.strides[n - 1] != 0))
+    return nullptr;
   dnnl::memory::dims sd, ss, wd, ws, dd, ds;
   for (size_t b = 0; b < nb; ++b) {
     sd.push_back(k.domain[b]);
