@@ -410,7 +410,7 @@ static inline float tj_gelu_erf(float x) {
 // absolute where the negative tail is tiny (|2u| up to ~90). All float, so the
 // loop vectorizes at the full float width.
 static inline float tj_gelu_tanh(float x) {
-  const float c1h = 1.59576917f, c1l = -4.53406805e-08f;  // 2 sqrt(2/pi)
+  const float c1h = 1.59576917f, c1l = -4.53406805e-08f;   // 2 sqrt(2/pi)
   const float c3h = 0.0713548139f, c3l = 2.39883247e-09f;  // 2 sqrt(2/pi) 0.044715
   float xc = tj_i_sel(x > 20.0f, 20.0f, x);
   xc = tj_i_sel(xc < -20.0f, -20.0f, xc);  // NaN passes both
