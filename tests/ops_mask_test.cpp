@@ -1,5 +1,6 @@
 // Masks and the small ops models need around attention: masked_fill, tril,
-// triu, scalar_tensor, softmax's dtype argument, and the method forms. The
+// triu, scalar_tensor, softmax's dtype argument, the method forms, and
+// from_blob (weights used in place). The
 // expected values are written here from the definitions (torch semantics);
 // every test runs lazily and eagerly.
 #include <cmath>
@@ -194,6 +195,62 @@ TEST_P(MaskTest, CausalSoftmaxIsOneKernel) {
       want[static_cast<size_t>(r * T + c)] = std::exp(v[static_cast<size_t>(r * T + c)] - m) / s;
   }
   EXPECT_TRUE(all_close(p, want, 1e-5, 1e-7));
+}
+
+TEST_P(MaskTest, FromBlobWrapsHostMemoryWithoutACopy) {
+  std::vector<float> w = {1, 2, 3, 4, 5, 6};
+  Tensor t = tj::from_blob(w.data(), {2, 3});
+  EXPECT_EQ(t.dtype(), tj::f32);
+  EXPECT_EQ(t.shape(), (Shape{2, 3}));
+  EXPECT_TRUE(all_close(t * 2.0, {2, 4, 6, 8, 10, 12}, 0, 0));
+  // Not a copy: the wrapped memory is what is read.
+  w[0] = -1;
+  EXPECT_EQ(t.to_vector<float>()[0], -1.0f);
+  // Value semantics: an in-place op rebinds the handle, the memory is left alone.
+  Tensor u = t;
+  u += 1.0;
+  EXPECT_EQ(w[1], 2.0f);
+  EXPECT_EQ(u.to_vector<float>()[1], 3.0f);
+  // Strides in elements: a column-major [3, 2] view of the same six values.
+  Tensor cm = tj::from_blob(w.data(), {3, 2}, {1, 3});
+  EXPECT_TRUE(all_close(cm, {-1, 4, 2, 5, 3, 6}, 0, 0));
+  EXPECT_TRUE(all_close(tj::matmul(t, cm),
+                        {-1 * -1 + 2 * 2 + 3 * 3, -1 * 4 + 2 * 5 + 3 * 6, 4 * -1 + 5 * 2 + 6 * 3,
+                         4 * 4 + 5 * 5 + 6 * 6},
+                        1e-6, 1e-6));
+  // Other dtypes; a deleter runs once nothing refers to the memory, pending
+  // work included.
+  auto* ints = new int64_t[4]{7, 8, 9, 10};
+  int deleted = 0;
+  Tensor sum;
+  {
+    Tensor i = tj::from_blob(
+        ints, {4},
+        [&](void* p) {
+          delete[] static_cast<int64_t*>(p);
+          ++deleted;
+        },
+        tj::i64);
+    EXPECT_EQ(i.dtype(), tj::i64);
+    sum = i.sum();  // pending (lazily): holds the memory
+  }
+  EXPECT_EQ(sum.item<int64_t>(), 34);
+  sum = Tensor();
+  tj::sync();
+  EXPECT_EQ(deleted, 1);
+  // Bad input.
+  EXPECT_TRUE(throws_error([] { tj::from_blob(nullptr, {2}); }, {"from_blob", "null", "[2]"}));
+  EXPECT_TRUE(throws_error([&] { tj::from_blob(reinterpret_cast<char*>(w.data()) + 1, {2}); },
+                           {"from_blob", "aligned", "4-byte f32"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        tj::from_blob(w.data(), {2, 3}, {1});
+      },
+      {"from_blob", "1 strides", "[2, 3]"}));
+  EXPECT_TRUE(throws_error([&] { tj::from_blob(w.data(), {2}, {-1}); }, {"from_blob", "negative"}));
+  EXPECT_TRUE(throws_error([&] { tj::from_blob(w.data(), {2}, tj::Device::cuda(0)); },
+                           {"from_blob", "host memory", "cuda:0"}));
+  EXPECT_EQ(tj::from_blob(nullptr, {0, 3}).numel(), 0);
 }
 
 }  // namespace

@@ -144,6 +144,66 @@ void manual_seed(uint64_t seed) {
   generator().offset = 0;
 }
 
+namespace {
+
+void call_deleter(void* data, size_t, void* ctx) {
+  auto* d = static_cast<std::function<void(void*)>*>(ctx);
+  (*d)(data);
+  delete d;
+}
+
+Tensor blob(void* data, const Shape& shape, Strides strides, TensorOptions opts,
+            std::function<void(void*)> deleter) {
+  check_shape("from_blob", shape);
+  const DType t = opts.dtype_.value_or(DType::f32);
+  const Device dev = opts.device_.value_or(Device::cpu());  // host memory
+  if (!dev.is_cpu())
+    fail(
+        "from_blob: only host memory can be wrapped, got device {}; wrap it on the CPU and "
+        "move it with .to({})",
+        dev.str(), dev.str());
+  const int64_t n = shape_numel(shape);
+  if (strides.size() != shape.size())
+    fail("from_blob: {} strides for shape {} ({} dims); give one stride per dim", strides.size(),
+         shape_str(shape), shape.size());
+  for (int64_t s : strides)
+    if (s < 0) fail("from_blob: strides must not be negative, got {}", shape_str(strides));
+  if (n > 0 && data == nullptr) fail("from_blob: data is null for shape {}", shape_str(shape));
+  if (reinterpret_cast<uintptr_t>(data) % static_cast<uintptr_t>(dtype_size(t)) != 0)
+    fail("from_blob: data {} is not aligned to its {}-byte {} elements", fmt::ptr(data),
+         dtype_size(t), dtype_name(t));
+  int64_t last = 0;  // the furthest element, to size the storage
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] > 0) last += (shape[d] - 1) * strides[d];
+  auto st = std::make_shared<Storage>();
+  st->data = data;
+  st->bytes = n > 0 ? static_cast<size_t>((last + 1) * dtype_size(t)) : 0;
+  st->device = Device::cpu();
+  if (deleter) {
+    st->release = call_deleter;
+    st->release_ctx = new std::function<void(void*)>(std::move(deleter));
+  }
+  BufferView v;
+  v.storage = std::move(st);
+  v.dtype = t;
+  v.shape = shape;
+  v.strides = std::move(strides);
+  return Tensor(trace::make_ready(std::move(v), Device::cpu()));
+}
+
+}  // namespace
+
+Tensor from_blob(void* data, const Shape& shape, TensorOptions opts) {
+  return blob(data, shape, contiguous_strides(shape), opts, nullptr);
+}
+Tensor from_blob(void* data, const Shape& shape, const Shape& strides, TensorOptions opts) {
+  return blob(data, shape, strides, opts, nullptr);
+}
+Tensor from_blob(void* data, const Shape& shape, std::function<void(void*)> deleter,
+                 TensorOptions opts) {
+  return blob(data, shape, contiguous_strides(shape), opts, std::move(deleter));
+}
+
 template <class T>
 Tensor from_vector(const std::vector<T>& data, const Shape& shape, Device device) {
   check_shape("from_vector", shape);

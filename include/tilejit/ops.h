@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,16 @@ template <class T>
 Tensor from_vector(const std::vector<T>& data) {
   return from_vector(data, Shape{static_cast<int64_t>(data.size())});
 }
+/// A CPU tensor over `data`, not copied (as torch::from_blob): dtype from
+/// `opts` (f32 by default), row-major unless `strides` (in elements) are
+/// given. tilejit never writes into it (in-place ops rebind the handle). The
+/// memory must stay valid and unchanged while this tensor, or anything
+/// pending computed from it, exists; `deleter`, when given, is called with
+/// `data` once nothing refers to it any more.
+Tensor from_blob(void* data, const Shape& shape, TensorOptions opts = {});
+Tensor from_blob(void* data, const Shape& shape, const Shape& strides, TensorOptions opts = {});
+Tensor from_blob(void* data, const Shape& shape, std::function<void(void*)> deleter,
+                 TensorOptions opts = {});
 /// Uniform in [0, 1) and standard normal, from a counter-based Philox
 /// generator: the same seed gives the same numbers on every backend.
 Tensor rand(const Shape& shape, TensorOptions opts = {});
