@@ -11,6 +11,10 @@
 
 namespace tj::jit {
 
+/// An entry for what was compiled from `f.source` into `binary`: the key
+/// and the fields it is made of filled in (name, summary, signature left).
+cache::Entry make_entry(const cache::KeyFields& f, std::string binary, double compile_ms);
+
 /// Puts the unit compiled from `f.source` (its kernels `ks`, compiled to
 /// `binary` in `compile_ms`) into the global store, when the cache is on.
 void store_unit(const cache::KeyFields& f, const std::vector<const ir::Kernel*>& ks,

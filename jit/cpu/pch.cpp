@@ -13,6 +13,7 @@
 #include "cache/trust.h"
 #include "ir/hash.h"
 #include "ir/log.h"
+#include "jit/cache_entry.h"
 #include "jit/cpu/compiler.h"
 #include "jit/cpu/process.h"
 #include "jit/options.h"
@@ -83,18 +84,10 @@ bool build(const std::string& preamble, const std::string& header, double timeou
     ::unlink(gch.c_str());
     return false;
   }
-  cache::Entry e;
-  e.key = cache::make_key(f);
-  e.backend = f.backend;
-  e.target = f.target;
-  e.compiler = f.compiler;
-  e.options = f.options;
+  cache::Entry e = make_entry(f, read_private(gch), r.ms);
   e.name = "tj_preamble";
   e.summary = "the kernel preamble, precompiled";
   e.signature = fmt::format("{} lines", std::count(preamble.begin(), preamble.end(), '\n'));
-  e.source = preamble;
-  e.binary = read_private(gch);
-  e.compile_ms = r.ms;
   if (!e.binary.empty() && store.effective_mode() == cache::Mode::on) store.put(e);
   log(LogLevel::info, "precompiled the kernel preamble in {:.0f} ms", r.ms);
   return true;
