@@ -51,7 +51,9 @@ std::string kernel_name(const ir::Kernel& k) {
       kind = row_kind(k);
       break;
   }
-  return fmt::format("tj_{}_{:08x}", kind, static_cast<uint32_t>(h ^ (h >> 32)));
+  // All 64 bits: the in-memory kernel cache takes equal names for equal
+  // kernels, and a process (a fuzzer, a server) may make 10^5 of them.
+  return fmt::format("tj_{}_{:016x}", kind, h);
 }
 
 }  // namespace tj::sched
