@@ -9,6 +9,7 @@
 #define TJ_FN static inline
 #include "ir/philox_core.h"
 #include "jit/codegen/kernel_common.h"
+#include "jit/cpu/compiler.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>
@@ -602,9 +603,19 @@ std::vector<Loop> all_loops() {
   return v;
 }
 
-// The generated kernels' compile line; sqrt/rsqrt vectorize only with
-// -fno-math-errno (g++ otherwise keeps a scalar errno call for negative inputs).
-const char* const kJitFlags = "-O3 -march=native -fopenmp-simd";
+// The generated kernels' compile line, without -fno-math-errno: sqrt/rsqrt
+// vectorize only with it (g++ otherwise keeps a scalar errno call for
+// negative inputs), which the tests below check.
+const std::string& jit_flags() {
+  static const std::string f = [] {
+    std::string s;
+    for (const std::string& a : tj::jit::cpu_compiler().flag_list)
+      if (a != "-shared" && a != "-fPIC" && a != "-w" && a != "-fno-math-errno")
+        s += (s.empty() ? "" : " ") + a;
+    return s;
+  }();
+  return f;
+}
 
 std::set<int> vectorized_lines(const std::string& log, const std::string& file) {
   std::set<int> out;
@@ -630,7 +641,7 @@ TEST(CpuMathJit, LoopsVectorize) {
   std::vector<int> lines;
   std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, &lines);
   for (bool no_errno : {false, true}) {
-    std::string cmd = "cd '" + dir.path + "' && c++ " + kJitFlags +
+    std::string cmd = "cd '" + dir.path + "' && c++ " + jit_flags() +
                       (no_errno ? " -fno-math-errno" : "") +
                       " -fopt-info-vec-optimized -c k.cpp -o k.o 2> log.txt";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.path + "/log.txt");
@@ -641,7 +652,7 @@ TEST(CpuMathJit, LoopsVectorize) {
       if (!is_sqrt && no_errno) continue;
       EXPECT_TRUE(vec.count(lines[i]))
           << "loop over tj_" << loops[i].name << " (k.cpp line " << lines[i]
-          << ") not vectorized with " << kJitFlags << (no_errno ? " -fno-math-errno" : "");
+          << ") not vectorized with " << jit_flags() << (no_errno ? " -fno-math-errno" : "");
     }
   }
 #endif
@@ -661,7 +672,7 @@ TEST(CpuMathJit, AccuracyInKernelBuild) {
   std::vector<int> lines;
   std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, &lines);
   std::string cmd =
-      "cd '" + dir.path + "' && c++ " + kJitFlags + " -shared -fPIC k.cpp -o k.so 2> log.txt";
+      "cd '" + dir.path + "' && c++ " + jit_flags() + " -shared -fPIC k.cpp -o k.so 2> log.txt";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.path + "/log.txt");
   void* lib = dlopen((dir.path + "/k.so").c_str(), RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(lib, nullptr) << dlerror();

@@ -543,9 +543,9 @@ static inline float tj_half_to_float(uint16_t h) {
   uint32_t em = (uint32_t)(h & 0x7fffu) << 13;
   uint32_t exp = em & 0x0f800000u;
   uint32_t o = em + ((127u - 15u) << 23);
-  o = exp == 0x0f800000u ? o + ((128u - 16u) << 23) : o;        // inf / NaN
-  float sub = tj_i_u2f(o + (1u << 23)) - tj_i_u2f(113u << 23);  // renormalize
-  o = exp == 0u ? tj_i_f2u(sub) : o;                            // zero / subnormal
+  o = tj_i_selu(exp == 0x0f800000u, o + ((128u - 16u) << 23), o);  // inf / NaN
+  float sub = tj_i_u2f(o + (1u << 23)) - tj_i_u2f(113u << 23);     // renormalize
+  o = tj_i_selu(exp == 0u, tj_i_f2u(sub), o);                      // zero / subnormal
   return tj_i_u2f(o | ((uint32_t)(h & 0x8000u) << 16));
 }
 
@@ -560,8 +560,8 @@ static inline uint16_t tj_float_to_half(float f) {
   uint32_t sub = tj_i_f2u(tj_i_u2f(a) + tj_i_u2f(denorm_magic)) - denorm_magic;
   uint32_t odd = (a >> 13) & 1u;
   uint32_t norm = (a + (((uint32_t)(15 - 127)) << 23) + 0xfffu + odd) >> 13;
-  uint32_t o = a < (113u << 23) ? sub : norm;
-  o = a >= ((127u + 16u) << 23) ? inf_nan : o;
+  uint32_t o = tj_i_selu(a < (113u << 23), sub, norm);
+  o = tj_i_selu(a >= ((127u + 16u) << 23), inf_nan, o);
   return (uint16_t)(o | sign);
 }
 
