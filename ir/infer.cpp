@@ -173,6 +173,34 @@ TypeShape infer_matmul(std::string_view name, const TypeRef& a, const TypeRef& b
   return {a.dtype, s};
 }
 
+/// Gather(src, index) with attrs [axis, api, wrap] (see ir/ops.def).
+TypeShape infer_gather(std::string_view name, const TypeRef& src, const TypeRef& index,
+                       const OpArgs& args) {
+  if (args.attrs.size() != 3)
+    fail("{}: needs attrs [axis, api, wrap], got {}", name, args.attrs.size());
+  if (index.dtype != DType::i64 && index.dtype != DType::i32)
+    fail("{}: indices must be i64 or i32, got {} (cast them with .to(tj::kLong))", name,
+         dt(index.dtype));
+  const size_t r = src.shape.size();
+  const int64_t axis = args.attrs[0];
+  if (r == 0 || axis < 0 || axis >= static_cast<int64_t>(r))
+    fail("{}: dimension {} is out of range for a tensor of shape {}", name, axis,
+         shape_str(src.shape));
+  if (index.shape.size() != r)
+    fail(
+        "{}: the index must have the input's rank: got an index of shape {} for an input of "
+        "shape {}",
+        name, shape_str(index.shape), shape_str(src.shape));
+  for (size_t d = 0; d < r; ++d)
+    if (static_cast<int64_t>(d) != axis && index.shape[d] > src.shape[d])
+      fail(
+          "{}: the index of shape {} is larger than the input of shape {} in dimension {} ({} > "
+          "{}); only dimension {} may differ",
+          name, shape_str(index.shape), shape_str(src.shape), d, index.shape[d], src.shape[d],
+          axis);
+  return {src.dtype, index.shape};
+}
+
 TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRef>& in,
                           const OpArgs& args) {
   switch (op_info(op).kind) {
@@ -202,6 +230,8 @@ TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRe
       return infer_movement(name, op, in, args);
     case OpKind::Matmul:
       return infer_matmul(name, in[0], in[1]);
+    case OpKind::Index:
+      return infer_gather(name, in[0], in[1], args);
   }
   TJ_CHECK(false);
 }

@@ -41,6 +41,8 @@ std::string kop_name(const KInstr& in) {
       return "reduced";
     case KOp::Store:
       return "store";
+    case KOp::Gather:
+      return "gather";
   }
   return "?";
 }
@@ -62,9 +64,17 @@ std::string to_string(const Kernel& k) {
     s += fmt::format("  param{}: {}\n", i, dtype_name(k.params[i]));
   for (size_t i = 0; i < k.accesses.size(); ++i) {
     const Access& a = k.accesses[i];
-    s += fmt::format("  acc{}: arg{} {} strides={} offset={}\n", i, a.arg, dtype_name(a.dtype),
+    s += fmt::format("  acc{}: arg{} {} strides={} offset={}", i, a.arg, dtype_name(a.dtype),
                      shape_str(a.strides), a.offset);
+    if (a.gather_size >= 0)
+      s += fmt::format(" + index * {} (size {}{})", a.gather_stride, a.gather_size,
+                       a.gather_wrap ? ", wrap" : "");
+    s += "\n";
   }
+  for (size_t i = 0; i < k.checks.size(); ++i)
+    s += fmt::format("  check{}: {} dim {} size {}{} -> arg{}\n", i,
+                     index_api_name(static_cast<IndexApi>(k.checks[i].api)), k.checks[i].dim,
+                     k.checks[i].size, k.checks[i].wrap ? " wrap" : "", k.check_arg);
   for (size_t i = 0; i < k.stages.size(); ++i)
     s += fmt::format("  stage{}: {} of v{} -> {}\n", i, op_name(k.stages[i].op), k.stages[i].value,
                      dtype_name(k.stages[i].dtype));
@@ -97,9 +107,16 @@ void verify(const Kernel& k) {
       if (o >= 0 && in.row_level)
         TJ_CHECK(k.body[o].row_level, "{}: row-level v{} uses element-level v{}", k.name, i, o);
     }
-    if (in.kop == KOp::Load || in.kop == KOp::Store || in.kop == KOp::Index)
+    if (in.kop == KOp::Load || in.kop == KOp::Store || in.kop == KOp::Index ||
+        in.kop == KOp::Gather)
       TJ_CHECK(in.access >= 0 && in.access < static_cast<int32_t>(k.accesses.size()), "{}: v{}",
                k.name, i);
+    if (in.kop == KOp::Gather)
+      TJ_CHECK(in.a >= 0 && !is_floating(k.body[in.a].dtype) &&
+                   k.accesses[in.access].gather_size >= 0 && in.param >= 0 &&
+                   in.param < static_cast<int32_t>(k.checks.size()) && k.check_arg >= 0 &&
+                   k.check_arg < static_cast<int32_t>(k.args.size()),
+               "{}: gather v{}", k.name, i);
     if (in.kop == KOp::Param)
       TJ_CHECK(in.param >= 0 && in.param < static_cast<int32_t>(k.params.size()), "{}: v{}", k.name,
                i);

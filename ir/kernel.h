@@ -31,6 +31,12 @@ struct Access {
   DType dtype = DType::f32;
   Strides strides;  // one per domain dim
   int64_t offset = 0;
+  // Gather accesses only: the element offset also has index * gather_stride,
+  // for an index value (the Gather instruction's operand a) in
+  // [0, gather_size); with gather_wrap, negative ones count from the end.
+  int64_t gather_stride = 0;
+  int64_t gather_size = -1;  // -1: not a gather access
+  bool gather_wrap = false;
 };
 
 enum class KOp : uint8_t {
@@ -45,6 +51,8 @@ enum class KOp : uint8_t {
   Cast,     // a converted to dtype
   Reduced,  // the result of stage `param`
   Store,    // value a → access
+  Gather,   // access at index value a (see Access::gather_*): 0 and a report through the
+            // kernel's check argument (site `param`) when a is out of range
 };
 
 struct KInstr {
@@ -55,6 +63,15 @@ struct KInstr {
   int32_t access = -1;
   int32_t param = -1;
   bool row_level = false;
+};
+
+/// Where a Gather instruction reads, for the message of an out-of-range
+/// index (ir::index_error): the public function, its dimension and size.
+struct CheckSite {
+  int32_t api = 0;  // an ir::IndexApi
+  int64_t dim = 0;
+  int64_t size = 0;
+  bool wrap = false;
 };
 
 struct Stage {
@@ -84,6 +101,12 @@ struct Kernel {
   std::vector<Access> accesses;
   std::vector<KInstr> body;
   std::vector<Stage> stages;
+  // Kernels with Gather instructions: one site per instruction, and the
+  // buffer argument (i64[kCheckCellSize]) where the first out-of-range index
+  // found is reported: {1, index, api, dim, size, wrap} (the site's fields
+  // are compiled in); the plan runner reads it after the run.
+  std::vector<CheckSite> checks;
+  int32_t check_arg = -1;
   TileConfig tile;
   // matmul kernels: accesses 0, 1, 2 are A, B, C over the domain
   // [batch..., M, N, K] (K reduced), computed in `acc` dtype.
@@ -91,6 +114,8 @@ struct Kernel {
   int64_t kept_numel() const;
   int64_t reduced_numel() const;
 };
+
+inline constexpr int kCheckCellSize = 6;
 
 /// Readable text of a kernel (used in logs, dumps and tests).
 std::string to_string(const Kernel& k);

@@ -1,5 +1,7 @@
 #include "ir/op.h"
 
+#include <fmt/format.h>
+
 #include "ir/check.h"
 
 namespace tj::ir {
@@ -14,6 +16,31 @@ constexpr OpInfo kOps[] = {
 
 const OpInfo& op_info(Op op) { return kOps[static_cast<int>(op)]; }
 int num_ops() { return static_cast<int>(sizeof(kOps) / sizeof(kOps[0])); }
+
+std::string_view index_api_name(IndexApi api) {
+  switch (api) {
+    case IndexApi::gather:
+      return "gather";
+    case IndexApi::index_select:
+      return "index_select";
+    case IndexApi::take:
+      return "take";
+    case IndexApi::embedding:
+      return "embedding";
+    case IndexApi::index:
+      return "index";
+  }
+  return "gather";
+}
+
+std::string index_error(IndexApi api, int64_t index, int64_t dim, int64_t size, bool wrap) {
+  if (size == 0)
+    return fmt::format("{}: index {} is out of range for dimension {}, which has size 0",
+                       index_api_name(api), index, dim);
+  return fmt::format(
+      "{}: index {} is out of range for dimension {} with size {} (valid indices: {} to {})",
+      index_api_name(api), index, dim, size, wrap ? -size : 0, size - 1);
+}
 
 void not_a(Op op, const char* what) { TJ_CHECK(false, "{} is not a {}", op_name(op), what); }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace tj::ir {
@@ -12,7 +13,7 @@ enum class Op : uint8_t {
 #include "ir/ops.def"
 };
 
-enum class OpKind : uint8_t { Source, Unary, Binary, Ternary, Reduce, Movement, Matmul };
+enum class OpKind : uint8_t { Source, Unary, Binary, Ternary, Reduce, Movement, Matmul, Index };
 
 /// How an op's result dtype relates to its inputs (see ir/ops.def).
 enum class DTypeRule : uint8_t { Same, Float, Bool, Index, Any };
@@ -38,6 +39,14 @@ inline bool is_reduce(Op op) { return op_info(op).kind == OpKind::Reduce; }
 inline bool is_movement(Op op) { return op_info(op).kind == OpKind::Movement; }
 inline bool is_source(Op op) { return op_info(op).kind == OpKind::Source; }
 int num_ops();
+
+/// The public function an indirect load (Op::Gather) was traced from: its
+/// attrs[1], so that an out-of-range index is reported under the name the
+/// user called.
+enum class IndexApi : uint8_t { gather, index_select, take, embedding, index };
+std::string_view index_api_name(IndexApi api);
+/// "index_select: index 7 is out of range for dimension 0 with size 5 ...".
+std::string index_error(IndexApi api, int64_t index, int64_t dim, int64_t size, bool wrap);
 
 /// The internal error of a switch over ops that handles one kind and is
 /// given another: `case Op::X: ir::not_a(op, "reduction");`. Kind-specific

@@ -22,6 +22,10 @@ std::string attr_str(const Node& n) {
     case OpKind::Source:
       if (n.op == Op::Iota) return fmt::format(" axis={}", n.attrs.at(0));
       return "";
+    case OpKind::Index:
+      return fmt::format(" axis={} api={}{}", n.attrs.at(0),
+                         index_api_name(static_cast<IndexApi>(n.attrs.at(1))),
+                         n.attrs.at(2) ? " wrap" : "");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:

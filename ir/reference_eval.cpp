@@ -568,6 +568,31 @@ RefValue eval_matmul(const Node& n, const RefValue& a, const RefValue& b) {
   return v;
 }
 
+/// Gather (see ir/ops.def); an index out of range is a tj::Error, as the
+/// kernels report it after their run.
+RefValue eval_gather(const Node& n, const RefValue& src, const RefValue& index) {
+  RefValue v = make_value(n.dtype, n.shape);
+  const int64_t axis = n.attrs[0];
+  const auto api = static_cast<IndexApi>(n.attrs[1]);
+  const bool wrap = n.attrs[2] != 0;
+  const int64_t size = src.shape[axis];
+  const Strides ss = contiguous_strides(src.shape);
+  Strides st = ss;
+  st[axis] = 0;
+  for_each_index(n.shape, {st}, [&](int64_t k, const std::vector<int64_t>& o) {
+    int64_t j = index.i[k];
+    const int64_t raw = j;
+    if (wrap && j < 0) j += size;
+    if (j < 0 || j >= size) fail("{}", index_error(api, raw, axis, size, wrap));
+    const int64_t at = o[0] + j * ss[axis];
+    if (v.floating())
+      v.f[k] = src.f[at];
+    else
+      v.i[k] = src.i[at];
+  });
+  return v;
+}
+
 }  // namespace
 
 std::vector<RefValue> reference_eval(const Graph& g) {
@@ -601,6 +626,9 @@ std::vector<RefValue> reference_eval(const Graph& g) {
         break;
       case OpKind::Matmul:
         vals[id] = eval_matmul(n, *in[0], *in[1]);
+        break;
+      case OpKind::Index:
+        vals[id] = eval_gather(n, *in[0], *in[1]);
         break;
     }
     for (NodeId i : n.inputs)

@@ -155,13 +155,18 @@ PlanCache& plan_cache() {
 
 }  // namespace
 
-std::vector<BufferView> execute(const ir::Graph& g, Device device) {
+std::vector<BufferView> execute(const ir::Graph& g, Device device, std::string* index_error) {
   Backend& be = backend(device);
   std::shared_ptr<const ReadyPlan> rp = plan_cache().get(g, be);
   int64_t calls = 0;
-  std::vector<BufferView> out = run_plan(g, rp->plan, *rp->prepared, be, &calls);
+  std::string bad_index;
+  std::vector<BufferView> out = run_plan(g, rp->plan, *rp->prepared, be, &calls, &bad_index);
   counters().launched += calls;
   if (executed_hook()) executed_hook()(g, out);
+  if (!bad_index.empty()) {
+    if (!index_error) fail("{}", bad_index);
+    *index_error = std::move(bad_index);
+  }
   return out;
 }
 

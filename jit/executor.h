@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "ir/graph.h"
@@ -16,7 +17,11 @@
 
 namespace tj::jit {
 
-std::vector<BufferView> execute(const ir::Graph& g, Device device = Device::cpu());
+/// Runs g's plan (made, or found in the plan cache). An out-of-range gather
+/// index goes to `index_error` when given (the outputs are still returned;
+/// see run_plan), else it is thrown as a tj::Error.
+std::vector<BufferView> execute(const ir::Graph& g, Device device = Device::cpu(),
+                                std::string* index_error = nullptr);
 
 struct JitStats {
   int64_t plan_hits = 0, plan_misses = 0, kernels_compiled = 0, kernels_launched = 0;

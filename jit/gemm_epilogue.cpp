@@ -130,6 +130,7 @@ std::optional<FusedGemm> match_epilogue(const sched::Plan& p, size_t s,
       case ir::KOp::Index:
       case ir::KOp::Rand:
       case ir::KOp::Where:
+      case ir::KOp::Gather:
       case ir::KOp::Reduced:
         return std::nullopt;
     }

@@ -19,6 +19,10 @@ class PlanBuffers final : public RunBuffers {
         base_[b] = in.data();
       } else if (pb.kind == sched::PlanBuffer::Kind::output) {
         allocate(b);
+      } else if (pb.kind == sched::PlanBuffer::Kind::check) {
+        allocate(b);
+        const int64_t zero[ir::kCheckCellSize] = {};
+        be.copy_from_host(base_[b], zero, sizeof zero);
       }
     }
   }
@@ -73,7 +77,8 @@ class PlanBuffers final : public RunBuffers {
 }  // namespace
 
 std::vector<BufferView> run_plan(const ir::Graph& g, const sched::Plan& p,
-                                 const PreparedPlan& prepared, Backend& backend, int64_t* calls) {
+                                 const PreparedPlan& prepared, Backend& backend, int64_t* calls,
+                                 std::string* index_error) {
   std::shared_ptr<void> run = backend.begin_run();
   PlanBuffers buffers(g, p, backend);
   int64_t queued = 0;
@@ -86,7 +91,19 @@ std::vector<BufferView> run_plan(const ir::Graph& g, const sched::Plan& p,
     s += l.steps;
   }
   if (calls) *calls = queued;
-  return buffers.outputs();
+  std::vector<BufferView> out = buffers.outputs();
+  if (p.check_buffer >= 0) {
+    int64_t cell[ir::kCheckCellSize] = {};
+    backend.copy_to_host(cell, buffers.at(p.check_buffer), sizeof cell);
+    if (cell[0] != 0) {
+      std::string e = ir::index_error(static_cast<ir::IndexApi>(cell[2]), cell[1], cell[3], cell[4],
+                                      cell[5] != 0);
+      e += "; the elements read at it are 0";
+      if (!index_error) fail("{}", e);
+      *index_error = std::move(e);
+    }
+  }
+  return out;
 }
 
 }  // namespace tj::jit

@@ -10,6 +10,7 @@
 // makes the reuse safe).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "jit/backend.h"
@@ -17,8 +18,12 @@
 namespace tj::jit {
 
 /// `calls` (when given) receives the launches and library calls queued.
+/// A plan with gathers (Plan::check_buffer) waits for its run to read its
+/// check cell: an out-of-range index is put in `index_error` (when given;
+/// the outputs are complete, with 0 where the index was bad) or thrown as
+/// a tj::Error.
 std::vector<BufferView> run_plan(const ir::Graph& g, const sched::Plan& p,
                                  const PreparedPlan& prepared, Backend& backend,
-                                 int64_t* calls = nullptr);
+                                 int64_t* calls = nullptr, std::string* index_error = nullptr);
 
 }  // namespace tj::jit

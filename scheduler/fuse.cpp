@@ -82,6 +82,7 @@ class Fuser {
     for (int iter = 0; iter < 64; ++iter) {
       bool changed = views_pass();
       changed |= matmul_operands_pass();
+      changed |= gather_sources_pass();
       changed |= reduce_pass();
       changed |= size_pass();
       if (changed) continue;
@@ -169,6 +170,28 @@ class Fuser {
                 i);
           });
       }
+    }
+    return changed;
+  }
+
+  // Rule 1 (gathers): an indirect load reads its source from memory.
+  bool gather_sources_pass() {
+    bool changed = false;
+    for (size_t i = 0; i < g_.size(); ++i) {
+      const Node& ga = g_.node(static_cast<NodeId>(i));
+      if (ga.op != Op::Gather) continue;
+      NodeId x = ga.inputs[0], w = x;
+      while (ir::is_movement(g_.node(w).op) && !M_[w]) w = g_.node(w).inputs[0];
+      if (computed(w))
+        changed |= mark(w, [&] {
+          return fmt::format("the source of {} %{} (read at computed indices)",
+                             ir::index_api_name(static_cast<ir::IndexApi>(ga.attrs[1])), i);
+        });
+      if (!buffer_view(g_, M_, x))
+        changed |= mark(x, [&] {
+          return fmt::format("the source of {} %{} (a view a kernel cannot index)",
+                             ir::index_api_name(static_cast<ir::IndexApi>(ga.attrs[1])), i);
+        });
     }
     return changed;
   }
@@ -414,7 +437,7 @@ class Fuser {
     if (memo[x] >= 0) return memo[x];
     const Node& n = g_.node(x);
     if (is_leaf(n) || M_[x]) return memo[x] = 0;
-    int c = ir::is_pointwise(n.op) ? 1 : 0;
+    int c = ir::is_pointwise(n.op) || n.op == Op::Gather ? 1 : 0;
     for (NodeId y : n.inputs) c += op_cost(y, memo);
     return memo[x] = std::min(c, 1 << 20);
   }

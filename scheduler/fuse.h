@@ -8,7 +8,9 @@
 // Rules, in the order they are applied:
 //  1. Outputs, matmul and cat results are materialized. A matmul operand that
 //     is computed (not a view of a buffer) is materialized, and so is one
-//     whose strides a GEMM cannot take.
+//     whose strides a GEMM cannot take. The source of a gather (an indirect
+//     load) is read from memory too: a computed one is materialized; its
+//     index is an ordinary inlined value.
 //  2. Views are index arithmetic. A reshape that merges dims of a computed
 //     value (not affine in the kernel's index) materializes that value; a
 //     reshape of a buffer view whose strides do not allow it materializes

@@ -46,6 +46,19 @@ struct Buffers {
     return by_input_slot[slot] = static_cast<int32_t>(list.size() - 1);
   }
 
+  int32_t* check_buffer = nullptr;
+
+  /// The plan's check cell (made on first use).
+  int32_t check() {
+    if (*check_buffer >= 0) return *check_buffer;
+    PlanBuffer b;
+    b.kind = PlanBuffer::Kind::check;
+    b.dtype = DType::i64;
+    b.numel = ir::kCheckCellSize;
+    list.push_back(b);
+    return *check_buffer = static_cast<int32_t>(list.size() - 1);
+  }
+
   int32_t of_node(NodeId n) {
     if (g.node(n).op == Op::Buffer) return of_leaf(n);
     auto it = by_node.find(n);
@@ -102,15 +115,23 @@ class GroupLowerer {
     return static_cast<int32_t>(arg_buffers_.size() - 1);
   }
 
-  int32_t access(int32_t plan_buffer, DType dt, const Strides& st, int64_t off) {
+  int32_t access(int32_t plan_buffer, DType dt, const Strides& st, int64_t off,
+                 const Access* gather = nullptr) {
     Access a;
     a.arg = plan_buffer < 0 ? -1 : arg_for(plan_buffer, dt);
     a.dtype = dt;
     a.strides = st;
     a.offset = off;
+    if (gather) {
+      a.gather_stride = gather->gather_stride;
+      a.gather_size = gather->gather_size;
+      a.gather_wrap = gather->gather_wrap;
+    }
     for (size_t i = 0; i < k_.accesses.size(); ++i) {
       const Access& b = k_.accesses[i];
-      if (b.arg == a.arg && b.dtype == a.dtype && b.strides == a.strides && b.offset == a.offset)
+      if (b.arg == a.arg && b.dtype == a.dtype && b.strides == a.strides && b.offset == a.offset &&
+          b.gather_stride == a.gather_stride && b.gather_size == a.gather_size &&
+          b.gather_wrap == a.gather_wrap)
         return static_cast<int32_t>(i);
     }
     k_.accesses.push_back(a);
@@ -149,6 +170,10 @@ class GroupLowerer {
           break;
         case KOp::Store:
           in.row_level = reduced_invariant(k_.accesses[in.access].strides);
+          break;
+        case KOp::Gather:
+          in.row_level =
+              k_.body[in.a].row_level && reduced_invariant(k_.accesses[in.access].strides);
           break;
         case KOp::Rand:
         case KOp::Unary:
@@ -247,11 +272,50 @@ class GroupLowerer {
         in.param = stage;
         return push(in);
       }
+      case ir::OpKind::Index:
+        return emit_gather(n, v);
       case ir::OpKind::Movement:
       case ir::OpKind::Matmul:
         break;
     }
     TJ_CHECK(false, "cannot inline %{} ({})", n, ir::op_name(nd.op));
+  }
+
+  /// Gather (see ir/ops.def): the source is a buffer view (fuse() makes it
+  /// one) read at the domain point with its axis coordinate replaced by the
+  /// index value.
+  int32_t emit_gather(NodeId n, const View& v) {
+    const Node& nd = g_.node(n);
+    const int64_t axis = nd.attrs[0];
+    auto bv = buffer_view(g_, s_.materialized, nd.inputs[0]);
+    TJ_CHECK(bv.has_value(), "the source of gather %{} is not a buffer view", n);
+    const Node& b = g_.node(bv->buffer);
+    int32_t pb = b.op == Op::Buffer ? bufs_.of_leaf(bv->buffer) : bufs_.of_node(bv->buffer);
+    int32_t index = emit(nd.inputs[1], v);
+    View sv = v;
+    std::fill(sv.coef[axis].begin(), sv.coef[axis].end(), 0);
+    sv.base[axis] = 0;
+    Strides st;
+    int64_t off;
+    to_access(sv, bv->strides, &st, &off);
+    Access ga;
+    ga.gather_stride = bv->strides[axis];
+    ga.gather_size = g_.node(nd.inputs[0]).shape[axis];
+    ga.gather_wrap = nd.attrs[2] != 0;
+    ir::CheckSite site;
+    site.api = static_cast<int32_t>(nd.attrs[1]);
+    site.dim = axis;
+    site.size = ga.gather_size;
+    site.wrap = ga.gather_wrap;
+    k_.checks.push_back(site);
+    if (k_.check_arg < 0) k_.check_arg = arg_for(bufs_.check(), DType::i64);
+    KInstr in;
+    in.kop = KOp::Gather;
+    in.dtype = b.dtype;
+    in.a = index;
+    in.access = access(pb, b.dtype, st, off + bv->offset, &ga);
+    in.param = static_cast<int32_t>(k_.checks.size() - 1);
+    return push(in);
   }
 
   int32_t emit_source(NodeId n, const View& v) {
@@ -438,6 +502,7 @@ Plan lower(const Graph& g, const Schedule& s) {
   Plan p;
   p.graph_hash = g.hash();
   Buffers bufs{g, p.buffers, {}, {}};
+  bufs.check_buffer = &p.check_buffer;
   // Graph outputs first, so each gets a buffer of its own.
   for (size_t k = 0; k < g.outputs().size(); ++k) {
     NodeId o = g.outputs()[k];

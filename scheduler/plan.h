@@ -18,7 +18,10 @@
 namespace tj::sched {
 
 struct PlanBuffer {
-  enum class Kind : uint8_t { input, temp, output };
+  // check: the i64[ir::kCheckCellSize] cell where kernels with gathers
+  // report an out-of-range index; zeroed before the first step, read after
+  // the last (see jit/run_plan.h).
+  enum class Kind : uint8_t { input, temp, output, check };
   Kind kind = Kind::temp;
   int32_t slot = -1;     // input: graph buffer slot; output: first index in g.outputs()
   ir::NodeId node = -1;  // temp/output: the node it holds
@@ -50,6 +53,7 @@ struct Plan {
   std::vector<Step> steps;
   std::vector<PlanBuffer> buffers;
   std::vector<int32_t> outputs;       // plan buffer per graph output
+  int32_t check_buffer = -1;          // the check cell, when a kernel gathers
   std::string schedule_text;          // the fusion decision, for logs
   std::vector<std::string> refusals;  // why values were not fused into their users (WhyNoFuse)
   std::vector<StepOps> step_ops;      // per step

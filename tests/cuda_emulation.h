@@ -57,6 +57,14 @@ T __shfl_xor_sync(unsigned, T v, int mask) {
   return r;
 }
 
+// Blocks and threads run one at a time on one OS thread: nothing interleaves.
+inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long cmp,
+                                    unsigned long long v) {
+  const unsigned long long old = *p;
+  if (old == cmp) *p = v;
+  return old;
+}
+
 inline float __int_as_float(int i) {
   float f;
   memcpy(&f, &i, 4);

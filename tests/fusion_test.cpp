@@ -326,6 +326,92 @@ std::vector<FusionCase> fusion_cases() {
                      masked_fill(s, m, -std::numeric_limits<double>::infinity()).softmax(-1)};
                },
                1});
+  // ---- indirect loads: gathers fuse into their consumer, indices computed inline -------
+  // Embedding rows, RMS-normalized: the gather is the row kernel's load.
+  c.push_back({"embedding_rms_norm",
+               [] {
+                 Tensor w = input({50, 32}, f32, 60), ids = input({3, 7}, i64, 61, 0, 49);
+                 Tensor e = embedding(w, ids);
+                 return std::vector<Tensor>{e * rsqrt((e * e).mean({-1}, true) + 1e-5)};
+               },
+               1});
+  // torch.gather along dim 1 with indices computed in the same kernel.
+  c.push_back({"gather_computed_index",
+               [] {
+                 Tensor x = input({6, 11}, f32, 62), k = input({6, 4}, i64, 63, 0, 100);
+                 return std::vector<Tensor>{gather(x, 1, remainder(k * 3, 11)) * 2.0 + 1.0};
+               },
+               1});
+  // take with negative indices (counted from the end); of a transposed view,
+  // which is copied first (flattening it is not a view, as for reshape).
+  c.push_back({"take_negative",
+               [] {
+                 Tensor x = input({5, 9}, f64, 64), k = input({4, 3}, i32, 65, -45, 44);
+                 return std::vector<Tensor>{take(x, k)};
+               },
+               1});
+  c.push_back({"take_negative_of_view",
+               [] {
+                 Tensor x = input({5, 9}, f64, 64).t(), k = input({4, 3}, i32, 65, -45, 44);
+                 return std::vector<Tensor>{take(x, k)};
+               },
+               2});
+  // A computed source is materialized first; the select along dim 1 of a
+  // [4, 10, 6] tensor, then a row sum over the selected entries.
+  c.push_back({"index_select_computed_source",
+               [] {
+                 Tensor x = input({4, 10, 6}, f32, 66), k = input({5}, i64, 67, 0, 9);
+                 return std::vector<Tensor>{index_select(exp(x), 1, k).sum({1})};
+               },
+               2});
+  // Shape ops that read at computed positions: flip and roll (one dim each),
+  // reflect padding of two dims (one take), the GQA head repeat, and a
+  // constant pad of a computed value (materialized first).
+  c.push_back({"flip_roll_pointwise",
+               [] {
+                 Tensor x = input({6, 10}, f32, 73);
+                 return std::vector<Tensor>{flip(x, {1}) * 2.0 + roll(x, {3}, {1})};
+               },
+               1});
+  c.push_back({"pad_reflect_2d_row_sum",
+               [] {
+                 Tensor x = input({4, 6, 7}, f32, 74);
+                 return std::vector<Tensor>{pad(x, {2, 2, 1, 1}, "reflect").sum({-1})};
+               },
+               1});
+  c.push_back({"repeat_interleave_heads",
+               [] {
+                 Tensor k = input({2, 2, 5, 4}, bf16, 75);
+                 return std::vector<Tensor>{repeat_interleave(k, 3, 1) * 0.5};
+               },
+               1, false, Tol{1e-2, 1e-2}});
+  c.push_back({"pad_constant_of_computed",
+               [] {
+                 Tensor x = input({5, 9}, f32, 76);
+                 return std::vector<Tensor>{pad(exp(x), {1, 2}, "constant", -1.0)};
+               },
+               2});
+  // Causal grouped-query attention: the key/value head repeat (a gather kernel
+  // each, as GEMM operands are buffers), the score GEMM, the masked softmax row
+  // kernel and the value GEMM.
+  c.push_back({"sdpa_causal_gqa",
+               [] {
+                 Tensor q = input({1, 4, 6, 8}, f32, 77), k = input({1, 2, 9, 8}, f32, 78),
+                        v = input({1, 2, 9, 5}, f32, 79);
+                 return std::vector<Tensor>{
+                     scaled_dot_product_attention(q, k, v, {}, 0.0, true, {}, true)};
+               },
+               5});
+  // Gathers of gathers, and every source dtype.
+  for (DType t : {f16, bf16, i32, i64, bool_}) {
+    c.push_back({"gather_chain_" + std::string(dtype_name(t)),
+                 [t] {
+                   Tensor x = input({40}, t, 68, -5, 5), p = input({40}, i64, 69, 0, 39),
+                          q = input({8, 5}, i32, 70, 0, 39);
+                   return std::vector<Tensor>{take(x, take(p, q))};
+                 },
+                 1});
+  }
   // ---- every dtype through a fused chain, and reduced ----------------------------------
   for (DType t : {f32, f16, bf16, f64, i32, i64, bool_}) {
     c.push_back({"chain_" + std::string(dtype_name(t)), [t] { return dtype_chain(t); }, 1});
@@ -526,6 +612,28 @@ INSTANTIATE_TEST_SUITE_P(Cases, FusionTest,
                                                                       ? "_Emulated"
                                                                       : "_Cpu");
                          });
+
+/// A gather whose index is computed in its kernel and out of range: every
+/// backend reads nothing there and reports the index after the run, as the
+/// reference evaluator does.
+TEST(FusionChecks, OutOfRangeGatherIndicesAreReportedByEveryBackend) {
+  ConfigGuard guard;
+  guard->lazy = true;
+  sync();
+  std::vector<ir::Graph> graphs;
+  trace::set_flush_observer([&](const ir::Graph& g) { graphs.push_back(g); });
+  Tensor x = input({4, 6}, f32, 71), k = input({5}, i64, 72, 0, 3);
+  Tensor bad = index_select(x, 1, k * 2 + 1).sum({1});  // the index 7 is out of range
+  EXPECT_TRUE(
+      testing::throws_error([&] { bad.eval(); }, {"index_select", "index 7", "with size 6"}));
+  trace::set_flush_observer({});
+  ASSERT_EQ(graphs.size(), 1u);
+  EXPECT_TRUE(testing::throws_error([&] { ir::reference_eval(graphs[0]); },
+                                    {"index_select", "index 7", "with size 6"}));
+  for (bool scalar : {false, true})
+    EXPECT_TRUE(testing::throws_error([&] { testing::run_cuda_emulated(graphs[0], scalar); },
+                                      {"index_select", "index 7", "with size 6"}));
+}
 
 // ---- the plan cache ----------------------------------------------------------------
 

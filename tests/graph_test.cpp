@@ -151,6 +151,7 @@ TEST(GraphTest, OpTableIsConsistent) {
         EXPECT_EQ(info.arity, 1) << info.name;
         break;
       case OpKind::Matmul:
+      case OpKind::Index:
         EXPECT_EQ(info.arity, 2) << info.name;
         break;
       case OpKind::Source:

@@ -60,6 +60,14 @@ Tensor Tensor::reshape(const Shape& shape) const {
   if (x->is_ready())
     if (auto st = reshape_strides(x->shape, x->value.strides, to))
       return view_of(*x, to, *st, x->value.offset);
+  // A reshape of a pending reshape is one reshape of its input: a kernel can
+  // index [8, 5] -> [40] -> [8, 5] without a buffer, not each step alone.
+  trace::TensorImpl::Ptr inner;
+  {
+    std::lock_guard lock(x->mu);
+    if (!x->is_ready() && x->op == Op::Reshape && x->inputs.size() == 1) inner = x->inputs[0];
+  }
+  if (inner) return Tensor(inner).reshape(to);
   return trace::record(Op::Reshape, {*this}, {.shape = to}, "reshape");
 }
 

@@ -135,7 +135,8 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
     log(LogLevel::debug, "flush ({}): {}", flush_reason_name(reason), ir::to_string(g));
   if (observer()) observer()(g);
   obs::FlushScope observe(flush_reason_name(reason), g);  // TILEJIT_TRACE / DUMP_DIR / TIMELINE
-  std::vector<BufferView> results = jit::execute(g, device);
+  std::string index_error;  // thrown once the results are stored: the process keeps working
+  std::vector<BufferView> results = jit::execute(g, device, &index_error);
   record_flush(reason, static_cast<int64_t>(g.size()), g, static_cast<int64_t>(outs.size()));
 
   for (size_t k = 0; k < outs.size(); ++k) {
@@ -152,6 +153,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
     }
     release_inputs(std::move(dropped));
   }
+  if (!index_error.empty()) fail("{}", index_error);
 }
 
 }  // namespace

@@ -170,6 +170,58 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 Tensor contiguous(const Tensor& x);
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+
+// ---- indexing: reads at positions another tensor gives ---------------------------
+// Indices are i64 or i32 tensors. The read fuses into the kernel that uses it
+// (the indices may be computed in that kernel too). An index out of range is
+// a tj::Error naming the op, the index and the size: at the call when the
+// indices are a computed CPU tensor, otherwise when the flush that ran the
+// kernel ends (the elements read at a bad index are then 0).
+/// out[i][j][k] = input[index[i][j][k]][j][k] for dim 0, and so on, as
+/// torch.gather: index has input's rank, and no larger size except in `dim`.
+Tensor gather(const Tensor& input, int64_t dim, const Tensor& index);
+/// The slices of `input` along `dim` at the positions of the vector `index`.
+Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index);
+/// `input` read as a flat row-major vector at `index` (negative indices
+/// count from the end); the result has index's shape.
+Tensor take(const Tensor& input, const Tensor& index);
+/// Rows of `weight` ([num_embeddings, embedding_dim]) at `indices`: shape
+/// indices.shape + [embedding_dim], as torch::embedding. `padding_idx`,
+/// `scale_grad_by_freq` and `sparse` only change gradients.
+Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx = -1,
+                 bool scale_grad_by_freq = false, bool sparse = false);
+
+// ---- shapes: views, and reads at computed positions -------------------------------
+/// `length` entries of `dim` from `start` (a view; negative start from the end).
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+/// The slice at `index` of `dim`, without that dim (a view).
+Tensor select(const Tensor& x, int64_t dim, int64_t index);
+/// Views of `split_size` entries of `dim` each (the last may be smaller), or of the given sizes.
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
+/// At most `chunks` views of ceil(size / chunks) entries each, as torch.chunk.
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+/// 0-d or 1-d tensors broadcast to the grid of their sizes (views), "ij" or "xy" indexing.
+std::vector<Tensor> meshgrid(const std::vector<Tensor>& tensors, std::string_view indexing = "ij");
+// flip, roll, pad, repeat and repeat_interleave read x at positions computed
+// in the kernel that uses the result: one kernel with their consumer.
+Tensor flip(const Tensor& x, const Axes& dims);
+/// Entries shifted by shifts[k] along dims[k], wrapping around; with no
+/// dims, of the flattened tensor (one shift).
+Tensor roll(const Tensor& x, const std::vector<int64_t>& shifts, const Axes& dims = {});
+/// As torch.nn.functional.pad: `pad` holds (before, after) pairs from the last
+/// dimension backwards; mode "constant" (`value`; negative pads crop),
+/// "reflect", "replicate" or "circular".
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pad, std::string_view mode = "constant",
+           double value = 0);
+/// x tiled repeats[d] times along each dimension (extra leading repeats add dimensions).
+Tensor repeat(const Tensor& x, const Shape& repeats);
+/// Each entry repeated `repeats` times along `dim` (of the flattened tensor without a dim).
+Tensor repeat_interleave(const Tensor& x, int64_t repeats, std::optional<int64_t> dim = {});
+/// i64 of shape index.shape + [num_classes], 1 at each class value; with
+/// num_classes -1, max + 1. Reads the values (a flush) to check their range.
+Tensor one_hot(const Tensor& index, int64_t num_classes = -1);
+
 /// The shape that `a` and `b` broadcast to; throws tj::Error if they don't.
 Shape broadcast_shapes(const Shape& a, const Shape& b);
 
@@ -210,6 +262,23 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// x @ w^T + b, with w of shape [out_features, in_features].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = {});
+
+// ---- attention and dropout -----------------------------------------------------
+/// As torch.nn.functional.dropout: each element zeroed with probability p
+/// (Philox, so manual_seed fixes the mask), the others scaled by 1 / (1 - p);
+/// x itself when not training.
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
+/// As torch.nn.functional.scaled_dot_product_attention: softmax(q k^T * scale
+/// + mask) v over [..., L, E] queries, [..., S, E] keys and [..., S, Ev]
+/// values; scale defaults to 1 / sqrt(E); attn_mask is bool (true: attend) or
+/// floating (added), broadcast to [..., L, S]; is_causal masks keys after the
+/// query (top-left aligned); with enable_gqa, key and value heads (dim -3)
+/// are shared by groups of query heads. A row with every key masked is NaN.
+/// Two GEMMs and one row kernel: the [..., L, S] scores are materialized.
+Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                    const Tensor& attn_mask = {}, double dropout_p = 0.0,
+                                    bool is_causal = false, std::optional<double> scale = {},
+                                    bool enable_gqa = false);
 
 // ---- evaluation -------------------------------------------------------------------
 /// Computes everything pending in the calling thread's trace.

@@ -175,6 +175,17 @@ class Tensor {
   Tensor tril(int64_t diagonal = 0) const;
   Tensor triu(int64_t diagonal = 0) const;
   Tensor matmul(const Tensor& other) const;
+  Tensor gather(int64_t dim, const Tensor& index) const;
+  Tensor index_select(int64_t dim, const Tensor& index) const;
+  Tensor take(const Tensor& index) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  std::vector<Tensor> split(int64_t split_size, int64_t dim = 0) const;
+  std::vector<Tensor> chunk(int64_t chunks, int64_t dim = 0) const;
+  Tensor flip(const Axes& dims) const;
+  Tensor roll(const std::vector<int64_t>& shifts, const Axes& dims = {}) const;
+  Tensor repeat(const Shape& repeats) const;
+  Tensor repeat_interleave(int64_t repeats, std::optional<int64_t> dim = {}) const;
 
   // ---- in-place forms: rebind this handle to the new value -----------------
   Tensor& operator+=(const Tensor& o);

@@ -339,9 +339,32 @@ std::string BodyPrinter::expr(int32_t i, const std::vector<std::string>& idx) {
     case KOp::Reduced:
       return fmt::format("red{}", in.param);
     case KOp::Store:
+    case KOp::Gather:  // statements of their own: emit_instr
       break;
   }
-  TJ_CHECK(false, "store has no value");
+  TJ_CHECK(false, "{}: v{} is not an expression", k_.name, i);
+}
+
+std::string BodyPrinter::site_args(int32_t site) const {
+  const ir::CheckSite& c = k_.checks[site];
+  return fmt::format("{}, {}, {}, {}", c.api, c.dim, c.size, c.wrap ? 1 : 0);
+}
+
+void BodyPrinter::gather(int32_t i, const std::vector<std::string>& idx,
+                         const std::string& indent) {
+  const KInstr& in = k_.body[i];
+  const Access& a = k_.accesses[in.access];
+  const std::string raw = v(in.a), j = "j" + std::to_string(i), ok = "ok" + std::to_string(i);
+  out_ += fmt::format(
+      "{}const int64_t {} = {};\n", indent, j,
+      a.gather_wrap ? fmt::format("({0} < 0 ? {0} + {1} : {0})", raw, a.gather_size) : raw);
+  out_ +=
+      fmt::format("{}const bool {} = (uint64_t){} < (uint64_t){};\n", indent, ok, j, a.gather_size);
+  gather_report(i, indent);
+  std::string off = offset_expr(in.access, idx);
+  off += a.gather_stride == 1 ? " + " + j : fmt::format(" + {} * {}", j, a.gather_stride);
+  out_ += fmt::format("{}const {} {} = {} ? {} : ({})0;\n", indent, value_type(in.dtype), v(i), ok,
+                      load_expr(in.dtype, ref(in.access, off)), value_type(in.dtype));
 }
 
 void BodyPrinter::emit_instr(int32_t i, const std::vector<std::string>& idx,
@@ -349,6 +372,10 @@ void BodyPrinter::emit_instr(int32_t i, const std::vector<std::string>& idx,
   const KInstr& in = k_.body[i];
   if (in.kop == KOp::Store) {
     store(i, idx, indent);
+    return;
+  }
+  if (in.kop == KOp::Gather) {
+    gather(i, idx, indent);
     return;
   }
   const char* t = in.kop == KOp::Index ? "int64_t" : value_type(in.dtype);

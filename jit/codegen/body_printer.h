@@ -51,6 +51,16 @@ class BodyPrinter {
   /// Prints Store instruction i.
   virtual void store(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
 
+  /// Prints Gather instruction i: its index, whether it is in range, the
+  /// report (gather_report) and the value (0 when out of range).
+  void gather(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
+  /// How a dialect notes that Gather instruction i's index `v<a>` is out of
+  /// range (`ok<i>` false): a statement at `indent`.
+  virtual void gather_report(int32_t i, const std::string& indent) = 0;
+  /// The report call's arguments after the cell and the index: the site's
+  /// api, dim, size and wrap, as the cell holds them.
+  std::string site_args(int32_t site) const;
+
   std::string offset_expr(int32_t acc, const std::vector<std::string>& idx) const;
   std::string ref(int32_t acc, const std::string& offset) const;
   std::string v(int32_t i) const { return "v" + std::to_string(i); }

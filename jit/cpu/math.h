@@ -575,4 +575,20 @@ static inline uint16_t tj_float_to_bf16(float f) {
   return (uint16_t)((x & 0x7fffffffu) > 0x7f800000u ? n : r);
 }
 
+// ---- checks -----------------------------------------------------------------------
+// An out-of-range gather index: the first report of a run wins the cell
+// {1, index, api, dim, size, wrap}; the plan runner reads it after the run.
+static inline void tj_index_report(int64_t* cell, int64_t index, int64_t api, int64_t dim,
+                                   int64_t size, int64_t wrap) {
+  int64_t expected = 0;
+  if (__atomic_compare_exchange_n(&cell[0], &expected, (int64_t)1, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_RELAXED)) {
+    cell[1] = index;
+    cell[2] = api;
+    cell[3] = dim;
+    cell[4] = size;
+    cell[5] = wrap;
+  }
+}
+
 #endif  // TJ_CPU_MATH_H

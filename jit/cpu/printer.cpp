@@ -39,9 +39,32 @@ class KernelPrinter : public BodyPrinter {
       out_ += fmt::format("  {0}* __restrict a{1} = ({0}*)args[{1}];\n", st, i);
     }
     out_ += "  (void)fp; (void)ip;\n";
+    // Out-of-range gather indices: reductions over the program (vectorizable),
+    // reported once at its end.
+    for (size_t p = 0; p < k_.checks.size(); ++p)
+      out_ += fmt::format("  int64_t tj_bad{0} = INT64_MIN; int tj_any{0} = 0;\n", p);
     print_kernel_body();
+    for (size_t p = 0; p < k_.checks.size(); ++p)
+      out_ += fmt::format("  if (tj_any{0}) tj_index_report(a{1}, tj_bad{0}, {2});\n", p,
+                          k_.check_arg, site_args(static_cast<int32_t>(p)));
     out_ += "}\n";
     return out_;
+  }
+
+  void gather_report(int32_t i, const std::string& indent) override {
+    const KInstr& in = k_.body[i];
+    out_ += fmt::format(
+        "{0}tj_any{1} |= !ok{2}; tj_bad{1} = (!ok{2} && {3} > tj_bad{1}) ? {3} : tj_bad{1};\n",
+        indent, in.param, i, v(in.a));
+  }
+
+  /// omp simd clauses for the report variables of the gathers among `el`.
+  std::string gather_clauses(const std::vector<int32_t>& el) const {
+    std::string c;
+    for (int32_t i : el)
+      if (k_.body[i].kop == KOp::Gather)
+        c += fmt::format(" reduction(max:tj_bad{0}) reduction(|:tj_any{0})", k_.body[i].param);
+    return c;
   }
 
  private:
@@ -164,7 +187,8 @@ class KernelPrinter : public BodyPrinter {
       case Op::Prod: {
         const char* init = st.op == Op::Sum ? "0" : "1";
         out_ += fmt::format("    {} acc{} = {};\n", acc_t, s, init);
-        clause = fmt::format(" reduction({}:acc{})", st.op == Op::Sum ? "+" : "*", s);
+        clause = fmt::format(" reduction({}:acc{})", st.op == Op::Sum ? "+" : "*", s) +
+                 gather_clauses(el);
         open_reduced_loops(idx, true, clause);
         for (int32_t i : el) emit_instr(i, idx, loop_indent_);
         out_ += fmt::format("{}acc{} {}= ({}){};\n", loop_indent_, s, st.op == Op::Sum ? "+" : "*",
@@ -182,7 +206,8 @@ class KernelPrinter : public BodyPrinter {
         out_ += fmt::format("    {} acc{} = {};\n", acc_t, s, init);
         if (fl) out_ += fmt::format("    int nan{} = 0;\n", s);
         clause = fmt::format(" reduction({}:acc{}){}", mx ? "max" : "min", s,
-                             fl ? fmt::format(" reduction(|:nan{})", s) : "");
+                             fl ? fmt::format(" reduction(|:nan{})", s) : "") +
+                 gather_clauses(el);
         open_reduced_loops(idx, true, clause);
         for (int32_t i : el) emit_instr(i, idx, loop_indent_);
         out_ += fmt::format("{}{{ const {} e = ({}){}; acc{} = e {} acc{} ? e : acc{};{} }}\n",

@@ -142,6 +142,20 @@ struct alignas(sizeof(T) * N) tj_vec {
   T v[N];
 };
 
+// ---- checks ----------------------------------------------------------------------
+// An out-of-range gather index: the first report of a run wins the cell
+// {1, index, api, dim, size, wrap}; the plan runner reads it after the run.
+TJ_FN void tj_index_report(int64_t* cell, int64_t index, int64_t api, int64_t dim, int64_t size,
+                           int64_t wrap) {
+  if (atomicCAS((unsigned long long*)cell, 0ull, 1ull) == 0ull) {
+    cell[1] = index;
+    cell[2] = api;
+    cell[3] = dim;
+    cell[4] = size;
+    cell[5] = wrap;
+  }
+}
+
 // ---- cross-thread reductions -----------------------------------------------------
 // Butterfly over a warp: every lane ends with the result. Combining in a fixed
 // order makes every reduction deterministic.

@@ -202,6 +202,7 @@ class CudaPrinter : public BodyPrinter {
     for (const KInstr& in : k_.body)
       if (in.kop == KOp::Store) written[k_.accesses[in.access].arg] = true;
     if (k_.kind == Kernel::Kind::matmul) written[k_.accesses[2].arg] = true;
+    if (k_.check_arg >= 0) written[k_.check_arg] = true;
     std::string params, names;
     for (size_t i = 0; i < k_.args.size(); ++i) {
       params += fmt::format("{}{}* __restrict__ a{}, ", written[i] ? "" : "const ",
@@ -240,6 +241,12 @@ class CudaPrinter : public BodyPrinter {
       return fmt::format("(V ? {} : {})", load_expr(in.dtype, fmt::format("L{}.v[e]", i)),
                          BodyPrinter::load(i, idx));
     return BodyPrinter::load(i, idx);
+  }
+
+  void gather_report(int32_t i, const std::string& indent) override {
+    const KInstr& in = k_.body[i];
+    out_ += fmt::format("{}if (!ok{}) tj_index_report(a{}, {}, {});\n", indent, i, k_.check_arg,
+                        v(in.a), site_args(in.param));
   }
 
   void store(int32_t i, const std::vector<std::string>& idx, const std::string& indent) override {

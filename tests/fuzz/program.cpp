@@ -368,6 +368,15 @@ bool apply_step(const Step& s, Slots& slots) {
     case Step::cat:
       slots[s.slot] = tj::cat({A(), B()}, s.ints[0]);
       return true;
+    case Step::gather:
+      if (s.code == 0) {
+        const int64_t n = A().size(s.ints[0]);
+        slots[s.slot] = tj::index_select(A(), s.ints[0], tj::remainder(B(), n));
+      } else {
+        const int64_t n = A().numel();
+        slots[s.slot] = tj::take(A(), tj::remainder(B(), 2 * n) - n);
+      }
+      return true;
     case Step::inplace: {
       Tensor& t = slots.at(s.a);
       if (s.code == 0)
@@ -442,6 +451,12 @@ std::string cpp_of(const Step& s) {
       return fmt::format("{}tj::matmul({}, {});", out, t(s.a), t(s.b));
     case Step::cat:
       return fmt::format("{}tj::cat({{{}, {}}}, {});", out, t(s.a), t(s.b), s.ints[0]);
+    case Step::gather:
+      if (s.code == 0)
+        return fmt::format("{0}tj::index_select({1}, {3}, tj::remainder({2}, {1}.size({3})));", out,
+                           t(s.a), t(s.b), s.ints[0]);
+      return fmt::format("{0}tj::take({1}, tj::remainder({2}, 2 * {1}.numel()) - {1}.numel());",
+                         out, t(s.a), t(s.b));
     case Step::inplace:
       return fmt::format("{} {}= {};", t(s.a), s.code == 0 ? "+" : s.code == 1 ? "-" : "*", t(s.b));
     case Step::sync:
@@ -656,6 +671,17 @@ class Generator {
       emit(s, false);
     } else if (kind < 89) {
       matmul(s, m);
+    } else if (kind < 91 && rng_.chance(50)) {
+      // Gathers at in-range indices computed in the kernel (an index input
+      // taken modulo the size): never out of range, so never an error.
+      s.kind = Step::gather;
+      s.code = rank == 0 ? 1 : static_cast<int>(rng_.below(2));
+      if (s.code == 0) s.ints = {rng_.below(rank)};
+      if (s.code == 0 ? m.shape[s.ints[0]] == 0 : shape_numel(m.shape) == 0) return;
+      Shape ishape{random_size()};
+      if (s.code == 1 && rng_.chance(50)) ishape.push_back(1 + rng_.below(4));
+      s.b = add_input(ishape, DType::i64);
+      if (s.b >= 0) emit(s, m.exact);
     } else if (kind < 91) {
       if (rank == 0) return;
       s.kind = Step::cat;
