@@ -201,6 +201,47 @@ TypeShape infer_gather(std::string_view name, const TypeRef& src, const TypeRef&
   return {src.dtype, index.shape};
 }
 
+/// Scatter(dst, index, src) with attrs [axis, api, wrap, accumulate] (see ir/ops.def).
+TypeShape infer_scatter(std::string_view name, const TypeRef& dst, const TypeRef& index,
+                        const TypeRef& src, const OpArgs& args) {
+  if (args.attrs.size() != 4)
+    fail("{}: needs attrs [axis, api, wrap, accumulate], got {}", name, args.attrs.size());
+  if (index.dtype != DType::i64 && index.dtype != DType::i32)
+    fail("{}: indices must be i64 or i32, got {} (cast them with .to(tj::kLong))", name,
+         dt(index.dtype));
+  if (src.dtype != dst.dtype)
+    fail(
+        "{}: the source must have the destination's dtype: got {} for a {} tensor (cast it with "
+        ".to())",
+        name, dt(src.dtype), dt(dst.dtype));
+  if (args.attrs[3] != 0 && dst.dtype == DType::bool_)
+    fail("{}: accumulating is not defined for bool tensors", name);
+  const size_t r = dst.shape.size();
+  const int64_t axis = args.attrs[0];
+  if (r == 0 || axis < 0 || axis >= static_cast<int64_t>(r))
+    fail("{}: dimension {} is out of range for a tensor of shape {}", name, axis,
+         shape_str(dst.shape));
+  if (index.shape.size() != r || src.shape.size() != r)
+    fail(
+        "{}: the index and the source must have the destination's rank: got an index of shape "
+        "{} and a source of shape {} for a destination of shape {}",
+        name, shape_str(index.shape), shape_str(src.shape), shape_str(dst.shape));
+  for (size_t d = 0; d < r; ++d) {
+    if (index.shape[d] > src.shape[d])
+      fail(
+          "{}: the index of shape {} is larger than the source of shape {} in dimension {} ({} > "
+          "{})",
+          name, shape_str(index.shape), shape_str(src.shape), d, index.shape[d], src.shape[d]);
+    if (static_cast<int64_t>(d) != axis && index.shape[d] > dst.shape[d])
+      fail(
+          "{}: the index of shape {} is larger than the destination of shape {} in dimension {} "
+          "({} > {}); only dimension {} may differ",
+          name, shape_str(index.shape), shape_str(dst.shape), d, index.shape[d], dst.shape[d],
+          axis);
+  }
+  return {dst.dtype, dst.shape};
+}
+
 TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRef>& in,
                           const OpArgs& args) {
   switch (op_info(op).kind) {
@@ -231,6 +272,7 @@ TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRe
     case OpKind::Matmul:
       return infer_matmul(name, in[0], in[1]);
     case OpKind::Index:
+      if (op == Op::Scatter) return infer_scatter(name, in[0], in[1], in[2], args);
       return infer_gather(name, in[0], in[1], args);
   }
   TJ_CHECK(false);

@@ -43,6 +43,8 @@ std::string kop_name(const KInstr& in) {
       return "store";
     case KOp::Gather:
       return "gather";
+    case KOp::Scatter:
+      return in.op == Op::Add ? "scatter_add" : "scatter";
   }
   return "?";
 }
@@ -52,6 +54,7 @@ std::string kop_name(const KInstr& in) {
 std::string to_string(const Kernel& k) {
   const char* kind = k.kind == Kernel::Kind::pointwise ? "pointwise"
                      : k.kind == Kernel::Kind::row     ? "row"
+                     : k.kind == Kernel::Kind::scatter ? "scatter"
                                                        : "matmul";
   std::string s =
       fmt::format("kernel {} ({}): domain {} reduced {} tile(block={}, rows={}, vec={}{})\n",
@@ -108,15 +111,19 @@ void verify(const Kernel& k) {
         TJ_CHECK(k.body[o].row_level, "{}: row-level v{} uses element-level v{}", k.name, i, o);
     }
     if (in.kop == KOp::Load || in.kop == KOp::Store || in.kop == KOp::Index ||
-        in.kop == KOp::Gather)
+        in.kop == KOp::Gather || in.kop == KOp::Scatter)
       TJ_CHECK(in.access >= 0 && in.access < static_cast<int32_t>(k.accesses.size()), "{}: v{}",
                k.name, i);
-    if (in.kop == KOp::Gather)
+    if (in.kop == KOp::Scatter)
+      TJ_CHECK(k.kind == Kernel::Kind::scatter && k.reduced == 1 && in.b >= 0 &&
+                   (in.op == Op::Copy || in.op == Op::Add),
+               "{}: scatter v{}", k.name, i);
+    if (in.kop == KOp::Gather || in.kop == KOp::Scatter)
       TJ_CHECK(in.a >= 0 && !is_floating(k.body[in.a].dtype) &&
                    k.accesses[in.access].gather_size >= 0 && in.param >= 0 &&
                    in.param < static_cast<int32_t>(k.checks.size()) && k.check_arg >= 0 &&
                    k.check_arg < static_cast<int32_t>(k.args.size()),
-               "{}: gather v{}", k.name, i);
+               "{}: indirect access v{}", k.name, i);
     if (in.kop == KOp::Param)
       TJ_CHECK(in.param >= 0 && in.param < static_cast<int32_t>(k.params.size()), "{}: v{}", k.name,
                i);

@@ -53,6 +53,8 @@ enum class KOp : uint8_t {
   Store,    // value a → access
   Gather,   // access at index value a (see Access::gather_*): 0 and a report through the
             // kernel's check argument (site `param`) when a is out of range
+  Scatter,  // value b written to access at index value a (scatter kernels only); `op` Add
+            // adds it to the element there; out of range: nothing written, reported as Gather's
 };
 
 struct KInstr {
@@ -65,7 +67,7 @@ struct KInstr {
   bool row_level = false;
 };
 
-/// Where a Gather instruction reads, for the message of an out-of-range
+/// Where a Gather or Scatter instruction reads or writes, for the message of an out-of-range
 /// index (ir::index_error): the public function, its dimension and size.
 struct CheckSite {
   int32_t api = 0;  // an ir::IndexApi
@@ -89,10 +91,14 @@ struct TileConfig {
   bool persistent = false;  // row kernels: a row fits the per-program tile
 };
 
+// Kind::scatter: the domain is kept dims, then one reduced dim (the axis a
+// Scatter instruction writes along), walked in order by one thread per row,
+// so that repeated indices within a row are written in a fixed order; rows
+// never write the same element.
 struct Kernel {
-  enum class Kind : uint8_t { pointwise, row, matmul };
+  enum class Kind : uint8_t { pointwise, row, matmul, scatter };
   Kind kind = Kind::pointwise;
-  std::string name;     // tj_pointwise_..., tj_row_softmax_..., tj_matmul_...
+  std::string name;     // tj_pointwise_..., tj_row_softmax_..., tj_matmul_..., tj_scatter_...
   std::string summary;  // the fused graph ops, e.g. "max, sub, exp, sum, div"
   Shape domain;         // kept dims, then `reduced` reduced dims
   int reduced = 0;
@@ -101,7 +107,7 @@ struct Kernel {
   std::vector<Access> accesses;
   std::vector<KInstr> body;
   std::vector<Stage> stages;
-  // Kernels with Gather instructions: one site per instruction, and the
+  // Kernels with Gather or Scatter instructions: one site per instruction, and the
   // buffer argument (i64[kCheckCellSize]) where the first out-of-range index
   // found is reported: {1, index, api, dim, size, wrap} (the site's fields
   // are compiled in); the plan runner reads it after the run.

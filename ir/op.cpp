@@ -29,6 +29,18 @@ std::string_view index_api_name(IndexApi api) {
       return "embedding";
     case IndexApi::index:
       return "index";
+    case IndexApi::scatter:
+      return "scatter";
+    case IndexApi::scatter_add:
+      return "scatter_add";
+    case IndexApi::index_copy:
+      return "index_copy_";
+    case IndexApi::index_add:
+      return "index_add_";
+    case IndexApi::index_put:
+      return "index_put_";
+    case IndexApi::index_fill:
+      return "index_fill_";
   }
   return "gather";
 }

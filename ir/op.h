@@ -43,8 +43,22 @@ int num_ops();
 /// The public function an indirect load (Op::Gather) was traced from: its
 /// attrs[1], so that an out-of-range index is reported under the name the
 /// user called.
-enum class IndexApi : uint8_t { gather, index_select, take, embedding, index };
+enum class IndexApi : uint8_t {
+  gather,
+  index_select,
+  take,
+  embedding,
+  index,
+  scatter,
+  scatter_add,
+  index_copy,
+  index_add,
+  index_put,
+  index_fill
+};
 std::string_view index_api_name(IndexApi api);
+/// Whether the api writes at its indices (Op::Scatter) rather than reading.
+inline bool is_write_api(IndexApi api) { return api >= IndexApi::scatter; }
 /// "index_select: index 7 is out of range for dimension 0 with size 5 ...".
 std::string index_error(IndexApi api, int64_t index, int64_t dim, int64_t size, bool wrap);
 

@@ -23,9 +23,10 @@ std::string attr_str(const Node& n) {
       if (n.op == Op::Iota) return fmt::format(" axis={}", n.attrs.at(0));
       return "";
     case OpKind::Index:
-      return fmt::format(" axis={} api={}{}", n.attrs.at(0),
+      return fmt::format(" axis={} api={}{}{}", n.attrs.at(0),
                          index_api_name(static_cast<IndexApi>(n.attrs.at(1))),
-                         n.attrs.at(2) ? " wrap" : "");
+                         n.attrs.at(2) ? " wrap" : "",
+                         n.op == Op::Scatter && n.attrs.at(3) ? " accumulate" : "");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:

@@ -593,6 +593,38 @@ RefValue eval_gather(const Node& n, const RefValue& src, const RefValue& index) 
   return v;
 }
 
+/// Scatter (see ir/ops.def): the points of the index in row-major order,
+/// which visits each line of the axis in order; an index out of range is a
+/// tj::Error, as the kernels report it after their run.
+RefValue eval_scatter(const Node& n, const RefValue& dst, const RefValue& index,
+                      const RefValue& src) {
+  RefValue v = dst;
+  const int64_t axis = n.attrs[0];
+  const auto api = static_cast<IndexApi>(n.attrs[1]);
+  const bool wrap = n.attrs[2] != 0, acc = n.attrs[3] != 0;
+  const int64_t size = dst.shape[axis];
+  const Strides ds = contiguous_strides(dst.shape);
+  Strides dst_st = ds;
+  dst_st[axis] = 0;
+  for_each_index(index.shape, {dst_st, contiguous_strides(src.shape)},
+                 [&](int64_t k, const std::vector<int64_t>& o) {
+                   int64_t j = index.i[k];
+                   const int64_t raw = j;
+                   if (wrap && j < 0) j += size;
+                   if (j < 0 || j >= size) fail("{}", index_error(api, raw, axis, size, wrap));
+                   const int64_t at = o[0] + j * ds[axis];
+                   if (v.floating())
+                     v.f[at] = acc ? round_f(v.f[at] + src.f[o[1]], n.dtype) : src.f[o[1]];
+                   else
+                     v.i[at] =
+                         acc ? wrap_int(static_cast<int64_t>(static_cast<uint64_t>(v.i[at]) +
+                                                             static_cast<uint64_t>(src.i[o[1]])),
+                                        n.dtype)
+                             : src.i[o[1]];
+                 });
+  return v;
+}
+
 }  // namespace
 
 std::vector<RefValue> reference_eval(const Graph& g) {
@@ -628,7 +660,8 @@ std::vector<RefValue> reference_eval(const Graph& g) {
         vals[id] = eval_matmul(n, *in[0], *in[1]);
         break;
       case OpKind::Index:
-        vals[id] = eval_gather(n, *in[0], *in[1]);
+        vals[id] = n.op == Op::Scatter ? eval_scatter(n, *in[0], *in[1], *in[2])
+                                       : eval_gather(n, *in[0], *in[1]);
         break;
     }
     for (NodeId i : n.inputs)

@@ -131,6 +131,7 @@ std::optional<FusedGemm> match_epilogue(const sched::Plan& p, size_t s,
       case ir::KOp::Rand:
       case ir::KOp::Where:
       case ir::KOp::Gather:
+      case ir::KOp::Scatter:
       case ir::KOp::Reduced:
         return std::nullopt;
     }

@@ -98,7 +98,9 @@ std::vector<BufferView> run_plan(const ir::Graph& g, const sched::Plan& p,
     if (cell[0] != 0) {
       std::string e = ir::index_error(static_cast<ir::IndexApi>(cell[2]), cell[1], cell[3], cell[4],
                                       cell[5] != 0);
-      e += "; the elements read at it are 0";
+      const auto api = static_cast<ir::IndexApi>(cell[2]);
+      e +=
+          ir::is_write_api(api) ? "; nothing was written there" : "; the elements read at it are 0";
       if (!index_error) fail("{}", e);
       *index_error = std::move(e);
     }

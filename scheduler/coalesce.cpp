@@ -6,10 +6,12 @@ void coalesce(ir::Kernel& k) {
   if (k.kind == ir::Kernel::Kind::matmul) return;
   const size_t n = k.domain.size();
   const size_t kept_n = n - k.reduced;
-  // Keep dims that are not size 1.
+  // Keep dims that are not size 1 (and a scatter kernel's written dim, which
+  // its printers walk as the one reduced dim).
+  const bool scatter = k.kind == ir::Kernel::Kind::scatter;
   std::vector<size_t> keep;
   for (size_t d = 0; d < n; ++d)
-    if (k.domain[d] != 1) keep.push_back(d);
+    if (k.domain[d] != 1 || (scatter && d >= kept_n)) keep.push_back(d);
   auto mergeable = [&](size_t a, size_t b) {  // a directly before b
     for (const ir::Access& acc : k.accesses)
       if (acc.strides[a] != acc.strides[b] * k.domain[b]) return false;

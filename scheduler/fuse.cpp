@@ -76,7 +76,7 @@ class Fuser {
     for (NodeId o : g_.outputs()) M_[o] = 1;
     for (size_t i = 0; i < g_.size(); ++i) {
       const Node& n = g_.node(static_cast<NodeId>(i));
-      if (n.op == Op::Matmul || n.op == Op::Cat) M_[i] = 1;
+      if (n.op == Op::Matmul || n.op == Op::Cat || n.op == Op::Scatter) M_[i] = 1;
       if (is_leaf(n)) M_[i] = 0;
     }
     for (int iter = 0; iter < 64; ++iter) {
@@ -242,6 +242,10 @@ class Fuser {
             changed |=
                 mark(r, [&] { return fmt::format("reduction %{} runs over other rows", i); });
         in.insert(id);
+      } else if (nd.op == Op::Scatter && !in.empty()) {
+        // A scatter kernel walks its lines in order: no row reductions inside.
+        for (NodeId r : in)
+          changed |= mark(r, [&] { return fmt::format("an operand of scatter %{}", i); });
       } else if (ir::is_movement(nd.op) && !in.empty()) {
         if (nd.op == Op::Cat || !row_preserving(nd, g_.node(nd.inputs[0]).shape))
           for (NodeId r : in)
@@ -317,6 +321,30 @@ class Fuser {
       int ep = 1;
       for (NodeId d : md) ep = std::max(ep, epoch[d] + 1);
       epoch[i] = ep;
+      if (nd.op == Op::Scatter) {
+        // The destination first (epoch ep), then the writes (ep + 1).
+        Group init;
+        init.kind = Group::Kind::scatter_init;
+        init.roots = {id};
+        init.scatter = id;
+        init.shape = nd.shape;
+        init.epoch = ep;
+        s.groups.push_back(init);
+        std::set<NodeId> md0, inl0;
+        deps_from(nd.inputs[0], &md0, &inl0);
+        inlined_by_group_.push_back(inl0);
+        Group sc = init;
+        sc.kind = Group::Kind::scatter;
+        sc.shape = g_.node(nd.inputs[1]).shape;
+        sc.epoch = ep + 1;
+        s.groups.push_back(sc);
+        std::set<NodeId> md1, inl1;
+        deps_from(nd.inputs[1], &md1, &inl1);
+        deps_from(nd.inputs[2], &md1, &inl1);
+        inlined_by_group_.push_back(inl1);
+        epoch[i] = ep + 1;
+        continue;
+      }
       if (nd.op == Op::Matmul || nd.op == Op::Cat) {
         if (nd.op == Op::Matmul) {
           Group gr;
@@ -505,10 +533,12 @@ std::string to_string(const Graph& g, const Schedule& s) {
   std::string out;
   for (size_t k = 0; k < s.groups.size(); ++k) {
     const Group& gr = s.groups[k];
-    const char* kind = gr.kind == Group::Kind::pointwise ? "pointwise"
-                       : gr.kind == Group::Kind::row     ? "row"
-                       : gr.kind == Group::Kind::matmul  ? "matmul"
-                                                         : "cat_part";
+    const char* kind = gr.kind == Group::Kind::pointwise      ? "pointwise"
+                       : gr.kind == Group::Kind::row          ? "row"
+                       : gr.kind == Group::Kind::matmul       ? "matmul"
+                       : gr.kind == Group::Kind::scatter_init ? "scatter_init"
+                       : gr.kind == Group::Kind::scatter      ? "scatter"
+                                                              : "cat_part";
     std::string roots;
     for (NodeId r : gr.roots) roots += fmt::format(" %{}", r);
     out += fmt::format("group {} ({}, epoch {}): shape {}{} roots{}\n", k, kind, gr.epoch,

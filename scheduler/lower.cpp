@@ -92,6 +92,12 @@ class GroupLowerer {
       case Group::Kind::matmul:
         lower_matmul();
         break;
+      case Group::Kind::scatter_init:
+        lower_scatter_init();
+        break;
+      case Group::Kind::scatter:
+        lower_scatter();
+        break;
     }
     step->args = arg_buffers_;
     step->params = param_slots_;
@@ -174,6 +180,9 @@ class GroupLowerer {
         case KOp::Gather:
           in.row_level =
               k_.body[in.a].row_level && reduced_invariant(k_.accesses[in.access].strides);
+          break;
+        case KOp::Scatter:  // scatter kernels only
+          in.row_level = false;
           break;
         case KOp::Rand:
         case KOp::Unary:
@@ -286,6 +295,7 @@ class GroupLowerer {
   /// index value.
   int32_t emit_gather(NodeId n, const View& v) {
     const Node& nd = g_.node(n);
+    TJ_CHECK(nd.op == Op::Gather, "%{} ({}) is always materialized", n, ir::op_name(nd.op));
     const int64_t axis = nd.attrs[0];
     auto bv = buffer_view(g_, s_.materialized, nd.inputs[0]);
     TJ_CHECK(bv.has_value(), "the source of gather %{} is not a buffer view", n);
@@ -410,6 +420,67 @@ class GroupLowerer {
     int64_t axis = cat.attrs[0], at = 0;
     for (int k = 0; k < gr_.cat_input; ++k) at += g_.node(cat.inputs[k]).shape[axis];
     store(gr_.cat, bufs_.of_node(gr_.cat), id, cs, at * cs[axis], v);
+  }
+
+  /// The destination of a Scatter node, copied into its buffer.
+  void lower_scatter_init() {
+    k_.kind = Kernel::Kind::pointwise;
+    k_.domain = gr_.shape;
+    const Node& sc = g_.node(gr_.scatter);
+    View id = View::identity(k_.domain.size(), iota_order(k_.domain.size()));
+    int32_t v = emit(sc.inputs[0], id);
+    store(gr_.scatter, bufs_.of_node(gr_.scatter), id, contiguous_strides(sc.shape), 0, v);
+  }
+
+  /// The writes of a Scatter node: the domain is the index's shape with the
+  /// axis last (reduced: walked in order within each row).
+  void lower_scatter() {
+    k_.kind = Kernel::Kind::scatter;
+    const Node& sc = g_.node(gr_.scatter);
+    note_fused(gr_.scatter);
+    const int64_t axis = sc.attrs[0];
+    const Shape& I = gr_.shape;
+    const size_t r = I.size();
+    std::vector<int64_t> order(r);
+    int64_t p = 0;
+    for (size_t d = 0; d < r; ++d)
+      if (static_cast<int64_t>(d) != axis) {
+        order[d] = p++;
+        k_.domain.push_back(I[d]);
+      }
+    order[axis] = p;
+    k_.domain.push_back(I[axis]);
+    k_.reduced = 1;
+    View v = View::identity(r, order);
+    int32_t index = emit(sc.inputs[1], v);
+    int32_t src = emit(sc.inputs[2], v);
+    View ov = v;
+    std::fill(ov.coef[axis].begin(), ov.coef[axis].end(), 0);
+    ov.base[axis] = 0;
+    const Strides cs = contiguous_strides(sc.shape);
+    Strides st;
+    int64_t off;
+    to_access(ov, cs, &st, &off);
+    Access ga;
+    ga.gather_stride = cs[axis];
+    ga.gather_size = sc.shape[axis];
+    ga.gather_wrap = sc.attrs[2] != 0;
+    ir::CheckSite site;
+    site.api = static_cast<int32_t>(sc.attrs[1]);
+    site.dim = axis;
+    site.size = ga.gather_size;
+    site.wrap = ga.gather_wrap;
+    k_.checks.push_back(site);
+    if (k_.check_arg < 0) k_.check_arg = arg_for(bufs_.check(), DType::i64);
+    KInstr in;
+    in.kop = KOp::Scatter;
+    in.op = sc.attrs[3] != 0 ? Op::Add : Op::Copy;
+    in.dtype = sc.dtype;
+    in.a = index;
+    in.b = src;
+    in.access = access(bufs_.of_node(gr_.scatter), sc.dtype, st, off, &ga);
+    in.param = static_cast<int32_t>(k_.checks.size() - 1);
+    push(in);
   }
 
   void lower_row() {

@@ -50,6 +50,9 @@ std::string kernel_name(const ir::Kernel& k) {
     case ir::Kernel::Kind::row:
       kind = row_kind(k);
       break;
+    case ir::Kernel::Kind::scatter:
+      kind = "scatter";
+      break;
   }
   // All 64 bits: the in-memory kernel cache takes equal names for equal
   // kernels, and a process (a fuzzer, a server) may make 10^5 of them.

@@ -36,6 +36,17 @@ std::vector<StepOps> step_provenance(const SplitGraph& split, const Schedule& s,
       work = {g.node(gr.cat).inputs[gr.cat_input]};
       if (is_leaf(g.node(work[0])) || s.materialized[work[0]]) work.clear();
     }
+    if (gr.kind == Group::Kind::scatter_init || gr.kind == Group::Kind::scatter) {
+      // The destination's copy, or the index and the source.
+      nodes.push_back(gr.scatter);
+      const auto& in = g.node(gr.scatter).inputs;
+      work.clear();
+      std::vector<ir::NodeId> from = gr.kind == Group::Kind::scatter_init
+                                         ? std::vector<ir::NodeId>{in[0]}
+                                         : std::vector<ir::NodeId>{in[1], in[2]};
+      for (ir::NodeId x : from)
+        if (!is_leaf(g.node(x)) && !s.materialized[x]) work.push_back(x);
+    }
     while (!work.empty()) {
       const ir::NodeId n = work.back();
       work.pop_back();

@@ -1,7 +1,7 @@
 // Schedule: the fusion decision for one graph.
 //
 // Every graph node is either *materialized* (its value is written to a
-// buffer: graph outputs, matmul results, cat results, and whatever fusion
+// buffer: graph outputs, matmul, cat and scatter results, and whatever fusion
 // decided must not be recomputed) or *inlined* into the kernels that use it.
 // A group is one kernel: its roots are materialized nodes computed together
 // over one domain. Pointwise groups run over the roots' shape; row groups run
@@ -17,13 +17,17 @@
 namespace tj::sched {
 
 struct Group {
-  enum class Kind : uint8_t { pointwise, row, matmul, cat_part };
+  // scatter_init writes a Scatter node's destination into its buffer, over
+  // the destination's shape; scatter then writes the source at the indices,
+  // over the index's shape (see ir::Kernel::Kind::scatter).
+  enum class Kind : uint8_t { pointwise, row, matmul, cat_part, scatter_init, scatter };
   Kind kind = Kind::pointwise;
   std::vector<ir::NodeId> roots;  // materialized nodes this kernel writes
   Shape shape;                    // pointwise: the domain; row: the reduced input shape (F)
   std::vector<int64_t> axes;      // row: the reduced axes of F
   ir::NodeId cat = -1;            // cat_part: the cat node and which input it copies
   int cat_input = -1;
+  ir::NodeId scatter = -1;    // scatter_init, scatter: the Scatter node
   int epoch = 0;              // groups of one epoch only read buffers of earlier epochs
   bool reshape_copy = false;  // the root is a reshape computed over its input's shape
 };

@@ -402,6 +402,45 @@ std::vector<FusionCase> fusion_cases() {
                      scaled_dot_product_attention(q, k, v, {}, 0.0, true, {}, true)};
                },
                5});
+  // ---- writes at indices: the destination copied, then one kernel per write ------------
+  // scatter_add of a computed source with repeated computed indices.
+  c.push_back({"scatter_add_computed",
+               [] {
+                 Tensor x = input({6, 5}, f32, 80), s = input({4, 5}, f32, 81),
+                        k = input({4, 5}, i64, 82, 0, 40);
+                 return std::vector<Tensor>{scatter_add(x * 2.0, 0, remainder(k, 6), exp(s))};
+               },
+               2});
+  // A KV-cache step written at computed positions, read by the next op.
+  c.push_back({"index_copy_cache_then_use",
+               [] {
+                 Tensor cache = input({2, 8, 4}, bf16, 83), step = input({2, 3, 4}, bf16, 84);
+                 Tensor pos = arange(0, 3, 1, i64) + 4;
+                 return std::vector<Tensor>{index_copy(cache, 1, pos, step) * 0.5};
+               },
+               3, false, Tol{1e-2, 1e-2}});
+  // Advanced-index accumulation: negative and repeated i32 indices, f64.
+  c.push_back({"index_put_accumulate",
+               [] {
+                 Tensor x = input({7, 3}, f64, 85), v = input({9, 3}, f64, 86);
+                 Tensor k = input({9}, i32, 87, -7, 6);
+                 return std::vector<Tensor>{index_put(x, {k}, v, true)};
+               },
+               2});
+  // Integer scatter (last write wins) reduced afterwards; a strided slice write.
+  c.push_back({"scatter_i32_then_sum",
+               [] {
+                 Tensor x = input({5, 9}, i32, 88, -9, 9), s = input({5, 6}, i32, 89, -9, 9);
+                 Tensor k = input({5, 6}, i64, 90, 0, 8);
+                 return std::vector<Tensor>{scatter(x, 1, k, s).sum({1})};
+               },
+               3});
+  c.push_back({"slice_scatter_step_f16",
+               [] {
+                 Tensor x = input({4, 10}, f16, 91), s = input({4, 3}, f16, 92);
+                 return std::vector<Tensor>{slice_scatter(x, tanh(s), 1, 1, 9, 3)};
+               },
+               2});
   // Gathers of gathers, and every source dtype.
   for (DType t : {f16, bf16, i32, i64, bool_}) {
     c.push_back({"gather_chain_" + std::string(dtype_name(t)),
@@ -633,6 +672,26 @@ TEST(FusionChecks, OutOfRangeGatherIndicesAreReportedByEveryBackend) {
   for (bool scalar : {false, true})
     EXPECT_TRUE(testing::throws_error([&] { testing::run_cuda_emulated(graphs[0], scalar); },
                                       {"index_select", "index 7", "with size 6"}));
+}
+
+/// A scatter whose computed index is out of range: every backend writes
+/// nothing there and reports the index after the run.
+TEST(FusionChecks, OutOfRangeScatterIndicesAreReportedByEveryBackend) {
+  ConfigGuard guard;
+  guard->lazy = true;
+  sync();
+  std::vector<ir::Graph> graphs;
+  trace::set_flush_observer([&](const ir::Graph& g) { graphs.push_back(g); });
+  Tensor x = input({4, 6}, f32, 93), k = input({5}, i64, 94, 0, 3);
+  Tensor bad = index_add(x, 1, k * 2 + 1, input({4, 5}, f32, 95));  // 7 is out of range
+  EXPECT_TRUE(testing::throws_error([&] { bad.eval(); }, {"index_add_", "index 7", "with size 6"}));
+  trace::set_flush_observer({});
+  ASSERT_EQ(graphs.size(), 1u);
+  EXPECT_TRUE(testing::throws_error([&] { ir::reference_eval(graphs[0]); },
+                                    {"index_add_", "index 7", "with size 6"}));
+  for (bool scalar : {false, true})
+    EXPECT_TRUE(testing::throws_error([&] { testing::run_cuda_emulated(graphs[0], scalar); },
+                                      {"index_add_", "index 7", "with size 6"}));
 }
 
 // ---- the plan cache ----------------------------------------------------------------

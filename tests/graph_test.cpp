@@ -151,8 +151,10 @@ TEST(GraphTest, OpTableIsConsistent) {
         EXPECT_EQ(info.arity, 1) << info.name;
         break;
       case OpKind::Matmul:
-      case OpKind::Index:
         EXPECT_EQ(info.arity, 2) << info.name;
+        break;
+      case OpKind::Index:  // gather (src, index), scatter (dst, index, src)
+        EXPECT_EQ(info.arity, static_cast<Op>(i) == Op::Scatter ? 3 : 2) << info.name;
         break;
       case OpKind::Source:
       case OpKind::Movement:

@@ -11,9 +11,8 @@ namespace tj {
 using ir::IndexApi;
 using ir::Op;
 
-namespace {
+namespace trace {
 
-/// Every index of `index` (a computed tensor on the CPU) within the size.
 void check_known_indices(const Tensor& index, IndexApi api, int64_t dim, int64_t size, bool wrap) {
   const trace::TensorImpl::Ptr& impl = index.impl();
   if (!impl->is_ready() || impl->device.type != DeviceType::cpu) return;
@@ -46,6 +45,13 @@ void check_index_dtype(const Tensor& index, std::string_view op) {
     fail("{}: indices must be i64 or i32, got {} (cast them with .to(tj::kLong))", op,
          dtype_name(t));
 }
+
+}  // namespace trace
+
+using trace::check_index_dtype;
+using trace::check_known_indices;
+
+namespace {
 
 /// The Gather node: src and index of one rank, read along `axis`.
 Tensor gather_node(const Tensor& src, int64_t axis, const Tensor& index, IndexApi api, bool wrap,

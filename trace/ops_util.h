@@ -47,4 +47,11 @@ std::vector<int64_t> reduce_axes(std::string_view op, const Axes& axes, int64_t 
 /// `x` with the (sorted) `axes` — which have size 1 — removed.
 Tensor drop_axes(const Tensor& x, const std::vector<int64_t>& axes);
 
+/// Every index of `index`, when it is a computed CPU tensor, within
+/// [0, size) (with wrap: [-size, size)); else nothing (the kernel checks).
+void check_known_indices(const Tensor& index, ir::IndexApi api, int64_t dim, int64_t size,
+                         bool wrap);
+/// Indices are i64 or i32.
+void check_index_dtype(const Tensor& index, std::string_view op);
+
 }  // namespace tj::trace

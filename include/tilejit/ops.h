@@ -191,6 +191,39 @@ Tensor take(const Tensor& input, const Tensor& index);
 Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx = -1,
                  bool scale_grad_by_freq = false, bool sparse = false);
 
+// ---- writes at positions another tensor gives -------------------------------------
+// Each returns a new value (the `_` methods of Tensor rebind the handle): the
+// tensor with the source written at the indices. Along the written dimension
+// the writes happen in index order on every backend, so a repeated index is
+// deterministic: the last write wins, and sums are added in that order. An
+// index out of range is reported as for the reads above, and writes nothing.
+/// out[index[i][j]][j] = src[i][j] for dim 0, and so on, as torch.scatter:
+/// index has input's rank, is no larger than src, nor than input except in `dim`.
+Tensor scatter(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor scatter(const Tensor& input, int64_t dim, const Tensor& index, Scalar value);
+/// As scatter, adding src to what is there.
+Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src);
+/// The slices of `source` along `dim` written at the positions of the vector `index`.
+Tensor index_copy(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source);
+/// As index_copy, adding alpha * source.
+Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source,
+                 Scalar alpha = 1);
+/// The slices along `dim` at `index` (negative ones count from the end) set to `value`.
+Tensor index_fill(const Tensor& input, int64_t dim, const Tensor& index, Scalar value);
+/// input[indices] = values (or +=, with accumulate), as torch.index_put: one
+/// integer index tensor (negative entries count from the end) or bool mask,
+/// after undefined tensors that select whole dimensions, e.g. {Tensor(), idx}
+/// for x[:, idx]. values broadcast to the indexed shape. A mask with more
+/// than one value reads the mask (a flush): the count sets the shape.
+Tensor index_put(const Tensor& input, const std::vector<Tensor>& indices, const Tensor& values,
+                 bool accumulate = false);
+/// input with input.slice(dim, start, end, step) replaced by src, as torch.slice_scatter.
+Tensor slice_scatter(const Tensor& input, const Tensor& src, int64_t dim = 0,
+                     std::optional<int64_t> start = {}, std::optional<int64_t> end = {},
+                     int64_t step = 1);
+/// input with input.select(dim, index) replaced by src.
+Tensor select_scatter(const Tensor& input, const Tensor& src, int64_t dim, int64_t index);
+
 // ---- shapes: views, and reads at computed positions -------------------------------
 /// `length` entries of `dim` from `start` (a view; negative start from the end).
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);

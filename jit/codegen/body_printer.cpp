@@ -263,6 +263,9 @@ void BodyPrinter::print_kernel_body() {
     case ir::Kernel::Kind::matmul:
       print_matmul();
       return;
+    case ir::Kernel::Kind::scatter:
+      print_scatter();
+      return;
   }
 }
 
@@ -340,6 +343,7 @@ std::string BodyPrinter::expr(int32_t i, const std::vector<std::string>& idx) {
       return fmt::format("red{}", in.param);
     case KOp::Store:
     case KOp::Gather:  // statements of their own: emit_instr
+    case KOp::Scatter:
       break;
   }
   TJ_CHECK(false, "{}: v{} is not an expression", k_.name, i);
@@ -350,8 +354,8 @@ std::string BodyPrinter::site_args(int32_t site) const {
   return fmt::format("{}, {}, {}, {}", c.api, c.dim, c.size, c.wrap ? 1 : 0);
 }
 
-void BodyPrinter::gather(int32_t i, const std::vector<std::string>& idx,
-                         const std::string& indent) {
+std::string BodyPrinter::indirect_offset(int32_t i, const std::vector<std::string>& idx,
+                                         const std::string& indent) {
   const KInstr& in = k_.body[i];
   const Access& a = k_.accesses[in.access];
   const std::string raw = v(in.a), j = "j" + std::to_string(i), ok = "ok" + std::to_string(i);
@@ -363,8 +367,26 @@ void BodyPrinter::gather(int32_t i, const std::vector<std::string>& idx,
   gather_report(i, indent);
   std::string off = offset_expr(in.access, idx);
   off += a.gather_stride == 1 ? " + " + j : fmt::format(" + {} * {}", j, a.gather_stride);
-  out_ += fmt::format("{}const {} {} = {} ? {} : ({})0;\n", indent, value_type(in.dtype), v(i), ok,
+  return off;
+}
+
+void BodyPrinter::gather(int32_t i, const std::vector<std::string>& idx,
+                         const std::string& indent) {
+  const KInstr& in = k_.body[i];
+  const std::string off = indirect_offset(i, idx, indent);
+  out_ += fmt::format("{}const {} {} = ok{} ? {} : ({})0;\n", indent, value_type(in.dtype), v(i), i,
                       load_expr(in.dtype, ref(in.access, off)), value_type(in.dtype));
+}
+
+void BodyPrinter::scatter(int32_t i, const std::vector<std::string>& idx,
+                          const std::string& indent) {
+  const KInstr& in = k_.body[i];
+  const std::string off = indirect_offset(i, idx, indent);
+  const std::string at = ref(in.access, off);
+  const std::string value =
+      in.op == Op::Add ? binary(Op::Add, load_expr(in.dtype, at), v(in.b), in.dtype, in.dtype)
+                       : v(in.b);
+  out_ += fmt::format("{}if (ok{}) {} = {};\n", indent, i, at, store_expr(in.dtype, value));
 }
 
 void BodyPrinter::emit_instr(int32_t i, const std::vector<std::string>& idx,
@@ -376,6 +398,10 @@ void BodyPrinter::emit_instr(int32_t i, const std::vector<std::string>& idx,
   }
   if (in.kop == KOp::Gather) {
     gather(i, idx, indent);
+    return;
+  }
+  if (in.kop == KOp::Scatter) {
+    scatter(i, idx, indent);
     return;
   }
   const char* t = in.kop == KOp::Index ? "int64_t" : value_type(in.dtype);

@@ -44,6 +44,7 @@ class BodyPrinter {
   virtual void print_pointwise() = 0;
   virtual void print_row() = 0;
   virtual void print_matmul() = 0;
+  virtual void print_scatter() = 0;
   void print_kernel_body();
 
   /// The value of Load instruction i (dialects may read a register instead).
@@ -54,7 +55,14 @@ class BodyPrinter {
   /// Prints Gather instruction i: its index, whether it is in range, the
   /// report (gather_report) and the value (0 when out of range).
   void gather(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
-  /// How a dialect notes that Gather instruction i's index `v<a>` is out of
+  /// Prints Scatter instruction i: as gather() reads, it writes (or adds)
+  /// its value at the index when it is in range.
+  void scatter(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
+  /// `j<i>`, `ok<i>` and the report for the index of indirect access i;
+  /// returns the element offset it reaches.
+  std::string indirect_offset(int32_t i, const std::vector<std::string>& idx,
+                              const std::string& indent);
+  /// How a dialect notes that Gather or Scatter instruction i's index `v<a>` is out of
   /// range (`ok<i>` false): a statement at `indent`.
   virtual void gather_report(int32_t i, const std::string& indent) = 0;
   /// The report call's arguments after the cell and the index: the site's

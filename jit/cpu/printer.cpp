@@ -62,7 +62,7 @@ class KernelPrinter : public BodyPrinter {
   std::string gather_clauses(const std::vector<int32_t>& el) const {
     std::string c;
     for (int32_t i : el)
-      if (k_.body[i].kop == KOp::Gather)
+      if (k_.body[i].kop == KOp::Gather || k_.body[i].kop == KOp::Scatter)
         c += fmt::format(" reduction(max:tj_bad{0}) reduction(|:tj_any{0})", k_.body[i].param);
     return c;
   }
@@ -102,6 +102,26 @@ class KernelPrinter : public BodyPrinter {
     } else {
       out_ += "    }\n    i += cnt;\n  }\n";
     }
+  }
+
+  // ---- scatter kernels ----------------------------------------------------------------
+  // A row's writes in order, one element at a time: repeated indices within
+  // a row write the same element, so the loop must not be vectorized.
+  void print_scatter() override {
+    const size_t n = k_.domain.size(), kept = n - 1;
+    std::vector<std::string> idx(n);
+    for (size_t d = 0; d < n; ++d) idx[d] = (d < kept ? "d" : "r") + std::to_string(d);
+    for (size_t i = 0; i < k_.body.size(); ++i)
+      if (k_.body[i].kop == KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "  ");
+    out_ += "  for (int64_t row = begin; row < end; ++row) {\n";
+    out_ += "    int64_t t = row; (void)t;\n";
+    for (size_t d = kept; d-- > 0;)
+      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+    out_ +=
+        fmt::format("    for (int64_t {0} = 0; {0} < {1}; ++{0}) {{\n", idx[kept], k_.domain[kept]);
+    for (size_t i = 0; i < k_.body.size(); ++i)
+      if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "      ");
+    out_ += "    }\n  }\n";
   }
 
   // ---- row kernels ------------------------------------------------------------------

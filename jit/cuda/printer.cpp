@@ -56,6 +56,8 @@ bool fits_int32(const Kernel& k) {
     int64_t m = std::llabs(a.offset);
     for (size_t d = 0; d < k.domain.size(); ++d)
       m += std::llabs(a.strides[d]) * std::max<int64_t>(k.domain[d] - 1, 0);
+    if (a.gather_size >= 0)  // the index reaches gather_size - 1 (wrapped: at most that)
+      m += std::llabs(a.gather_stride) * std::max<int64_t>(a.gather_size - 1, 0);
     if (m >= lim) return false;
   }
   return true;
@@ -162,6 +164,13 @@ Layout layout(const Kernel& k) {
       if (!L.persistent) L.cached_loads.clear();
       break;
     }
+    case Kernel::Kind::scatter: {
+      // A thread per row, walking the row in order.
+      L.threads = kThreadRowThreads;
+      L.grid = (k.kept_numel() + L.threads - 1) / L.threads;
+      L.vector_access.assign(k.accesses.size(), false);
+      break;
+    }
     case Kernel::Kind::matmul: {
       const size_t n = k.domain.size();
       const int64_t outs = shape_numel(Shape(k.domain.begin(), k.domain.end() - 1));
@@ -200,7 +209,8 @@ class CudaPrinter : public BodyPrinter {
     out_ += fmt::format("struct {}_p {{ double f[{}]; int64_t i[{}]; }};\n", k_.name, np, np);
     std::vector<bool> written(k_.args.size(), false);
     for (const KInstr& in : k_.body)
-      if (in.kop == KOp::Store) written[k_.accesses[in.access].arg] = true;
+      if (in.kop == KOp::Store || in.kop == KOp::Scatter)
+        written[k_.accesses[in.access].arg] = true;
     if (k_.kind == Kernel::Kind::matmul) written[k_.accesses[2].arg] = true;
     if (k_.check_arg >= 0) written[k_.check_arg] = true;
     std::string params, names;
@@ -337,6 +347,27 @@ class CudaPrinter : public BodyPrinter {
     out_ += "  }\n";
     close_vectors(all, base, "  ");
     in_vector_scope_ = false;
+  }
+
+  // ---- scatter kernels ----------------------------------------------------------------
+  void print_scatter() override {
+    const size_t n = k_.domain.size(), kept = n - 1;
+    out_ += fmt::format("  const I t = (I)blockIdx.x * {} + (I)threadIdx.x;\n", L_.threads);
+    out_ += fmt::format("  if (t >= {}) return;\n", k_.kept_numel());
+    std::vector<std::string> idx(n), names;
+    std::vector<size_t> dims;
+    for (size_t d = 0; d < n; ++d) idx[d] = (d < kept ? "d" : "r") + std::to_string(d);
+    for (size_t d = 0; d < kept; ++d) {
+      dims.push_back(d);
+      names.push_back(idx[d]);
+    }
+    unflatten("t", dims, names, "  ", "q");
+    for (size_t i = 0; i < k_.body.size(); ++i)
+      if (k_.body[i].kop == KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "  ");
+    out_ += fmt::format("  for (I {0} = 0; {0} < {1}; ++{0}) {{\n", idx[kept], k_.domain[kept]);
+    for (size_t i = 0; i < k_.body.size(); ++i)
+      if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "    ");
+    out_ += "  }\n";
   }
 
   // ---- row kernels ------------------------------------------------------------------
