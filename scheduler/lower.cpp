@@ -290,6 +290,34 @@ class GroupLowerer {
     TJ_CHECK(false, "cannot inline %{} ({})", n, ir::op_name(nd.op));
   }
 
+  /// The access and check site of Gather or Scatter instruction `in` of node
+  /// nd (attrs [axis, api, wrap, ...]): the buffer (strides, offset) at the
+  /// domain point seen through v, with the axis coordinate replaced by the
+  /// index value in [0, size).
+  void indirect(KInstr* in, const Node& nd, const View& v, int32_t plan_buffer,
+                const Strides& buf_strides, int64_t buf_offset, int64_t size) {
+    const int64_t axis = nd.attrs[0];
+    View sv = v;
+    std::fill(sv.coef[axis].begin(), sv.coef[axis].end(), 0);
+    sv.base[axis] = 0;
+    Strides st;
+    int64_t off;
+    to_access(sv, buf_strides, &st, &off);
+    Access ga;
+    ga.gather_stride = buf_strides[axis];
+    ga.gather_size = size;
+    ga.gather_wrap = nd.attrs[2] != 0;
+    ir::CheckSite site;
+    site.api = static_cast<int32_t>(nd.attrs[1]);
+    site.dim = axis;
+    site.size = size;
+    site.wrap = ga.gather_wrap;
+    k_.checks.push_back(site);
+    if (k_.check_arg < 0) k_.check_arg = arg_for(bufs_.check(), DType::i64);
+    in->access = access(plan_buffer, in->dtype, st, off + buf_offset, &ga);
+    in->param = static_cast<int32_t>(k_.checks.size() - 1);
+  }
+
   /// Gather (see ir/ops.def): the source is a buffer view (fuse() makes it
   /// one) read at the domain point with its axis coordinate replaced by the
   /// index value.
@@ -302,29 +330,11 @@ class GroupLowerer {
     const Node& b = g_.node(bv->buffer);
     int32_t pb = b.op == Op::Buffer ? bufs_.of_leaf(bv->buffer) : bufs_.of_node(bv->buffer);
     int32_t index = emit(nd.inputs[1], v);
-    View sv = v;
-    std::fill(sv.coef[axis].begin(), sv.coef[axis].end(), 0);
-    sv.base[axis] = 0;
-    Strides st;
-    int64_t off;
-    to_access(sv, bv->strides, &st, &off);
-    Access ga;
-    ga.gather_stride = bv->strides[axis];
-    ga.gather_size = g_.node(nd.inputs[0]).shape[axis];
-    ga.gather_wrap = nd.attrs[2] != 0;
-    ir::CheckSite site;
-    site.api = static_cast<int32_t>(nd.attrs[1]);
-    site.dim = axis;
-    site.size = ga.gather_size;
-    site.wrap = ga.gather_wrap;
-    k_.checks.push_back(site);
-    if (k_.check_arg < 0) k_.check_arg = arg_for(bufs_.check(), DType::i64);
     KInstr in;
     in.kop = KOp::Gather;
     in.dtype = b.dtype;
     in.a = index;
-    in.access = access(pb, b.dtype, st, off + bv->offset, &ga);
-    in.param = static_cast<int32_t>(k_.checks.size() - 1);
+    indirect(&in, nd, v, pb, bv->strides, bv->offset, g_.node(nd.inputs[0]).shape[axis]);
     return push(in);
   }
 
@@ -454,32 +464,14 @@ class GroupLowerer {
     View v = View::identity(r, order);
     int32_t index = emit(sc.inputs[1], v);
     int32_t src = emit(sc.inputs[2], v);
-    View ov = v;
-    std::fill(ov.coef[axis].begin(), ov.coef[axis].end(), 0);
-    ov.base[axis] = 0;
-    const Strides cs = contiguous_strides(sc.shape);
-    Strides st;
-    int64_t off;
-    to_access(ov, cs, &st, &off);
-    Access ga;
-    ga.gather_stride = cs[axis];
-    ga.gather_size = sc.shape[axis];
-    ga.gather_wrap = sc.attrs[2] != 0;
-    ir::CheckSite site;
-    site.api = static_cast<int32_t>(sc.attrs[1]);
-    site.dim = axis;
-    site.size = ga.gather_size;
-    site.wrap = ga.gather_wrap;
-    k_.checks.push_back(site);
-    if (k_.check_arg < 0) k_.check_arg = arg_for(bufs_.check(), DType::i64);
     KInstr in;
     in.kop = KOp::Scatter;
     in.op = sc.attrs[3] != 0 ? Op::Add : Op::Copy;
     in.dtype = sc.dtype;
     in.a = index;
     in.b = src;
-    in.access = access(bufs_.of_node(gr_.scatter), sc.dtype, st, off, &ga);
-    in.param = static_cast<int32_t>(k_.checks.size() - 1);
+    indirect(&in, sc, v, bufs_.of_node(gr_.scatter), contiguous_strides(sc.shape), 0,
+             sc.shape[axis]);
     push(in);
   }
 

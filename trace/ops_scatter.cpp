@@ -260,11 +260,10 @@ Tensor select_scatter(const Tensor& input, const Tensor& src, int64_t dim, int64
   if (trace::impl_of(src, name)->shape != part.shape())
     fail("select_scatter: the source must have the selected slice's shape {}, got {}",
          shape_str(part.shape()), shape_str(src.shape()));
-  const int64_t size = x->shape[static_cast<size_t>(axis)];
+  const int64_t at = index < 0 ? index + x->shape[static_cast<size_t>(axis)] : index;
   Shape one = x->shape;
   one[static_cast<size_t>(axis)] = 1;
-  return slice_scatter(input, src.reshape(one), axis, index < 0 ? index + size : index,
-                       (index < 0 ? index + size : index) + 1, 1);
+  return slice_scatter(input, src.reshape(one), axis, at, at + 1, 1);
 }
 
 // ---- method and in-place forms -------------------------------------------------------
