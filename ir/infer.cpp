@@ -242,6 +242,19 @@ TypeShape infer_scatter(std::string_view name, const TypeRef& dst, const TypeRef
   return {dst.dtype, dst.shape};
 }
 
+/// A scan along attrs[0] (see ir/ops.def).
+TypeShape infer_scan(std::string_view name, Op op, const TypeRef& x, const OpArgs& args) {
+  const int64_t r = static_cast<int64_t>(x.shape.size());
+  if (args.attrs.size() != 1 || args.attrs[0] < 0 || args.attrs[0] >= r)
+    fail("{}: needs one dimension within the shape {}", name, shape_str(x.shape));
+  if (x.dtype == DType::bool_)
+    fail("{}: is not defined for bool tensors; cast the input first (x.to(tj::kLong))", name);
+  if (op_info(op).rule == DTypeRule::Float && !is_floating(x.dtype))
+    fail("{}: needs a floating-point tensor, got {} (shape {}); cast it first (x.to(tj::f32))",
+         name, dt(x.dtype), shape_str(x.shape));
+  return {x.dtype, x.shape};
+}
+
 TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRef>& in,
                           const OpArgs& args) {
   switch (op_info(op).kind) {
@@ -274,6 +287,8 @@ TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRe
     case OpKind::Index:
       if (op == Op::Scatter) return infer_scatter(name, in[0], in[1], in[2], args);
       return infer_gather(name, in[0], in[1], args);
+    case OpKind::Scan:
+      return infer_scan(name, op, in[0], args);
   }
   TJ_CHECK(false);
 }

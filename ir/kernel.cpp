@@ -45,6 +45,8 @@ std::string kop_name(const KInstr& in) {
       return "gather";
     case KOp::Scatter:
       return in.op == Op::Add ? "scatter_add" : "scatter";
+    case KOp::Scan:
+      return std::string(op_name(in.op));
   }
   return "?";
 }
@@ -55,6 +57,7 @@ std::string to_string(const Kernel& k) {
   const char* kind = k.kind == Kernel::Kind::pointwise ? "pointwise"
                      : k.kind == Kernel::Kind::row     ? "row"
                      : k.kind == Kernel::Kind::scatter ? "scatter"
+                     : k.kind == Kernel::Kind::scan    ? "scan"
                                                        : "matmul";
   std::string s =
       fmt::format("kernel {} ({}): domain {} reduced {} tile(block={}, rows={}, vec={}{})\n",
@@ -118,6 +121,10 @@ void verify(const Kernel& k) {
       TJ_CHECK(k.kind == Kernel::Kind::scatter && k.reduced == 1 && in.b >= 0 &&
                    (in.op == Op::Copy || in.op == Op::Add),
                "{}: scatter v{}", k.name, i);
+    if (in.kop == KOp::Scan)
+      TJ_CHECK(k.kind == Kernel::Kind::scan && k.reduced == 1 && in.a >= 0 && is_scan(in.op) &&
+                   in.dtype == k.body[in.a].dtype,
+               "{}: scan v{}", k.name, i);
     if (in.kop == KOp::Gather || in.kop == KOp::Scatter)
       TJ_CHECK(in.a >= 0 && !is_floating(k.body[in.a].dtype) &&
                    k.accesses[in.access].gather_size >= 0 && in.param >= 0 &&

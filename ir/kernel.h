@@ -55,6 +55,8 @@ enum class KOp : uint8_t {
             // kernel's check argument (site `param`) when a is out of range
   Scatter,  // value b written to access at index value a (scatter kernels only); `op` Add
             // adds it to the element there; out of range: nothing written, reported as Gather's
+  Scan,     // the running `op` (CumSum, CumProd, LogCumSumExp) of value a along the walked dim
+            // (scan kernels only): the value at this point of the line
 };
 
 struct KInstr {
@@ -94,11 +96,14 @@ struct TileConfig {
 // Kind::scatter: the domain is kept dims, then one reduced dim (the axis a
 // Scatter instruction writes along), walked in order by one thread per row,
 // so that repeated indices within a row are written in a fixed order; rows
-// never write the same element.
+// never write the same element. Kind::scan has the same domain and walk: its
+// Scan instructions carry a running value from one element of a line to the
+// next.
 struct Kernel {
-  enum class Kind : uint8_t { pointwise, row, matmul, scatter };
+  enum class Kind : uint8_t { pointwise, row, matmul, scatter, scan };
   Kind kind = Kind::pointwise;
-  std::string name;     // tj_pointwise_..., tj_row_softmax_..., tj_matmul_..., tj_scatter_...
+  std::string
+      name;  // tj_pointwise_..., tj_row_softmax_..., tj_matmul_..., tj_scatter_..., tj_scan_...
   std::string summary;  // the fused graph ops, e.g. "max, sub, exp, sum, div"
   Shape domain;         // kept dims, then `reduced` reduced dims
   int reduced = 0;
@@ -118,6 +123,8 @@ struct Kernel {
   // [batch..., M, N, K] (K reduced), computed in `acc` dtype.
 
   int64_t kept_numel() const;
+  /// scatter and scan kernels: one thread walks each line of the last dim in order.
+  bool walks_lines() const { return kind == Kind::scatter || kind == Kind::scan; }
   int64_t reduced_numel() const;
 };
 

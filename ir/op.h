@@ -13,7 +13,17 @@ enum class Op : uint8_t {
 #include "ir/ops.def"
 };
 
-enum class OpKind : uint8_t { Source, Unary, Binary, Ternary, Reduce, Movement, Matmul, Index };
+enum class OpKind : uint8_t {
+  Source,
+  Unary,
+  Binary,
+  Ternary,
+  Reduce,
+  Movement,
+  Matmul,
+  Index,
+  Scan
+};
 
 /// How an op's result dtype relates to its inputs (see ir/ops.def).
 enum class DTypeRule : uint8_t { Same, Float, Bool, Index, Any };
@@ -38,6 +48,7 @@ inline bool is_pointwise(Op op) {
 inline bool is_reduce(Op op) { return op_info(op).kind == OpKind::Reduce; }
 inline bool is_movement(Op op) { return op_info(op).kind == OpKind::Movement; }
 inline bool is_source(Op op) { return op_info(op).kind == OpKind::Source; }
+inline bool is_scan(Op op) { return op_info(op).kind == OpKind::Scan; }
 int num_ops();
 
 /// The public function an indirect load (Op::Gather) was traced from: its

@@ -27,6 +27,8 @@ std::string attr_str(const Node& n) {
                          index_api_name(static_cast<IndexApi>(n.attrs.at(1))),
                          n.attrs.at(2) ? " wrap" : "",
                          n.op == Op::Scatter && n.attrs.at(3) ? " accumulate" : "");
+    case OpKind::Scan:
+      return fmt::format(" axis={}", n.attrs.at(0));
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:

@@ -625,6 +625,42 @@ RefValue eval_scatter(const Node& n, const RefValue& dst, const RefValue& index,
   return v;
 }
 
+/// log(exp(a) + exp(b)) without overflow; infinities and NaN as the kernels'
+/// tj_logaddexp.
+double log_add_exp(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return a + b;
+  const double m = std::max(a, b), l = std::min(a, b);
+  if (std::isinf(m)) return m;
+  return m + std::log1p(std::exp(l - m));
+}
+
+/// A scan (see ir/ops.def): each element after the first of its line
+/// combines the previous result with the input, in f64 (integers wrap).
+RefValue eval_scan(const Node& n, const RefValue& x) {
+  RefValue v = make_value(n.dtype, n.shape);
+  const int64_t axis = n.attrs[0];
+  const int64_t stride = contiguous_strides(n.shape)[axis], size = n.shape[axis];
+  for (int64_t k = 0; k < v.numel(); ++k) {
+    const bool first = (k / stride) % size == 0;
+    if (v.floating()) {
+      double a = x.f[k];
+      if (!first) {
+        const double p = v.f[k - stride];
+        a = n.op == Op::CumSum ? p + a : n.op == Op::CumProd ? p * a : log_add_exp(p, a);
+      }
+      v.f[k] = round_f(a, n.dtype);
+    } else {
+      uint64_t a = static_cast<uint64_t>(x.i[k]);
+      if (!first) {
+        const uint64_t p = static_cast<uint64_t>(v.i[k - stride]);
+        a = n.op == Op::CumSum ? p + a : p * a;
+      }
+      v.i[k] = wrap_int(static_cast<int64_t>(a), n.dtype);
+    }
+  }
+  return v;
+}
+
 }  // namespace
 
 std::vector<RefValue> reference_eval(const Graph& g) {
@@ -662,6 +698,9 @@ std::vector<RefValue> reference_eval(const Graph& g) {
       case OpKind::Index:
         vals[id] = n.op == Op::Scatter ? eval_scatter(n, *in[0], *in[1], *in[2])
                                        : eval_gather(n, *in[0], *in[1]);
+        break;
+      case OpKind::Scan:
+        vals[id] = eval_scan(n, *in[0]);
         break;
     }
     for (NodeId i : n.inputs)

@@ -6,9 +6,9 @@ void coalesce(ir::Kernel& k) {
   if (k.kind == ir::Kernel::Kind::matmul) return;
   const size_t n = k.domain.size();
   const size_t kept_n = n - k.reduced;
-  // Keep dims that are not size 1 (and a scatter kernel's written dim, which
-  // its printers walk as the one reduced dim).
-  const bool scatter = k.kind == ir::Kernel::Kind::scatter;
+  // Keep dims that are not size 1 (and the walked dim of a scatter or scan
+  // kernel, which its printers walk as the one reduced dim).
+  const bool scatter = k.walks_lines();
   std::vector<size_t> keep;
   for (size_t d = 0; d < n; ++d)
     if (k.domain[d] != 1 || (scatter && d >= kept_n)) keep.push_back(d);

@@ -76,7 +76,8 @@ class Fuser {
     for (NodeId o : g_.outputs()) M_[o] = 1;
     for (size_t i = 0; i < g_.size(); ++i) {
       const Node& n = g_.node(static_cast<NodeId>(i));
-      if (n.op == Op::Matmul || n.op == Op::Cat || n.op == Op::Scatter) M_[i] = 1;
+      if (n.op == Op::Matmul || n.op == Op::Cat || n.op == Op::Scatter || ir::is_scan(n.op))
+        M_[i] = 1;
       if (is_leaf(n)) M_[i] = 0;
     }
     for (int iter = 0; iter < 64; ++iter) {
@@ -242,10 +243,17 @@ class Fuser {
             changed |=
                 mark(r, [&] { return fmt::format("reduction %{} runs over other rows", i); });
         in.insert(id);
-      } else if (nd.op == Op::Scatter && !in.empty()) {
-        // A scatter kernel walks its lines in order: no row reductions inside.
-        for (NodeId r : in)
-          changed |= mark(r, [&] { return fmt::format("an operand of scatter %{}", i); });
+      } else if ((nd.op == Op::Scatter || ir::is_scan(nd.op)) && !in.empty()) {
+        // Scatter and scan kernels walk their lines in order: no row
+        // reductions inside. The operand that holds them is written by its
+        // own kernel (a softmax before a cumsum: one row kernel, then the scan).
+        for (NodeId x : nd.inputs)
+          if (!vis(x).empty())
+            changed |= mark(x, [&] {
+              return fmt::format("an operand of {} %{} computed with a reduction",
+                                 ir::op_name(nd.op), i);
+            });
+        in.clear();
       } else if (ir::is_movement(nd.op) && !in.empty()) {
         if (nd.op == Op::Cat || !row_preserving(nd, g_.node(nd.inputs[0]).shape))
           for (NodeId r : in)
@@ -343,6 +351,17 @@ class Fuser {
         deps_from(nd.inputs[2], &md1, &inl1);
         inlined_by_group_.push_back(inl1);
         epoch[i] = ep + 1;
+        continue;
+      }
+      if (ir::is_scan(nd.op)) {
+        Group gr;
+        gr.kind = Group::Kind::scan;
+        gr.roots = {id};
+        gr.shape = nd.shape;
+        gr.axes = {nd.attrs[0]};
+        gr.epoch = ep;
+        s.groups.push_back(gr);
+        inlined_by_group_.push_back(inl);
         continue;
       }
       if (nd.op == Op::Matmul || nd.op == Op::Cat) {
@@ -538,6 +557,7 @@ std::string to_string(const Graph& g, const Schedule& s) {
                        : gr.kind == Group::Kind::matmul       ? "matmul"
                        : gr.kind == Group::Kind::scatter_init ? "scatter_init"
                        : gr.kind == Group::Kind::scatter      ? "scatter"
+                       : gr.kind == Group::Kind::scan         ? "scan"
                                                               : "cat_part";
     std::string roots;
     for (NodeId r : gr.roots) roots += fmt::format(" %{}", r);

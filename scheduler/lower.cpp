@@ -98,6 +98,9 @@ class GroupLowerer {
       case Group::Kind::scatter:
         lower_scatter();
         break;
+      case Group::Kind::scan:
+        lower_scan();
+        break;
     }
     step->args = arg_buffers_;
     step->params = param_slots_;
@@ -181,7 +184,8 @@ class GroupLowerer {
           in.row_level =
               k_.body[in.a].row_level && reduced_invariant(k_.accesses[in.access].strides);
           break;
-        case KOp::Scatter:  // scatter kernels only
+        case KOp::Scatter:  // scatter and scan kernels only
+        case KOp::Scan:
           in.row_level = false;
           break;
         case KOp::Rand:
@@ -285,6 +289,7 @@ class GroupLowerer {
         return emit_gather(n, v);
       case ir::OpKind::Movement:
       case ir::OpKind::Matmul:
+      case ir::OpKind::Scan:  // always materialized
         break;
     }
     TJ_CHECK(false, "cannot inline %{} ({})", n, ir::op_name(nd.op));
@@ -442,14 +447,9 @@ class GroupLowerer {
     store(gr_.scatter, bufs_.of_node(gr_.scatter), id, contiguous_strides(sc.shape), 0, v);
   }
 
-  /// The writes of a Scatter node: the domain is the index's shape with the
-  /// axis last (reduced: walked in order within each row).
-  void lower_scatter() {
-    k_.kind = Kernel::Kind::scatter;
-    const Node& sc = g_.node(gr_.scatter);
-    note_fused(gr_.scatter);
-    const int64_t axis = sc.attrs[0];
-    const Shape& I = gr_.shape;
+  /// Makes the domain of a kernel that walks the lines of `axis` of shape I
+  /// (kept dims in order, then the axis, reduced); returns the view of I.
+  View walk_axis_last(const Shape& I, int64_t axis) {
     const size_t r = I.size();
     std::vector<int64_t> order(r);
     int64_t p = 0;
@@ -461,7 +461,34 @@ class GroupLowerer {
     order[axis] = p;
     k_.domain.push_back(I[axis]);
     k_.reduced = 1;
-    View v = View::identity(r, order);
+    return View::identity(r, order);
+  }
+
+  /// A scan node: its input along each line of the axis, the running value
+  /// stored at every element.
+  void lower_scan() {
+    k_.kind = Kernel::Kind::scan;
+    const NodeId n = gr_.roots.at(0);
+    const Node& nd = g_.node(n);
+    note_fused(n);
+    View v = walk_axis_last(nd.shape, nd.attrs[0]);
+    KInstr in;
+    in.kop = KOp::Scan;
+    in.op = nd.op;
+    in.dtype = nd.dtype;
+    in.a = emit(nd.inputs[0], v);
+    const int32_t value = push(in);
+    store(n, bufs_.of_node(n), v, contiguous_strides(nd.shape), 0, value);
+  }
+
+  /// The writes of a Scatter node: the domain is the index's shape with the
+  /// axis last (reduced: walked in order within each row).
+  void lower_scatter() {
+    k_.kind = Kernel::Kind::scatter;
+    const Node& sc = g_.node(gr_.scatter);
+    note_fused(gr_.scatter);
+    const int64_t axis = sc.attrs[0];
+    View v = walk_axis_last(gr_.shape, axis);
     int32_t index = emit(sc.inputs[1], v);
     int32_t src = emit(sc.inputs[2], v);
     KInstr in;

@@ -441,6 +441,37 @@ std::vector<FusionCase> fusion_cases() {
                  return std::vector<Tensor>{slice_scatter(x, tanh(s), 1, 1, 9, 3)};
                },
                2});
+  // ---- scans: the producers fused in, consumers in a kernel of their own ---------------
+  c.push_back({"cumsum_of_pointwise_last_dim",
+               [] {
+                 Tensor x = input({6, 37}, f32, 93);
+                 return std::vector<Tensor>{cumsum(exp(x) * 0.5, 1) + 1.0};
+               },
+               2, false, Tol{1e-5, 1e-5}});
+  c.push_back({"cumprod_f16_dim0_of_a_view",
+               [] {
+                 Tensor x = input({9, 5, 3}, f16, 94, 0.5, 1.5);
+                 return std::vector<Tensor>{cumprod(x.permute({2, 0, 1}), 1)};
+               },
+               1, false, Tol{2e-2, 2e-2}});
+  c.push_back({"logcumsumexp_bf16_with_inf",
+               [] {
+                 Tensor x = input({4, 50}, bf16, 95, -30, 30);
+                 Tensor m = input({4, 50}, bool_, 96);
+                 return std::vector<Tensor>{logcumsumexp(
+                     where(m, x, Scalar(-std::numeric_limits<double>::infinity())), -1)};
+               },
+               1, false, Tol{2e-2, 2e-2}});
+  c.push_back({"cumsum_i32_sampled_after_softmax",
+               [] {
+                 Tensor k = input({3, 11}, i32, 97, -4, 4);
+                 Tensor w = softmax(input({3, 11}, f64, 98), -1);
+                 return std::vector<Tensor>{cumsum(k, 0), cumsum(w, -1)};
+               },
+               3, false, Tol{1e-12, 1e-12}});
+  c.push_back({"cumsum_long_line_f64",
+               [] { return std::vector<Tensor>{cumsum(input({3000}, f64, 99), 0)}; }, 1, false,
+               Tol{1e-10, 1e-10}});
   // Gathers of gathers, and every source dtype.
   for (DType t : {f16, bf16, i32, i64, bool_}) {
     c.push_back({"gather_chain_" + std::string(dtype_name(t)),

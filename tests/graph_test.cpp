@@ -148,6 +148,7 @@ TEST(GraphTest, OpTableIsConsistent) {
         EXPECT_EQ(info.arity, 3) << info.name;
         break;
       case OpKind::Reduce:
+      case OpKind::Scan:
         EXPECT_EQ(info.arity, 1) << info.name;
         break;
       case OpKind::Matmul:

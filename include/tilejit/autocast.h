@@ -15,8 +15,9 @@
 //    an f64 operand then computes in f64). The GEMM accumulates in f32, as every f16/bf16
 //    matmul in tilejit does. linear casts its bias too.
 //  * f32 — exp, expm1, log, log2, log1p, reciprocal, rsqrt, pow (all three
-//    overloads), sum, prod, mean, var, std, softmax, log_softmax, layer_norm
-//    and rms_norm (with their weight and bias). f16/bf16 inputs are cast to f32
+//    overloads), sum, prod, cumsum, cumprod, mean, var, std, softmax,
+//    log_softmax, layer_norm and rms_norm (with their weight and bias).
+//    f16/bf16 inputs are cast to f32
 //    first and the result is f32 (where these ops normally return the half
 //    type). f32 and f64 inputs are left as they are.
 //  * Every other op is unchanged: its inputs keep their dtypes and the usual

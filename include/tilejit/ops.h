@@ -278,6 +278,28 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim = {}, bool keepdim = f
 Tensor var(const Tensor& x, const Axes& axes = {}, bool unbiased = true, bool keepdim = false);
 Tensor std(const Tensor& x, const Axes& axes = {}, bool unbiased = true, bool keepdim = false);
 
+// ---- scans and sampling ---------------------------------------------------------
+/// Running sums along `dim`, as torch.cumsum: out[i] = x[0] + ... + x[i].
+/// Integer and bool inputs are summed in i64; `dtype` casts the input first.
+/// One kernel walks each line in order, with the ops producing x fused in.
+Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype = {});
+/// Running products along `dim`, as torch.cumprod (integers in i64).
+Tensor cumprod(const Tensor& x, int64_t dim, std::optional<DType> dtype = {});
+/// log(exp(x[0]) + ... + exp(x[i])) along `dim`, without overflow. Floating only.
+Tensor logcumsumexp(const Tensor& x, int64_t dim);
+/// As torch.multinomial: `num_samples` category indices (i64) per row of the
+/// non-negative weights `probs` ([categories] or [rows, categories]; they
+/// need not sum to 1), drawn with Philox uniforms (manual_seed fixes them).
+/// Without replacement a category is drawn at most once per row. Weights
+/// that are already on the host are checked (negative, non-finite, a row
+/// without a positive weight); weights still pending in the trace are not,
+/// and such a row draws an index within range.
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false);
+/// 1 with probability p[i], else 0, in p's dtype, as torch.bernoulli.
+Tensor bernoulli(const Tensor& p);
+/// x's shape and dtype, each element 1 with probability p.
+Tensor bernoulli(const Tensor& x, double p);
+
 // ---- composites ---------------------------------------------------------------
 /// Floating input, or any input with `dtype` (x is cast to it first), as
 /// torch.softmax; an integer input without `dtype` is an error.

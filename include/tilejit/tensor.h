@@ -189,6 +189,11 @@ class Tensor {
   Tensor slice_scatter(const Tensor& src, int64_t dim = 0, std::optional<int64_t> start = {},
                        std::optional<int64_t> end = {}, int64_t step = 1) const;
   Tensor select_scatter(const Tensor& src, int64_t dim, int64_t index) const;
+  Tensor cumsum(int64_t dim, std::optional<DType> dtype = {}) const;
+  Tensor cumprod(int64_t dim, std::optional<DType> dtype = {}) const;
+  Tensor logcumsumexp(int64_t dim) const;
+  Tensor multinomial(int64_t num_samples, bool replacement = false) const;
+  Tensor bernoulli() const;
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor select(int64_t dim, int64_t index) const;
   std::vector<Tensor> split(int64_t split_size, int64_t dim = 0) const;
@@ -218,6 +223,11 @@ class Tensor {
   Tensor& index_fill_(int64_t dim, const Tensor& index, Scalar value);
   Tensor& index_put_(const std::vector<Tensor>& indices, const Tensor& values,
                      bool accumulate = false);
+  /// The running sum (product) in this tensor's dtype.
+  Tensor& cumsum_(int64_t dim);
+  Tensor& cumprod_(int64_t dim);
+  /// Each element 1 with probability p, else 0.
+  Tensor& bernoulli_(double p);
 
   // ---- host access: computes what is pending -------------------------------
   /// Computes this tensor now (with everything pending in this thread).

@@ -264,7 +264,8 @@ void BodyPrinter::print_kernel_body() {
       print_matmul();
       return;
     case ir::Kernel::Kind::scatter:
-      print_scatter();
+    case ir::Kernel::Kind::scan:
+      print_lines();
       return;
   }
 }
@@ -344,6 +345,7 @@ std::string BodyPrinter::expr(int32_t i, const std::vector<std::string>& idx) {
     case KOp::Store:
     case KOp::Gather:  // statements of their own: emit_instr
     case KOp::Scatter:
+    case KOp::Scan:
       break;
   }
   TJ_CHECK(false, "{}: v{} is not an expression", k_.name, i);
@@ -389,6 +391,28 @@ void BodyPrinter::scatter(int32_t i, const std::vector<std::string>& idx,
   out_ += fmt::format("{}if (ok{}) {} = {};\n", indent, i, at, store_expr(in.dtype, value));
 }
 
+void BodyPrinter::scan_inits(const std::string& indent) {
+  for (size_t i = 0; i < k_.body.size(); ++i) {
+    const KInstr& in = k_.body[i];
+    if (in.kop != KOp::Scan) continue;
+    const char* t = value_type(in.dtype);
+    const char* init = in.op == Op::CumSum ? "0" : in.op == Op::CumProd ? "1" : "-INFINITY";
+    out_ += fmt::format("{}{} s{} = ({}){};\n", indent, t, i, t, init);
+  }
+}
+
+void BodyPrinter::scan(int32_t i, const std::string& indent) {
+  const KInstr& in = k_.body[i];
+  const std::string s = "s" + std::to_string(i);
+  std::string next;
+  if (in.op == Op::LogCumSumExp)
+    next = fmt::format("tj_logaddexp{}({}, {})", in.dtype == DType::f64 ? "_f64" : "", s, v(in.a));
+  else
+    next = binary(in.op == Op::CumSum ? Op::Add : Op::Mul, s, v(in.a), in.dtype, in.dtype);
+  out_ += fmt::format("{}{} = {};\n{}const {} {} = {};\n", indent, s, next, indent,
+                      value_type(in.dtype), v(i), s);
+}
+
 void BodyPrinter::emit_instr(int32_t i, const std::vector<std::string>& idx,
                              const std::string& indent) {
   const KInstr& in = k_.body[i];
@@ -402,6 +426,10 @@ void BodyPrinter::emit_instr(int32_t i, const std::vector<std::string>& idx,
   }
   if (in.kop == KOp::Scatter) {
     scatter(i, idx, indent);
+    return;
+  }
+  if (in.kop == KOp::Scan) {
+    scan(i, indent);
     return;
   }
   const char* t = in.kop == KOp::Index ? "int64_t" : value_type(in.dtype);

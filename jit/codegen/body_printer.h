@@ -44,7 +44,8 @@ class BodyPrinter {
   virtual void print_pointwise() = 0;
   virtual void print_row() = 0;
   virtual void print_matmul() = 0;
-  virtual void print_scatter() = 0;
+  /// Scatter and scan kernels (ir::Kernel::walks_lines).
+  virtual void print_lines() = 0;
   void print_kernel_body();
 
   /// The value of Load instruction i (dialects may read a register instead).
@@ -58,6 +59,11 @@ class BodyPrinter {
   /// Prints Scatter instruction i: as gather() reads, it writes (or adds)
   /// its value at the index when it is in range.
   void scatter(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
+  /// Before the walk of a line: the running value `s<i>` of each Scan
+  /// instruction, at its op's identity.
+  void scan_inits(const std::string& indent);
+  /// Prints Scan instruction i: `s<i>` combined with its operand, as `v<i>`.
+  void scan(int32_t i, const std::string& indent);
   /// `j<i>`, `ok<i>` and the report for the index of indirect access i;
   /// returns the element offset it reaches.
   std::string indirect_offset(int32_t i, const std::vector<std::string>& idx,

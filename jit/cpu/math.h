@@ -273,6 +273,14 @@ static inline float tj_minimum(float a, float b) {
   float r = a < b ? a : b;
   return tj_i_sel((a != a) | (b != b), a + b, r);
 }
+// log(exp(a) + exp(b)) (logcumsumexp): NaN if either is; an infinite larger
+// one is the result (so -inf with -inf is -inf, not NaN).
+static inline float tj_logaddexp(float a, float b) {
+  float m = a > b ? a : b, l = a > b ? b : a;
+  float r = m + tj_log1p(tj_exp(l - m));
+  r = tj_i_sel(m - m != 0.0f, m, r);  // m infinite
+  return tj_i_sel((a != a) | (b != b), a + b, r);
+}
 
 // ---- tanh, sigmoid, silu ------------------------------------------------------
 
@@ -535,6 +543,12 @@ static inline double tj_maximum_f64(double a, double b) {
 static inline double tj_minimum_f64(double a, double b) {
   double r = a < b ? a : b;
   return tj_i_seld((a != a) | (b != b), a + b, r);
+}
+static inline double tj_logaddexp_f64(double a, double b) {
+  if (a != a || b != b) return a + b;
+  double m = a > b ? a : b, l = a > b ? b : a;
+  if (m - m != 0.0) return m;
+  return m + std::log1p(std::exp(l - m));
 }
 
 // ---- f16 / bf16 conversions (branch-free) -------------------------------------

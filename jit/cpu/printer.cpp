@@ -104,10 +104,11 @@ class KernelPrinter : public BodyPrinter {
     }
   }
 
-  // ---- scatter kernels ----------------------------------------------------------------
-  // A row's writes in order, one element at a time: repeated indices within
-  // a row write the same element, so the loop must not be vectorized.
-  void print_scatter() override {
+  // ---- scatter and scan kernels -------------------------------------------------------
+  // A line's elements in order, one at a time: repeated indices within a
+  // line write the same element and a scan carries its running value, so the
+  // loop must not be vectorized.
+  void print_lines() override {
     const size_t n = k_.domain.size(), kept = n - 1;
     std::vector<std::string> idx(n);
     for (size_t d = 0; d < n; ++d) idx[d] = (d < kept ? "d" : "r") + std::to_string(d);
@@ -117,6 +118,7 @@ class KernelPrinter : public BodyPrinter {
     out_ += "    int64_t t = row; (void)t;\n";
     for (size_t d = kept; d-- > 0;)
       out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+    scan_inits("    ");
     out_ +=
         fmt::format("    for (int64_t {0} = 0; {0} < {1}; ++{0}) {{\n", idx[kept], k_.domain[kept]);
     for (size_t i = 0; i < k_.body.size(); ++i)

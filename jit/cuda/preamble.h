@@ -100,6 +100,13 @@ TJ_FN float tj_gelu_tanh(float x) {
 // NaN if either is NaN (like torch.maximum); otherwise the larger.
 TJ_FN float tj_maximum(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
 TJ_FN float tj_minimum(float a, float b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+// log(exp(a) + exp(b)) (logcumsumexp): NaN if either is; an infinite larger
+// one is the result.
+TJ_FN float tj_logaddexp(float a, float b) {
+  if (a != a || b != b) return a + b;
+  const float m = a > b ? a : b, l = a > b ? b : a;
+  return m - m != 0.0f ? m : m + log1pf(expf(l - m));  // m infinite: m
+}
 
 TJ_FN double tj_fabs_f64(double x) { return fabs(x); }
 TJ_FN double tj_exp_f64(double x) { return exp(x); }
@@ -131,6 +138,11 @@ TJ_FN double tj_maximum_f64(double a, double b) {
 }
 TJ_FN double tj_minimum_f64(double a, double b) {
   return (a != a || b != b) ? a + b : (a < b ? a : b);
+}
+TJ_FN double tj_logaddexp_f64(double a, double b) {
+  if (a != a || b != b) return a + b;
+  const double m = a > b ? a : b, l = a > b ? b : a;
+  return m - m != 0.0 ? m : m + log1p(exp(l - m));
 }
 
 // ---- memory ------------------------------------------------------------------------

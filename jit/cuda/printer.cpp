@@ -164,7 +164,8 @@ Layout layout(const Kernel& k) {
       if (!L.persistent) L.cached_loads.clear();
       break;
     }
-    case Kernel::Kind::scatter: {
+    case Kernel::Kind::scatter:
+    case Kernel::Kind::scan: {
       // A thread per row, walking the row in order.
       L.threads = kThreadRowThreads;
       L.grid = (k.kept_numel() + L.threads - 1) / L.threads;
@@ -349,8 +350,8 @@ class CudaPrinter : public BodyPrinter {
     in_vector_scope_ = false;
   }
 
-  // ---- scatter kernels ----------------------------------------------------------------
-  void print_scatter() override {
+  // ---- scatter and scan kernels -------------------------------------------------------
+  void print_lines() override {
     const size_t n = k_.domain.size(), kept = n - 1;
     out_ += fmt::format("  const I t = (I)blockIdx.x * {} + (I)threadIdx.x;\n", L_.threads);
     out_ += fmt::format("  if (t >= {}) return;\n", k_.kept_numel());
@@ -364,6 +365,7 @@ class CudaPrinter : public BodyPrinter {
     unflatten("t", dims, names, "  ", "q");
     for (size_t i = 0; i < k_.body.size(); ++i)
       if (k_.body[i].kop == KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "  ");
+    scan_inits("  ");
     out_ += fmt::format("  for (I {0} = 0; {0} < {1}; ++{0}) {{\n", idx[kept], k_.domain[kept]);
     for (size_t i = 0; i < k_.body.size(); ++i)
       if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "    ");
