@@ -255,6 +255,14 @@ TypeShape infer_scan(std::string_view name, Op op, const TypeRef& x, const OpArg
   return {x.dtype, x.shape};
 }
 
+/// ArgSort along attrs[0], descending when attrs[1] (see ir/ops.def).
+TypeShape infer_sort(std::string_view name, const TypeRef& x, const OpArgs& args) {
+  const int64_t r = static_cast<int64_t>(x.shape.size());
+  if (args.attrs.size() != 2 || args.attrs[0] < 0 || args.attrs[0] >= r)
+    fail("{}: needs one dimension within the shape {} and an order", name, shape_str(x.shape));
+  return {DType::i64, x.shape};
+}
+
 TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRef>& in,
                           const OpArgs& args) {
   switch (op_info(op).kind) {
@@ -289,6 +297,8 @@ TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRe
       return infer_gather(name, in[0], in[1], args);
     case OpKind::Scan:
       return infer_scan(name, op, in[0], args);
+    case OpKind::Sort:
+      return infer_sort(name, in[0], args);
   }
   TJ_CHECK(false);
 }

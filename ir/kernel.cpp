@@ -47,6 +47,8 @@ std::string kop_name(const KInstr& in) {
       return in.op == Op::Add ? "scatter_add" : "scatter";
     case KOp::Scan:
       return std::string(op_name(in.op));
+    case KOp::Sort:
+      return in.param ? "sort_descending" : "sort";
   }
   return "?";
 }
@@ -58,6 +60,7 @@ std::string to_string(const Kernel& k) {
                      : k.kind == Kernel::Kind::row     ? "row"
                      : k.kind == Kernel::Kind::scatter ? "scatter"
                      : k.kind == Kernel::Kind::scan    ? "scan"
+                     : k.kind == Kernel::Kind::sort    ? "sort"
                                                        : "matmul";
   std::string s =
       fmt::format("kernel {} ({}): domain {} reduced {} tile(block={}, rows={}, vec={}{})\n",
@@ -114,13 +117,16 @@ void verify(const Kernel& k) {
         TJ_CHECK(k.body[o].row_level, "{}: row-level v{} uses element-level v{}", k.name, i, o);
     }
     if (in.kop == KOp::Load || in.kop == KOp::Store || in.kop == KOp::Index ||
-        in.kop == KOp::Gather || in.kop == KOp::Scatter)
+        in.kop == KOp::Gather || in.kop == KOp::Scatter || in.kop == KOp::Sort)
       TJ_CHECK(in.access >= 0 && in.access < static_cast<int32_t>(k.accesses.size()), "{}: v{}",
                k.name, i);
     if (in.kop == KOp::Scatter)
       TJ_CHECK(k.kind == Kernel::Kind::scatter && k.reduced == 1 && in.b >= 0 &&
                    (in.op == Op::Copy || in.op == Op::Add),
                "{}: scatter v{}", k.name, i);
+    if (in.kop == KOp::Sort)
+      TJ_CHECK(k.kind == Kernel::Kind::sort && k.reduced == 1 && (in.param == 0 || in.param == 1),
+               "{}: sort v{}", k.name, i);
     if (in.kop == KOp::Scan)
       TJ_CHECK(k.kind == Kernel::Kind::scan && k.reduced == 1 && in.a >= 0 && is_scan(in.op) &&
                    in.dtype == k.body[in.a].dtype,

@@ -57,6 +57,8 @@ enum class KOp : uint8_t {
             // adds it to the element there; out of range: nothing written, reported as Gather's
   Scan,     // the running `op` (CumSum, CumProd, LogCumSumExp) of value a along the walked dim
             // (scan kernels only): the value at this point of the line
+  Sort,     // the keys at `access` (sort kernels only): the positions of the line in order of
+            // key (descending when `param` is 1), stored by the kernel's one Store
 };
 
 struct KInstr {
@@ -98,12 +100,13 @@ struct TileConfig {
 // so that repeated indices within a row are written in a fixed order; rows
 // never write the same element. Kind::scan has the same domain and walk: its
 // Scan instructions carry a running value from one element of a line to the
-// next.
+// next. Kind::sort, the same domain: one Sort instruction and one Store, the
+// thread sorting its line's positions by the keys.
 struct Kernel {
-  enum class Kind : uint8_t { pointwise, row, matmul, scatter, scan };
+  enum class Kind : uint8_t { pointwise, row, matmul, scatter, scan, sort };
   Kind kind = Kind::pointwise;
-  std::string
-      name;  // tj_pointwise_..., tj_row_softmax_..., tj_matmul_..., tj_scatter_..., tj_scan_...
+  std::string name;     // tj_pointwise_..., tj_row_softmax_..., tj_matmul_..., tj_scatter_...,
+                        // tj_scan_..., tj_sort_...
   std::string summary;  // the fused graph ops, e.g. "max, sub, exp, sum, div"
   Shape domain;         // kept dims, then `reduced` reduced dims
   int reduced = 0;
@@ -123,8 +126,10 @@ struct Kernel {
   // [batch..., M, N, K] (K reduced), computed in `acc` dtype.
 
   int64_t kept_numel() const;
-  /// scatter and scan kernels: one thread walks each line of the last dim in order.
-  bool walks_lines() const { return kind == Kind::scatter || kind == Kind::scan; }
+  /// scatter, scan and sort kernels: one thread walks each line of the last dim.
+  bool walks_lines() const {
+    return kind == Kind::scatter || kind == Kind::scan || kind == Kind::sort;
+  }
   int64_t reduced_numel() const;
 };
 

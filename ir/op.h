@@ -22,7 +22,8 @@ enum class OpKind : uint8_t {
   Movement,
   Matmul,
   Index,
-  Scan
+  Scan,
+  Sort
 };
 
 /// How an op's result dtype relates to its inputs (see ir/ops.def).

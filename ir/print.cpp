@@ -29,6 +29,8 @@ std::string attr_str(const Node& n) {
                          n.op == Op::Scatter && n.attrs.at(3) ? " accumulate" : "");
     case OpKind::Scan:
       return fmt::format(" axis={}", n.attrs.at(0));
+    case OpKind::Sort:
+      return fmt::format(" axis={}{}", n.attrs.at(0), n.attrs.at(1) ? " descending" : "");
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:

@@ -661,6 +661,29 @@ RefValue eval_scan(const Node& n, const RefValue& x) {
   return v;
 }
 
+/// ArgSort (see ir/ops.def): a stable sort of each line, NaN above numbers.
+RefValue eval_argsort(const Node& n, const RefValue& x) {
+  RefValue v = make_value(DType::i64, n.shape);
+  const int64_t axis = n.attrs[0];
+  const bool desc = n.attrs[1] != 0;
+  const int64_t stride = contiguous_strides(n.shape)[axis], size = n.shape[axis];
+  std::vector<int64_t> pos(static_cast<size_t>(size));
+  for (int64_t k = 0; k < v.numel(); ++k) {
+    if ((k / stride) % size != 0) continue;  // k starts a line
+    for (int64_t j = 0; j < size; ++j) pos[j] = j;
+    std::stable_sort(pos.begin(), pos.end(), [&](int64_t a, int64_t b) {
+      const int64_t pa = k + a * stride, pb = k + b * stride;
+      if (!x.floating()) return desc ? x.i[pa] > x.i[pb] : x.i[pa] < x.i[pb];
+      const double ka = x.f[pa], kb = x.f[pb];
+      const bool na = std::isnan(ka), nb = std::isnan(kb);
+      if (na || nb) return desc ? na && !nb : nb && !na;
+      return desc ? ka > kb : ka < kb;
+    });
+    for (int64_t j = 0; j < size; ++j) v.i[k + j * stride] = pos[j];
+  }
+  return v;
+}
+
 }  // namespace
 
 std::vector<RefValue> reference_eval(const Graph& g) {
@@ -701,6 +724,9 @@ std::vector<RefValue> reference_eval(const Graph& g) {
         break;
       case OpKind::Scan:
         vals[id] = eval_scan(n, *in[0]);
+        break;
+      case OpKind::Sort:
+        vals[id] = eval_argsort(n, *in[0]);
         break;
     }
     for (NodeId i : n.inputs)

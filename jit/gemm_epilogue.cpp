@@ -133,6 +133,7 @@ std::optional<FusedGemm> match_epilogue(const sched::Plan& p, size_t s,
       case ir::KOp::Gather:
       case ir::KOp::Scatter:
       case ir::KOp::Scan:
+      case ir::KOp::Sort:
       case ir::KOp::Reduced:
         return std::nullopt;
     }

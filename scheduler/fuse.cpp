@@ -76,7 +76,8 @@ class Fuser {
     for (NodeId o : g_.outputs()) M_[o] = 1;
     for (size_t i = 0; i < g_.size(); ++i) {
       const Node& n = g_.node(static_cast<NodeId>(i));
-      if (n.op == Op::Matmul || n.op == Op::Cat || n.op == Op::Scatter || ir::is_scan(n.op))
+      if (n.op == Op::Matmul || n.op == Op::Cat || n.op == Op::Scatter || ir::is_scan(n.op) ||
+          n.op == Op::ArgSort)
         M_[i] = 1;
       if (is_leaf(n)) M_[i] = 0;
     }
@@ -180,6 +181,12 @@ class Fuser {
     bool changed = false;
     for (size_t i = 0; i < g_.size(); ++i) {
       const Node& ga = g_.node(static_cast<NodeId>(i));
+      if (ga.op == Op::ArgSort) {  // reads its keys in any order
+        NodeId x = ga.inputs[0];
+        if (!buffer_view(g_, M_, x))
+          changed |= mark(x, [&] { return fmt::format("the keys of argsort %{}", i); });
+        continue;
+      }
       if (ga.op != Op::Gather) continue;
       NodeId x = ga.inputs[0], w = x;
       while (ir::is_movement(g_.node(w).op) && !M_[w]) w = g_.node(w).inputs[0];
@@ -353,9 +360,9 @@ class Fuser {
         epoch[i] = ep + 1;
         continue;
       }
-      if (ir::is_scan(nd.op)) {
+      if (ir::is_scan(nd.op) || nd.op == Op::ArgSort) {
         Group gr;
-        gr.kind = Group::Kind::scan;
+        gr.kind = nd.op == Op::ArgSort ? Group::Kind::sort : Group::Kind::scan;
         gr.roots = {id};
         gr.shape = nd.shape;
         gr.axes = {nd.attrs[0]};
@@ -558,6 +565,7 @@ std::string to_string(const Graph& g, const Schedule& s) {
                        : gr.kind == Group::Kind::scatter_init ? "scatter_init"
                        : gr.kind == Group::Kind::scatter      ? "scatter"
                        : gr.kind == Group::Kind::scan         ? "scan"
+                       : gr.kind == Group::Kind::sort         ? "sort"
                                                               : "cat_part";
     std::string roots;
     for (NodeId r : gr.roots) roots += fmt::format(" %{}", r);

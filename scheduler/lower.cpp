@@ -99,7 +99,8 @@ class GroupLowerer {
         lower_scatter();
         break;
       case Group::Kind::scan:
-        lower_scan();
+      case Group::Kind::sort:
+        lower_line_op();
         break;
     }
     step->args = arg_buffers_;
@@ -184,8 +185,9 @@ class GroupLowerer {
           in.row_level =
               k_.body[in.a].row_level && reduced_invariant(k_.accesses[in.access].strides);
           break;
-        case KOp::Scatter:  // scatter and scan kernels only
+        case KOp::Scatter:  // scatter, scan and sort kernels only
         case KOp::Scan:
+        case KOp::Sort:
           in.row_level = false;
           break;
         case KOp::Rand:
@@ -290,6 +292,7 @@ class GroupLowerer {
       case ir::OpKind::Movement:
       case ir::OpKind::Matmul:
       case ir::OpKind::Scan:  // always materialized
+      case ir::OpKind::Sort:
         break;
     }
     TJ_CHECK(false, "cannot inline %{} ({})", n, ir::op_name(nd.op));
@@ -464,19 +467,35 @@ class GroupLowerer {
     return View::identity(r, order);
   }
 
-  /// A scan node: its input along each line of the axis, the running value
-  /// stored at every element.
-  void lower_scan() {
-    k_.kind = Kernel::Kind::scan;
+  /// A scan node (its input along each line of the axis, the running value
+  /// stored at every element) or an ArgSort node (each line's positions
+  /// sorted by the keys, read from their buffer).
+  void lower_line_op() {
     const NodeId n = gr_.roots.at(0);
     const Node& nd = g_.node(n);
     note_fused(n);
+    const bool sort = nd.op == Op::ArgSort;
+    k_.kind = sort ? Kernel::Kind::sort : Kernel::Kind::scan;
     View v = walk_axis_last(nd.shape, nd.attrs[0]);
     KInstr in;
-    in.kop = KOp::Scan;
     in.op = nd.op;
-    in.dtype = nd.dtype;
-    in.a = emit(nd.inputs[0], v);
+    if (sort) {
+      auto bv = buffer_view(g_, s_.materialized, nd.inputs[0]);
+      TJ_CHECK(bv.has_value(), "the keys of argsort %{} are not a buffer view", n);
+      Strides st;
+      int64_t off;
+      to_access(v, bv->strides, &st, &off);
+      in.kop = KOp::Sort;
+      in.dtype = g_.node(nd.inputs[0]).dtype;
+      in.param = nd.attrs[1] != 0 ? 1 : 0;
+      const bool leaf = g_.node(bv->buffer).op == Op::Buffer;
+      in.access = access(leaf ? bufs_.of_leaf(bv->buffer) : bufs_.of_node(bv->buffer), in.dtype, st,
+                         off + bv->offset);
+    } else {
+      in.kop = KOp::Scan;
+      in.dtype = nd.dtype;
+      in.a = emit(nd.inputs[0], v);
+    }
     const int32_t value = push(in);
     store(n, bufs_.of_node(n), v, contiguous_strides(nd.shape), 0, value);
   }

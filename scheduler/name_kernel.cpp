@@ -56,6 +56,9 @@ std::string kernel_name(const ir::Kernel& k) {
     case ir::Kernel::Kind::scan:
       kind = "scan";
       break;
+    case ir::Kernel::Kind::sort:
+      kind = "sort";
+      break;
   }
   // All 64 bits: the in-memory kernel cache takes equal names for equal
   // kernels, and a process (a fuzzer, a server) may make 10^5 of them.

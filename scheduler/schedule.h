@@ -1,7 +1,7 @@
 // Schedule: the fusion decision for one graph.
 //
 // Every graph node is either *materialized* (its value is written to a
-// buffer: graph outputs, matmul, cat, scatter and scan results, and whatever fusion
+// buffer: graph outputs, matmul, cat, scatter, scan and sort results, and whatever fusion
 // decided must not be recomputed) or *inlined* into the kernels that use it.
 // A group is one kernel: its roots are materialized nodes computed together
 // over one domain. Pointwise groups run over the roots' shape; row groups run
@@ -20,8 +20,9 @@ struct Group {
   // scatter_init writes a Scatter node's destination into its buffer, over
   // the destination's shape; scatter then writes the source at the indices,
   // over the index's shape (see ir::Kernel::Kind::scatter). A scan group
-  // computes its one root, a scan node, over its shape.
-  enum class Kind : uint8_t { pointwise, row, matmul, cat_part, scatter_init, scatter, scan };
+  // computes its one root, a scan node, over its shape; a sort group its one
+  // ArgSort node.
+  enum class Kind : uint8_t { pointwise, row, matmul, cat_part, scatter_init, scatter, scan, sort };
   Kind kind = Kind::pointwise;
   std::vector<ir::NodeId> roots;  // materialized nodes this kernel writes
   Shape shape;                    // pointwise: the domain; row: the reduced input shape (F)

@@ -41,6 +41,7 @@ ir::TileConfig choose_tile(const ir::Kernel& k, const Target& t) {
     case ir::Kernel::Kind::row:
     case ir::Kernel::Kind::scatter:
     case ir::Kernel::Kind::scan:
+    case ir::Kernel::Kind::sort:
     case ir::Kernel::Kind::matmul: {
       const int64_t rows = k.kind == ir::Kernel::Kind::matmul
                                ? shape_numel(Shape(k.domain.begin(), k.domain.end() - 2))

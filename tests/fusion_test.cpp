@@ -472,6 +472,30 @@ std::vector<FusionCase> fusion_cases() {
   c.push_back({"cumsum_long_line_f64",
                [] { return std::vector<Tensor>{cumsum(input({3000}, f64, 99), 0)}; }, 1, false,
                Tol{1e-10, 1e-10}});
+  // ---- sorting: computed keys written first, the values gathered by their user ---------
+  c.push_back({"topk_of_computed_keys_f16",
+               [] {
+                 Tensor x = input({5, 40}, f16, 100, -3, 3);
+                 auto [v, i] = topk(tanh(x) * 2.0, 7, -1);
+                 return std::vector<Tensor>{i, v + 1.0};
+               },
+               // The keys, the sort, the first 7 positions copied out (an output
+               // that is a view), the gather fused with the add.
+               4, false, Tol{2e-2, 2e-2}});
+  c.push_back({"argsort_i64_dim0_of_a_view_descending",
+               [] {
+                 Tensor x = input({4, 9, 6}, i64, 101, -3, 3);
+                 return std::vector<Tensor>{argsort(x.permute({1, 0, 2}), 0, true)};
+               },
+               1});
+  c.push_back({"sort_f32_with_nan_then_cumsum",
+               [] {
+                 Tensor x = input({3, 64}, f32, 102);
+                 Tensor y = where(x > 1.5, Scalar(std::numeric_limits<double>::quiet_NaN()), x);
+                 auto [v, i] = sort(y, 1);
+                 return std::vector<Tensor>{i, cumsum(v, 1)};
+               },
+               3, false, Tol{1e-5, 1e-5}});
   // Gathers of gathers, and every source dtype.
   for (DType t : {f16, bf16, i32, i64, bool_}) {
     c.push_back({"gather_chain_" + std::string(dtype_name(t)),

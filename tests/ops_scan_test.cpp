@@ -1,10 +1,13 @@
-// Scans and sampling: cumsum, cumprod, logcumsumexp, multinomial, bernoulli
-// and their method and in-place forms. Expected values come from torch's
-// definitions, written out here or computed by a plain loop in f64; every
-// test runs lazily and eagerly. fusion_test runs fused scans against the
-// reference evaluator on the CPU and the CUDA emulator.
+// Scans, sorting and sampling: cumsum, cumprod, logcumsumexp, argsort, sort,
+// topk, multinomial, bernoulli and their method and in-place forms. Expected values come from
+// torch's definitions, written out here or computed by a plain loop in f64; every test runs lazily
+// and eagerly. fusion_test runs fused scans against the reference evaluator on the CPU and the CUDA
+// emulator.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -144,6 +147,69 @@ TEST_P(ScanTest, BadInputIsAnError) {
   EXPECT_TRUE(throws_error([&] { tj::cumsum(Tensor(), 0); }, {"cumsum"}));
   // The process keeps working.
   EXPECT_EQ(vals(tj::cumsum(x, 1)), (std::vector<double>{1, 2, 3, 1, 2, 3}));
+}
+
+TEST_P(ScanTest, SortIsStableWithNaNAboveNumbers) {
+  Tensor x = make({3, 1, kNaN, 2, 1, 5, 0, -1}, {2, 4});
+  auto [v, i] = tj::sort(x, 1);
+  EXPECT_TRUE(all_close(v, {1, 2, 3, kNaN, -1, 0, 1, 5}));
+  EXPECT_EQ(i.dtype(), tj::i64);
+  EXPECT_EQ(i.to_vector<int64_t>(), (std::vector<int64_t>{1, 3, 0, 2, 3, 2, 0, 1}));
+  auto [dv, di] = x.sort(-1, true);
+  EXPECT_TRUE(all_close(dv, {kNaN, 3, 2, 1, 5, 1, 0, -1}));
+  EXPECT_EQ(di.to_vector<int64_t>(), (std::vector<int64_t>{2, 0, 3, 1, 1, 0, 2, 3}));
+  // Equal values keep their order, ascending and descending.
+  Tensor t = make({2, 1, 2, 1, 2}, {5}, tj::i32);
+  EXPECT_EQ(tj::argsort(t).to_vector<int64_t>(), (std::vector<int64_t>{1, 3, 0, 2, 4}));
+  EXPECT_EQ(t.argsort(0, true).to_vector<int64_t>(), (std::vector<int64_t>{0, 2, 4, 1, 3}));
+  // Along dim 0 of a 3-d tensor, a permuted view, every dtype, against std::stable_sort.
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> u(-20, 20);
+  for (DType dt : {tj::f32, tj::f16, tj::bf16, tj::f64, tj::i32, tj::i64, tj::bool_}) {
+    std::vector<double> d(6 * 37 * 2);
+    for (double& e : d)
+      e = dt == tj::bool_ ? u(rng) > 0 : tj::is_floating(dt) ? u(rng) * 0.5 : u(rng);
+    Tensor y = make(d, {6, 37, 2}, dt).permute({2, 0, 1});  // [2, 6, 37], sorted along 1
+    Tensor got = tj::argsort(y, 1, true);
+    std::vector<int64_t> want(2 * 6 * 37);
+    for (int a = 0; a < 2; ++a)
+      for (int c = 0; c < 37; ++c) {
+        std::vector<int64_t> p(6);
+        std::iota(p.begin(), p.end(), 0);
+        auto key = [&](int64_t b) { return d[(b * 37 + c) * 2 + a]; };
+        std::stable_sort(p.begin(), p.end(), [&](int64_t l, int64_t r) { return key(l) > key(r); });
+        for (int b = 0; b < 6; ++b) want[(a * 6 + b) * 37 + c] = p[b];
+      }
+    EXPECT_EQ(got.to_vector<int64_t>(), want) << tj::dtype_name(dt);
+  }
+  // A long line (heap sort over 5000 elements), a 0-d tensor, an empty line.
+  std::vector<double> big(5000);
+  for (size_t k = 0; k < big.size(); ++k) big[k] = static_cast<double>((k * 7919) % 1000);
+  std::vector<double> sorted = big;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(vals(std::get<0>(tj::sort(make(big, {5000}, tj::f64)))), sorted);
+  EXPECT_EQ(std::get<1>(tj::sort(tj::scalar_tensor(2.0))).item<int64_t>(), 0);
+  EXPECT_EQ(tj::argsort(tj::zeros({3, 0}), 1).shape(), (Shape{3, 0}));
+  EXPECT_TRUE(throws_error([] { tj::argsort(tj::zeros({3}), 1); }, {"argsort", "dim"}));
+}
+
+TEST_P(ScanTest, TopkTakesTheLargestOrSmallestInOrder) {
+  Tensor x = make({1, 9, 3, 9, 4, 0, -2, 7, 7, 5}, {2, 5});
+  auto [v, i] = tj::topk(x, 3);
+  EXPECT_EQ(vals(v), (std::vector<double>{9, 9, 4, 7, 7, 5}));
+  EXPECT_EQ(i.to_vector<int64_t>(), (std::vector<int64_t>{1, 3, 4, 2, 3, 4}));
+  auto [sv, si] = x.topk(2, 1, false);
+  EXPECT_EQ(vals(sv), (std::vector<double>{1, 3, -2, 0}));
+  EXPECT_EQ(si.to_vector<int64_t>(), (std::vector<int64_t>{0, 2, 1, 0}));
+  // Along dim 0, of a computed input; k = 0 and k = size.
+  auto [cv, ci] = tj::topk(x * -1.0, 1, 0);
+  EXPECT_EQ(vals(cv), (std::vector<double>{-0.0, 2, -3, -7, -4}));
+  EXPECT_EQ(ci.to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 0, 1, 0}));
+  EXPECT_EQ(std::get<0>(tj::topk(x, 0)).shape(), (Shape{2, 0}));
+  EXPECT_EQ(vals(std::get<0>(tj::topk(x, 5))),
+            (std::vector<double>{9, 9, 4, 3, 1, 7, 7, 5, 0, -2}));
+  EXPECT_TRUE(throws_error([&] { tj::topk(x, 6); }, {"topk", "k (6)", "[0, 5]", "[2, 5]"}));
+  EXPECT_TRUE(throws_error([&] { tj::topk(x, -1); }, {"topk", "k (-1)"}));
 }
 
 TEST_P(ScanTest, MultinomialDrawsInProportion) {

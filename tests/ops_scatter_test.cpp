@@ -243,12 +243,13 @@ TEST_P(ScatterTest, ComputedIndicesOutOfRangeFailWhenTheyRun) {
         x.index_copy(1, ids({0, 1, 2}, {3}) * 2, tj::ones({3, 3})).eval();
       },
       {"index_copy_", "index 4", "size 4"}));
-  if (GetParam())
+  if (GetParam()) {
     EXPECT_TRUE(throws_error(
         [&] {
           x.index_copy(1, ids({0, 1, 2}, {3}) * 2, tj::ones({3, 3})).eval();
         },
         {"nothing was written there"}));
+  }
   EXPECT_TRUE(throws_error(
       [&] {
         x.scatter_add(0, (ids({0, 1, 2, 3}, {1, 4}) - 2) * 2, tj::ones({1, 4})).eval();

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "tilejit/tensor.h"
@@ -299,6 +300,20 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = 
 Tensor bernoulli(const Tensor& p);
 /// x's shape and dtype, each element 1 with probability p.
 Tensor bernoulli(const Tensor& x, double p);
+
+// ---- sorting ---------------------------------------------------------------------
+// Stable on every backend: equal values keep their order; NaN sorts above
+// every number (last ascending, first descending), as in torch. One kernel
+// sorts each line (one thread per line); the values are read at the sorted
+// positions by whatever uses them.
+/// The positions (i64) that sort x along `dim`.
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+/// {values, indices} of x sorted along `dim`, as torch.sort.
+std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);
+/// {values, indices} of the k largest (smallest) along `dim`, in order, as
+/// torch.topk; equal values come in order of position.
+std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true,
+                                bool sorted = true);
 
 // ---- composites ---------------------------------------------------------------
 /// Floating input, or any input with `dtype` (x is cast to it first), as

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -194,6 +195,10 @@ class Tensor {
   Tensor logcumsumexp(int64_t dim) const;
   Tensor multinomial(int64_t num_samples, bool replacement = false) const;
   Tensor bernoulli() const;
+  Tensor argsort(int64_t dim = -1, bool descending = false) const;
+  std::tuple<Tensor, Tensor> sort(int64_t dim = -1, bool descending = false) const;
+  std::tuple<Tensor, Tensor> topk(int64_t k, int64_t dim = -1, bool largest = true,
+                                  bool sorted = true) const;
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor select(int64_t dim, int64_t index) const;
   std::vector<Tensor> split(int64_t split_size, int64_t dim = 0) const;

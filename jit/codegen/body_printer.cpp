@@ -265,6 +265,7 @@ void BodyPrinter::print_kernel_body() {
       return;
     case ir::Kernel::Kind::scatter:
     case ir::Kernel::Kind::scan:
+    case ir::Kernel::Kind::sort:
       print_lines();
       return;
   }
@@ -346,6 +347,7 @@ std::string BodyPrinter::expr(int32_t i, const std::vector<std::string>& idx) {
     case KOp::Gather:  // statements of their own: emit_instr
     case KOp::Scatter:
     case KOp::Scan:
+    case KOp::Sort:
       break;
   }
   TJ_CHECK(false, "{}: v{} is not an expression", k_.name, i);
@@ -389,6 +391,55 @@ void BodyPrinter::scatter(int32_t i, const std::vector<std::string>& idx,
       in.op == Op::Add ? binary(Op::Add, load_expr(in.dtype, at), v(in.b), in.dtype, in.dtype)
                        : v(in.b);
   out_ += fmt::format("{}if (ok{}) {} = {};\n", indent, i, at, store_expr(in.dtype, value));
+}
+
+void BodyPrinter::line_body(const std::vector<std::string>& idx, const std::string& indent,
+                            const char* index_type) {
+  if (k_.kind == ir::Kernel::Kind::sort) {
+    sort_line(idx, indent);
+    return;
+  }
+  scan_inits(indent);
+  out_ += fmt::format("{0}for ({1} {2} = 0; {2} < {3}; ++{2}) {{\n", indent, index_type, idx.back(),
+                      k_.domain.back());
+  for (size_t i = 0; i < k_.body.size(); ++i)
+    if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, indent + "  ");
+  out_ += indent + "}\n";
+}
+
+void BodyPrinter::sort_line(const std::vector<std::string>& idx, const std::string& indent) {
+  int32_t si = -1, oi = -1;
+  for (size_t i = 0; i < k_.body.size(); ++i) {
+    if (k_.body[i].kop == KOp::Sort) si = static_cast<int32_t>(i);
+    if (k_.body[i].kop == KOp::Store) oi = static_cast<int32_t>(i);
+  }
+  TJ_CHECK(si >= 0 && oi >= 0, "{}: a sort kernel needs its Sort and Store", k_.name);
+  const KInstr& sort = k_.body[si];
+  const Access& keys = k_.accesses[sort.access];
+  const Access& out = k_.accesses[k_.body[oi].access];
+  std::vector<std::string> first = idx;
+  first.back() = "0";
+  const char* t = value_type(sort.dtype);
+  const bool desc = sort.param != 0, fl = is_float(sort.dtype);
+  auto key = [&](const char* j) {
+    return load_expr(sort.dtype, fmt::format("kp[{} * {}]", j, keys.strides.back()));
+  };
+  out_ += indent + "{\n";
+  out_ += fmt::format("{}  const {}* kp = &{};\n", indent, storage_type(sort.dtype),
+                      ref(sort.access, offset_expr(sort.access, first)));
+  out_ += fmt::format("{}  int64_t* op = &{};\n", indent,
+                      ref(k_.body[oi].access, offset_expr(k_.body[oi].access, first)));
+  // p before q: by value (NaN above numbers), then by position (stable).
+  out_ += fmt::format("{}  auto before = [&](int64_t p, int64_t q) -> bool {{\n", indent);
+  out_ += fmt::format("{}    const {} x = {}, y = {};\n", indent, t, key("p"), key("q"));
+  if (fl)
+    out_ += fmt::format("{}    if ((x != x) != (y != y)) return {};\n", indent,
+                        desc ? "x != x" : "y != y");
+  out_ += fmt::format("{0}    if (x {1} y) return true;\n{0}    if (y {1} x) return false;\n",
+                      indent, desc ? ">" : "<");
+  out_ += fmt::format("{}    return p < q;\n{}  }};\n", indent, indent);
+  out_ += fmt::format("{}  tj_sort_line(op, {}, {}, before);\n{}}}\n", indent, out.strides.back(),
+                      k_.domain.back(), indent);
 }
 
 void BodyPrinter::scan_inits(const std::string& indent) {

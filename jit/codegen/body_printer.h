@@ -59,9 +59,16 @@ class BodyPrinter {
   /// Prints Scatter instruction i: as gather() reads, it writes (or adds)
   /// its value at the index when it is in range.
   void scatter(int32_t i, const std::vector<std::string>& idx, const std::string& indent);
+  /// One line of a scatter, scan or sort kernel, its kept indices `idx`
+  /// (all but the last) defined: the walk of its elements in order (a sort
+  /// kernel: the sort of the line), loop indices of C type `index_type`.
+  void line_body(const std::vector<std::string>& idx, const std::string& indent,
+                 const char* index_type);
   /// Before the walk of a line: the running value `s<i>` of each Scan
   /// instruction, at its op's identity.
   void scan_inits(const std::string& indent);
+  /// A sort kernel's line: the output positions sorted by the keys.
+  void sort_line(const std::vector<std::string>& idx, const std::string& indent);
   /// Prints Scan instruction i: `s<i>` combined with its operand, as `v<i>`.
   void scan(int32_t i, const std::string& indent);
   /// `j<i>`, `ok<i>` and the report for the index of indirect access i;

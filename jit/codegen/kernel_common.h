@@ -62,3 +62,31 @@ TJ_FN int64_t tj_pow_i(int64_t a, int64_t b) {
   }
   return (int64_t)r;
 }
+
+// Sorts the positions 0..n-1 of a line into o[0], o[os], ... (sort kernels):
+// a heap sort under `before`, a strict total order (sort_line breaks ties by
+// position, so the result is the stable order), in place and without memory
+// of its own.
+template <class Before>
+TJ_FN void tj_sort_line(int64_t* o, int64_t os, int64_t n, Before before) {
+  for (int64_t j = 0; j < n; ++j) o[j * os] = j;
+  auto sift = [&](int64_t root, int64_t end) {
+    for (;;) {
+      int64_t child = 2 * root + 1;
+      if (child >= end) return;
+      if (child + 1 < end && before(o[child * os], o[(child + 1) * os])) ++child;
+      if (!before(o[root * os], o[child * os])) return;
+      const int64_t t = o[root * os];
+      o[root * os] = o[child * os];
+      o[child * os] = t;
+      root = child;
+    }
+  };
+  for (int64_t start = n / 2; start-- > 0;) sift(start, n);
+  for (int64_t end = n - 1; end > 0; --end) {
+    const int64_t t = o[0];
+    o[0] = o[end * os];
+    o[end * os] = t;
+    sift(0, end);
+  }
+}

@@ -118,12 +118,8 @@ class KernelPrinter : public BodyPrinter {
     out_ += "    int64_t t = row; (void)t;\n";
     for (size_t d = kept; d-- > 0;)
       out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
-    scan_inits("    ");
-    out_ +=
-        fmt::format("    for (int64_t {0} = 0; {0} < {1}; ++{0}) {{\n", idx[kept], k_.domain[kept]);
-    for (size_t i = 0; i < k_.body.size(); ++i)
-      if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "      ");
-    out_ += "    }\n  }\n";
+    line_body(idx, "    ", "int64_t");
+    out_ += "  }\n";
   }
 
   // ---- row kernels ------------------------------------------------------------------

@@ -165,7 +165,8 @@ Layout layout(const Kernel& k) {
       break;
     }
     case Kernel::Kind::scatter:
-    case Kernel::Kind::scan: {
+    case Kernel::Kind::scan:
+    case Kernel::Kind::sort: {
       // A thread per row, walking the row in order.
       L.threads = kThreadRowThreads;
       L.grid = (k.kept_numel() + L.threads - 1) / L.threads;
@@ -365,11 +366,7 @@ class CudaPrinter : public BodyPrinter {
     unflatten("t", dims, names, "  ", "q");
     for (size_t i = 0; i < k_.body.size(); ++i)
       if (k_.body[i].kop == KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "  ");
-    scan_inits("  ");
-    out_ += fmt::format("  for (I {0} = 0; {0} < {1}; ++{0}) {{\n", idx[kept], k_.domain[kept]);
-    for (size_t i = 0; i < k_.body.size(); ++i)
-      if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "    ");
-    out_ += "  }\n";
+    line_body(idx, "  ", "I");
   }
 
   // ---- row kernels ------------------------------------------------------------------
