@@ -41,11 +41,18 @@ std::string_view index_api_name(IndexApi api) {
       return "index_put_";
     case IndexApi::index_fill:
       return "index_fill_";
+    case IndexApi::masked_scatter:
+      return "masked_scatter";
   }
   return "gather";
 }
 
 std::string index_error(IndexApi api, int64_t index, int64_t dim, int64_t size, bool wrap) {
+  if (api == IndexApi::masked_scatter)
+    return fmt::format(
+        "masked_scatter: the mask selects more elements than the source has ({}): element {} "
+        "of the source does not exist",
+        size, index);
   if (size == 0)
     return fmt::format("{}: index {} is out of range for dimension {}, which has size 0",
                        index_api_name(api), index, dim);

@@ -66,11 +66,14 @@ enum class IndexApi : uint8_t {
   index_copy,
   index_add,
   index_put,
-  index_fill
+  index_fill,
+  masked_scatter  // reads the source at the running count of the mask
 };
 std::string_view index_api_name(IndexApi api);
 /// Whether the api writes at its indices (Op::Scatter) rather than reading.
-inline bool is_write_api(IndexApi api) { return api >= IndexApi::scatter; }
+inline bool is_write_api(IndexApi api) {
+  return api >= IndexApi::scatter && api != IndexApi::masked_scatter;
+}
 /// "index_select: index 7 is out of range for dimension 0 with size 5 ...".
 std::string index_error(IndexApi api, int64_t index, int64_t dim, int64_t size, bool wrap);
 

@@ -472,6 +472,14 @@ std::vector<FusionCase> fusion_cases() {
   c.push_back({"cumsum_long_line_f64",
                [] { return std::vector<Tensor>{cumsum(input({3000}, f64, 99), 0)}; }, 1, false,
                Tol{1e-10, 1e-10}});
+  c.push_back({"masked_scatter_computed_mask",
+               [] {
+                 Tensor x = input({7, 9}, f32, 103), s = input({70}, f32, 104);
+                 return std::vector<Tensor>{masked_scatter(x * 2.0, x > 0.0, tanh(s))};
+               },
+               // The mask (read by two kernels through views), the gathered source,
+               // the running count, then the select with the gather fused in.
+               4});
   // ---- sorting: computed keys written first, the values gathered by their user ---------
   c.push_back({"topk_of_computed_keys_f16",
                [] {

@@ -280,4 +280,49 @@ TEST_P(ScatterTest, LargeScatterAddsAgreeWithTheHostLoopExactly) {
   EXPECT_EQ(again.to_vector<float>(), want);
 }
 
+TEST_P(ScatterTest, MaskedScatterTakesTheSourceInOrder) {
+  // torch's example.
+  Tensor mask = tj::from_vector(std::vector<bool>{0, 0, 0, 1, 1, 1, 1, 0, 1, 1}, {2, 5});
+  Tensor src = tj::arange(0, 10, 1, tj::f32).reshape({2, 5});
+  Tensor r = tj::zeros({2, 5}).masked_scatter(mask, src);
+  EXPECT_EQ(vals(r), (std::vector<double>{0, 0, 0, 0, 1, 2, 3, 0, 4, 5}));
+  // A broadcast mask, a computed mask and source, a source of another shape, i32.
+  Tensor x = tj::arange(0, 6, 1, tj::i32).reshape({2, 3});
+  Tensor cols = tj::from_vector(std::vector<bool>{true, false, true}, {3});
+  EXPECT_EQ(vals(x.masked_scatter(cols, tj::full({4}, 9, tj::i32) - 1)),
+            (std::vector<double>{8, 1, 8, 8, 4, 8}));
+  Tensor y = tj::arange(0, 8, 1, tj::f64);
+  Tensor s = tj::arange(0, 8, 1, tj::f64).reshape({2, 4}) * 10.0;
+  EXPECT_EQ(vals(tj::masked_scatter(y, tj::remainder(y, 3.0) == 0.0, s)),
+            (std::vector<double>{0, 1, 2, 10, 4, 5, 20, 7}));
+  // In place; no element selected; an empty source with nothing selected.
+  Tensor z = tj::ones({3});
+  z.masked_scatter_(tj::from_vector(std::vector<bool>{false, true, false}, {3}), make({7}, {1}));
+  EXPECT_EQ(vals(z), (std::vector<double>{1, 7, 1}));
+  EXPECT_EQ(vals(tj::ones({2}).masked_scatter(tj::zeros({2}, tj::bool_), tj::zeros({0}))),
+            (std::vector<double>{1, 1}));
+}
+
+TEST_P(ScatterTest, MaskedScatterRejectsBadInput) {
+  Tensor x = tj::zeros({2, 3});
+  Tensor all = tj::ones({2, 3}, tj::bool_);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        x.masked_scatter(tj::ones({2, 3}), tj::ones({6}));
+      },
+      {"masked_scatter", "bool"}));
+  EXPECT_TRUE(throws_error([&] { x.masked_scatter(all, tj::ones({6}, tj::f64)); },
+                           {"masked_scatter", "dtype", "f64"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        x.masked_scatter(tj::ones({3, 3}, tj::bool_), tj::ones({9}));
+      },
+      {"masked_scatter", "[3, 3]", "[2, 3]"}));
+  EXPECT_TRUE(throws_error([&] { x.masked_scatter(all, tj::zeros({0})); }, {"empty"}));
+  // Too few source elements: found when the kernel runs (the mask is computed).
+  EXPECT_TRUE(throws_error([&] { x.masked_scatter(x == 0.0, tj::ones({4})).eval(); },
+                           {"masked_scatter", "more elements than the source has (4)"}));
+  EXPECT_EQ(vals(x.masked_scatter(all, tj::ones({6}))), std::vector<double>(6, 1));
+}
+
 }  // namespace

@@ -65,6 +65,48 @@ Tensor gather_node(const Tensor& src, int64_t axis, const Tensor& index, IndexAp
 
 }  // namespace
 
+Tensor masked_scatter(const Tensor& input, const Tensor& mask, const Tensor& source) {
+  constexpr std::string_view op = "masked_scatter";
+  const auto& x = trace::impl_of(input, op);
+  const auto& m = trace::impl_of(mask, op);
+  const auto& s = trace::impl_of(source, op);
+  if (m->dtype != DType::bool_)
+    fail("{}: the mask must be a bool tensor, got {} (shape {}); compare it first, e.g. x > 0", op,
+         dtype_name(m->dtype), shape_str(m->shape));
+  if (s->dtype != x->dtype)
+    fail("{}: the source must have the input's dtype: got {} for a {} input (cast it with .to())",
+         op, dtype_name(s->dtype), dtype_name(x->dtype));
+  Shape b;
+  try {
+    b = broadcast_shapes(m->shape, x->shape);
+  } catch (const Error&) {
+    b.clear();
+  }
+  if (b != x->shape)
+    fail("{}: the mask of shape {} does not broadcast to the input's shape {}", op,
+         shape_str(m->shape), shape_str(x->shape));
+  const Tensor mk = mask.expand(x->shape);
+  if (shape_numel(s->shape) == 0) {
+    // Nothing to read: the mask must select nothing (checked now, on the host).
+    if (sum(mk).item<int64_t>() != 0)
+      fail("{}: the mask selects elements but the source (shape {}) is empty", op,
+           shape_str(s->shape));
+    return input;
+  }
+  // The k-th selected element (row-major) takes source element k.
+  Tensor k = cumsum(mk.reshape({-1}), 0) - 1;
+  Tensor at = where(mk.reshape({-1}), k, Scalar(0));
+  Tensor v = gather_node(source.reshape({-1}), 0, at, IndexApi::masked_scatter, false, 0);
+  return where(mk, v.reshape(x->shape), input);
+}
+
+Tensor Tensor::masked_scatter(const Tensor& mask, const Tensor& source) const {
+  return tj::masked_scatter(*this, mask, source);
+}
+Tensor& Tensor::masked_scatter_(const Tensor& mask, const Tensor& source) {
+  return *this = tj::masked_scatter(*this, mask, source);
+}
+
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   const auto& x = trace::impl_of(input, "gather");
   const auto& ix = trace::impl_of(index, "gather");

@@ -211,6 +211,10 @@ Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Te
                  Scalar alpha = 1);
 /// The slices along `dim` at `index` (negative ones count from the end) set to `value`.
 Tensor index_fill(const Tensor& input, int64_t dim, const Tensor& index, Scalar value);
+/// As torch.masked_scatter: the elements where `mask` (broadcast to input's
+/// shape) is true, in row-major order, take the source's elements in order;
+/// the source (input's dtype, any shape) needs at least as many elements.
+Tensor masked_scatter(const Tensor& input, const Tensor& mask, const Tensor& source);
 /// input[indices] = values (or +=, with accumulate), as torch.index_put: one
 /// integer index tensor (negative entries count from the end) or bool mask,
 /// after undefined tensors that select whole dimensions, e.g. {Tensor(), idx}

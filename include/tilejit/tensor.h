@@ -173,6 +173,7 @@ class Tensor {
   Tensor log_softmax(int64_t dim, std::optional<DType> dtype = {}) const;
   Tensor masked_fill(const Tensor& mask, Scalar value) const;
   Tensor masked_fill(const Tensor& mask, const Tensor& value) const;
+  Tensor masked_scatter(const Tensor& mask, const Tensor& source) const;
   Tensor tril(int64_t diagonal = 0) const;
   Tensor triu(int64_t diagonal = 0) const;
   Tensor matmul(const Tensor& other) const;
@@ -228,6 +229,7 @@ class Tensor {
   Tensor& index_fill_(int64_t dim, const Tensor& index, Scalar value);
   Tensor& index_put_(const std::vector<Tensor>& indices, const Tensor& values,
                      bool accumulate = false);
+  Tensor& masked_scatter_(const Tensor& mask, const Tensor& source);
   /// The running sum (product) in this tensor's dtype.
   Tensor& cumsum_(int64_t dim);
   Tensor& cumprod_(int64_t dim);
