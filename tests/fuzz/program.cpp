@@ -377,6 +377,14 @@ bool apply_step(const Step& s, Slots& slots) {
         slots[s.slot] = tj::take(A(), tj::remainder(B(), 2 * n) - n);
       }
       return true;
+    case Step::scan: {
+      const int64_t d = s.ints[0];
+      slots[s.slot] = s.code == 0   ? tj::cumsum(A(), d)
+                      : s.code == 1 ? tj::cumprod(A(), d)
+                      : s.code == 2 ? tj::logcumsumexp(A(), d)
+                                    : tj::argsort(A(), d, s.flag);
+      return true;
+    }
     case Step::inplace: {
       Tensor& t = slots.at(s.a);
       if (s.code == 0)
@@ -457,6 +465,14 @@ std::string cpp_of(const Step& s) {
                            t(s.a), t(s.b), s.ints[0]);
       return fmt::format("{0}tj::take({1}, tj::remainder({2}, 2 * {1}.numel()) - {1}.numel());",
                          out, t(s.a), t(s.b));
+    case Step::scan:
+      if (s.code == 3)
+        return fmt::format("{}tj::argsort({}, {}, {});", out, t(s.a), s.ints[0], s.flag);
+      return fmt::format("{}tj::{}({}, {});", out,
+                         s.code == 0   ? "cumsum"
+                         : s.code == 1 ? "cumprod"
+                                       : "logcumsumexp",
+                         t(s.a), s.ints[0]);
     case Step::inplace:
       return fmt::format("{} {}= {};", t(s.a), s.code == 0 ? "+" : s.code == 1 ? "-" : "*", t(s.b));
     case Step::sync:
@@ -662,8 +678,20 @@ class Generator {
       s.ints = {rng_.below(rank)};
       s.flag = rng_.chance(50);
       emit(s, true);
-    } else if (kind < 80) {  // views
+    } else if (kind < 77) {  // views
       view(s, m);
+    } else if (kind < 80) {
+      // Scans of any values; sorts only of values every backend computes
+      // alike (their order is then exact).
+      if (rank == 0) return;
+      s.kind = Step::scan;
+      s.ints = {rng_.below(rank)};
+      s.code = static_cast<int>(rng_.below(4));
+      if (s.code == 2 && !fl) s.code = 0;
+      if (s.code == 1 && m.shape[s.ints[0]] > 12) s.code = 0;  // products stay finite
+      if (s.code == 3 && !m.exact) s.code = 0;
+      s.flag = rng_.chance(50);
+      emit(s, s.code == 3 || (m.exact && !fl && s.code == 0));
     } else if (kind < 85) {
       if (rank == 0 || !fl) return;
       s.kind = Step::row;
