@@ -635,19 +635,22 @@ double log_add_exp(double a, double b) {
 }
 
 /// A scan (see ir/ops.def): each element after the first of its line
-/// combines the previous result with the input, in f64 (integers wrap).
+/// combines the running value with the input, in f64 (integers wrap); only
+/// the results are rounded to the dtype, not the running value.
 RefValue eval_scan(const Node& n, const RefValue& x) {
   RefValue v = make_value(n.dtype, n.shape);
   const int64_t axis = n.attrs[0];
   const int64_t stride = contiguous_strides(n.shape)[axis], size = n.shape[axis];
+  std::vector<double> run(v.floating() ? static_cast<size_t>(v.numel()) : 0);
   for (int64_t k = 0; k < v.numel(); ++k) {
     const bool first = (k / stride) % size == 0;
     if (v.floating()) {
       double a = x.f[k];
       if (!first) {
-        const double p = v.f[k - stride];
+        const double p = run[k - stride];
         a = n.op == Op::CumSum ? p + a : n.op == Op::CumProd ? p * a : log_add_exp(p, a);
       }
+      run[k] = a;
       v.f[k] = round_f(a, n.dtype);
     } else {
       uint64_t a = static_cast<uint64_t>(x.i[k]);

@@ -448,13 +448,18 @@ void BodyPrinter::scan_inits(const std::string& indent) {
     if (in.kop != KOp::Scan) continue;
     const char* t = value_type(in.dtype);
     const char* init = in.op == Op::CumSum ? "0" : in.op == Op::CumProd ? "1" : "-INFINITY";
-    out_ += fmt::format("{}{} s{} = ({}){};\n", indent, t, i, t, init);
+    if (scan_lanes_ > 0)
+      out_ += fmt::format(
+          "{0}{1} s{2}[{3}];\n{0}for (int64_t b = 0; b < {3}; ++b) s{2}[b] = ({1}){4};\n", indent,
+          t, i, scan_lanes_, init);
+    else
+      out_ += fmt::format("{}{} s{} = ({}){};\n", indent, t, i, t, init);
   }
 }
 
 void BodyPrinter::scan(int32_t i, const std::string& indent) {
   const KInstr& in = k_.body[i];
-  const std::string s = "s" + std::to_string(i);
+  const std::string s = "s" + std::to_string(i) + (scan_lanes_ > 0 ? "[b]" : "");
   std::string next;
   if (in.op == Op::LogCumSumExp)
     next = fmt::format("tj_logaddexp{}({}, {})", in.dtype == DType::f64 ? "_f64" : "", s, v(in.a));

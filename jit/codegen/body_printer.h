@@ -109,6 +109,9 @@ class BodyPrinter {
   const ir::Kernel& k_;
   std::string out_;
   std::string fp_ = "fp", ip_ = "ip";
+  // > 0: scan_inits and scan keep one running value per lane `b` of a chunk
+  // of lines walked together (s<i>[b]).
+  int scan_lanes_ = 0;
 };
 
 }  // namespace tj::jit

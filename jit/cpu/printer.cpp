@@ -114,12 +114,51 @@ class KernelPrinter : public BodyPrinter {
     for (size_t d = 0; d < n; ++d) idx[d] = (d < kept ? "d" : "r") + std::to_string(d);
     for (size_t i = 0; i < k_.body.size(); ++i)
       if (k_.body[i].kop == KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "  ");
+    if (k_.kind == Kernel::Kind::scan && kept >= 1 && strided_lines()) {
+      print_scan_chunks(idx);
+      return;
+    }
     out_ += "  for (int64_t row = begin; row < end; ++row) {\n";
     out_ += "    int64_t t = row; (void)t;\n";
     for (size_t d = kept; d-- > 0;)
       out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
     line_body(idx, "    ", "int64_t");
     out_ += "  }\n";
+  }
+
+  /// Whether a line's elements are not adjacent in memory (a scan along a
+  /// dim other than the innermost).
+  bool strided_lines() const {
+    for (const KInstr& in : k_.body)
+      if (in.kop == KOp::Store) return k_.accesses[in.access].strides.back() != 1;
+    return false;
+  }
+
+  // Lines along an outer dim, walked a chunk of neighbours at a time: each
+  // step of the walk reads and writes up to kScanLanes adjacent elements (one
+  // per line, a vector loop) instead of one element per cache line.
+  static constexpr int kScanLanes = 64;
+  void print_scan_chunks(std::vector<std::string> idx) {
+    const size_t kept = k_.domain.size() - 1, in = kept - 1;
+    out_ += "  for (int64_t row = begin; row < end;) {\n";
+    out_ += "    int64_t t = row; (void)t;\n";
+    for (size_t d = kept; d-- > 0;)
+      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+    // The chunk stays within one run of the innermost kept dim.
+    out_ += fmt::format(
+        "    int64_t len = end - row;\n    if (len > {0} - d{1}) len = {0} - d{1};\n"
+        "    if (len > {2}) len = {2};\n",
+        k_.domain[in], in, kScanLanes);
+    scan_lanes_ = kScanLanes;
+    scan_inits("    ");
+    idx[in] = fmt::format("(d{} + b)", in);
+    out_ += fmt::format("    for (int64_t {0} = 0; {0} < {1}; ++{0}) {{\n", idx.back(),
+                        k_.domain.back());
+    out_ += "      for (int64_t b = 0; b < len; ++b) {\n";
+    for (size_t i = 0; i < k_.body.size(); ++i)
+      if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "        ");
+    out_ += "      }\n    }\n    row += len;\n  }\n";
+    scan_lanes_ = 0;
   }
 
   // ---- row kernels ------------------------------------------------------------------
