@@ -173,6 +173,62 @@ TypeShape infer_matmul(std::string_view name, const TypeRef& a, const TypeRef& b
   return {a.dtype, s};
 }
 
+/// Conv(x, w[, bias]) with attrs [sh, sw, ph, pw, dh, dw, groups] (see ir/ops.def).
+TypeShape infer_conv(std::string_view name, const std::vector<TypeRef>& in, const OpArgs& args) {
+  if (in.size() != 2 && in.size() != 3)
+    fail("{}: expects an input, a weight and an optional bias, got {} tensors", name, in.size());
+  const TypeRef& x = in[0];
+  const TypeRef& w = in[1];
+  for (const TypeRef& t : in)
+    if (t.dtype != x.dtype)
+      fail("{}: input, weight and bias must have one dtype, got {} and {} (cast one of them)", name,
+           dt(x.dtype), dt(t.dtype));
+  if (!is_floating(x.dtype))
+    fail("{}: needs floating-point tensors, got {} (cast them first, e.g. x.to(tj::f32))", name,
+         dt(x.dtype));
+  if (args.attrs.size() != 7)
+    fail("{}: needs attrs [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups]",
+         name);
+  if (x.shape.size() != 4 || w.shape.size() != 4)
+    fail(
+        "{}: expects a 4-d input [N, C, H, W] and a 4-d weight [O, C/groups, KH, KW], got {} "
+        "and {}",
+        name, shape_str(x.shape), shape_str(w.shape));
+  const auto& a = args.attrs;
+  for (int q = 0; q < 2; ++q) {
+    if (a[q] < 1) fail("{}: stride must be positive, got {}", name, a[q]);
+    if (a[2 + q] < 0) fail("{}: padding must be non-negative, got {}", name, a[2 + q]);
+    if (a[4 + q] < 1) fail("{}: dilation must be positive, got {}", name, a[4 + q]);
+  }
+  const int64_t groups = a[6], C = x.shape[1], O = w.shape[0];
+  if (groups < 1) fail("{}: groups must be positive, got {}", name, groups);
+  if (C % groups != 0 || O % groups != 0)
+    fail(
+        "{}: groups ({}) must divide both the input channels ({}) and the output channels "
+        "({}); input {}, weight {}",
+        name, groups, C, O, shape_str(x.shape), shape_str(w.shape));
+  if (w.shape[1] * groups != C)
+    fail(
+        "{}: weight {} expects {} input channels ({} per group x {} groups) but the input {} "
+        "has {}",
+        name, shape_str(w.shape), w.shape[1] * groups, w.shape[1], groups, shape_str(x.shape), C);
+  if (in.size() == 3 && (in[2].shape.size() != 1 || in[2].shape[0] != O))
+    fail("{}: bias must have shape [{}] (one value per output channel), got {}", name, O,
+         shape_str(in[2].shape));
+  Shape out{x.shape[0], O, 0, 0};
+  for (int q = 0; q < 2; ++q) {
+    const int64_t size = x.shape[2 + q] + 2 * a[2 + q],
+                  window = a[4 + q] * (w.shape[2 + q] - 1) + 1;
+    if (w.shape[2 + q] < 1 || size < window)
+      fail(
+          "{}: the kernel {} (dilated to {}) is larger than the padded input ({} after padding "
+          "{}); input {}, weight {}",
+          name, w.shape[2 + q], window, size, a[2 + q], shape_str(x.shape), shape_str(w.shape));
+    out[2 + q] = (size - window) / a[q] + 1;
+  }
+  return {x.dtype, out};
+}
+
 /// Gather(src, index) with attrs [axis, api, wrap] (see ir/ops.def).
 TypeShape infer_gather(std::string_view name, const TypeRef& src, const TypeRef& index,
                        const OpArgs& args) {
@@ -292,6 +348,8 @@ TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRe
       return infer_movement(name, op, in, args);
     case OpKind::Matmul:
       return infer_matmul(name, in[0], in[1]);
+    case OpKind::Conv:
+      return infer_conv(name, in, args);
     case OpKind::Index:
       if (op == Op::Scatter) return infer_scatter(name, in[0], in[1], in[2], args);
       return infer_gather(name, in[0], in[1], args);

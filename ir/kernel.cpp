@@ -61,12 +61,17 @@ std::string to_string(const Kernel& k) {
                      : k.kind == Kernel::Kind::scatter ? "scatter"
                      : k.kind == Kernel::Kind::scan    ? "scan"
                      : k.kind == Kernel::Kind::sort    ? "sort"
+                     : k.kind == Kernel::Kind::conv    ? "conv"
                                                        : "matmul";
   std::string s =
       fmt::format("kernel {} ({}): domain {} reduced {} tile(block={}, rows={}, vec={}{})\n",
                   k.name, kind, shape_str(k.domain), k.reduced, k.tile.block, k.tile.rows,
                   k.tile.vector_width, k.tile.persistent ? ", persistent" : "");
   s += fmt::format("  fuses: {}\n", k.summary);
+  if (!k.conv.empty())
+    s += fmt::format("  conv: stride={}x{} pad={}x{} dilation={}x{} groups={} input={}x{}\n",
+                     k.conv[0], k.conv[1], k.conv[2], k.conv[3], k.conv[4], k.conv[5], k.conv[6],
+                     k.conv[7], k.conv[8]);
   for (size_t i = 0; i < k.args.size(); ++i)
     s += fmt::format("  arg{}: {}*\n", i, dtype_name(k.args[i]));
   for (size_t i = 0; i < k.params.size(); ++i)
@@ -108,7 +113,11 @@ void verify(const Kernel& k) {
     TJ_CHECK(a.arg < static_cast<int32_t>(k.args.size()), "{}: access to missing arg {}", k.name,
              a.arg);
   }
-  if (k.kind == Kernel::Kind::matmul) return;
+  if (k.kind == Kernel::Kind::conv)
+    TJ_CHECK(k.conv.size() == 9 && k.domain.size() == 7 && k.reduced == 3 &&
+                 (k.accesses.size() == 3 || k.accesses.size() == 4),
+             "{}: a conv kernel needs 9 attributes, a 7-d domain and 3 or 4 accesses", k.name);
+  if (k.kind == Kernel::Kind::matmul || k.kind == Kernel::Kind::conv) return;
   for (size_t i = 0; i < k.body.size(); ++i) {
     const KInstr& in = k.body[i];
     for (int32_t o : {in.a, in.b, in.c}) {

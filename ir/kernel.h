@@ -103,7 +103,7 @@ struct TileConfig {
 // next. Kind::sort, the same domain: one Sort instruction and one Store, the
 // thread sorting its line's positions by the keys.
 struct Kernel {
-  enum class Kind : uint8_t { pointwise, row, matmul, scatter, scan, sort };
+  enum class Kind : uint8_t { pointwise, row, matmul, conv, scatter, scan, sort };
   Kind kind = Kind::pointwise;
   std::string name;     // tj_pointwise_..., tj_row_softmax_..., tj_matmul_..., tj_scatter_...,
                         // tj_scan_..., tj_sort_...
@@ -124,6 +124,15 @@ struct Kernel {
   TileConfig tile;
   // matmul kernels: accesses 0, 1, 2 are A, B, C over the domain
   // [batch..., M, N, K] (K reduced), computed in `acc` dtype.
+  //
+  // conv kernels (ir/ops.def's Conv): the domain is [N, O, OH, OW, C/groups,
+  // KH, KW] (the last 3 reduced); `conv` holds [stride_h, stride_w, pad_h,
+  // pad_w, dilation_h, dilation_w, groups, H, W] (H, W: the input's size).
+  // Accesses 0, 1, 2 are the input, the weight and the output, and 3 the
+  // bias if there is one; each access's first strides are over its own
+  // tensor's dims (input [N, C, H, W], weight [O, C/groups, KH, KW], output
+  // [N, O, OH, OW], bias [O]), the others 0.
+  std::vector<int64_t> conv;
 
   int64_t kept_numel() const;
   /// scatter, scan and sort kernels: one thread walks each line of the last dim.

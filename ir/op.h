@@ -21,6 +21,7 @@ enum class OpKind : uint8_t {
   Reduce,
   Movement,
   Matmul,
+  Conv,
   Index,
   Scan,
   Sort

@@ -31,6 +31,10 @@ std::string attr_str(const Node& n) {
       return fmt::format(" axis={}", n.attrs.at(0));
     case OpKind::Sort:
       return fmt::format(" axis={}{}", n.attrs.at(0), n.attrs.at(1) ? " descending" : "");
+    case OpKind::Conv:
+      return fmt::format(" stride={}x{} pad={}x{} dilation={}x{} groups={}", n.attrs.at(0),
+                         n.attrs.at(1), n.attrs.at(2), n.attrs.at(3), n.attrs.at(4), n.attrs.at(5),
+                         n.attrs.at(6));
     case OpKind::Unary:
     case OpKind::Binary:
     case OpKind::Ternary:

@@ -664,6 +664,36 @@ RefValue eval_scan(const Node& n, const RefValue& x) {
   return v;
 }
 
+/// Conv (see ir/ops.def): sums in f64, zero padding.
+RefValue eval_conv(const Node& n, const RefValue& x, const RefValue& w, const RefValue* bias) {
+  RefValue v = make_value(n.dtype, n.shape);
+  const auto& a = n.attrs;
+  const int64_t N = n.shape[0], O = n.shape[1], OH = n.shape[2], OW = n.shape[3];
+  const int64_t C = x.shape[1], H = x.shape[2], W = x.shape[3];
+  const int64_t Cg = w.shape[1], KH = w.shape[2], KW = w.shape[3], Og = O / a[6];
+  int64_t k = 0;
+  for (int64_t b = 0; b < N; ++b)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t y = 0; y < OH; ++y)
+        for (int64_t z = 0; z < OW; ++z, ++k) {
+          double s = bias ? bias->f[o] : 0.0;
+          const int64_t c0 = (o / Og) * Cg;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t i = 0; i < KH; ++i) {
+              const int64_t h = y * a[0] - a[2] + i * a[4];
+              if (h < 0 || h >= H) continue;
+              for (int64_t j = 0; j < KW; ++j) {
+                const int64_t q = z * a[1] - a[3] + j * a[5];
+                if (q < 0 || q >= W) continue;
+                s +=
+                    x.f[((b * C + c0 + c) * H + h) * W + q] * w.f[((o * Cg + c) * KH + i) * KW + j];
+              }
+            }
+          v.f[k] = round_f(s, n.dtype);
+        }
+  return v;
+}
+
 /// ArgSort (see ir/ops.def): a stable sort of each line, NaN above numbers.
 RefValue eval_argsort(const Node& n, const RefValue& x) {
   RefValue v = make_value(DType::i64, n.shape);
@@ -720,6 +750,9 @@ std::vector<RefValue> reference_eval(const Graph& g) {
         break;
       case OpKind::Matmul:
         vals[id] = eval_matmul(n, *in[0], *in[1]);
+        break;
+      case OpKind::Conv:
+        vals[id] = eval_conv(n, *in[0], *in[1], in.size() > 2 ? in[2] : nullptr);
         break;
       case OpKind::Index:
         vals[id] = n.op == Op::Scatter ? eval_scatter(n, *in[0], *in[1], *in[2])

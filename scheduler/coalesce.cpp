@@ -3,7 +3,7 @@
 namespace tj::sched {
 
 void coalesce(ir::Kernel& k) {
-  if (k.kind == ir::Kernel::Kind::matmul) return;
+  if (k.kind == ir::Kernel::Kind::matmul || k.kind == ir::Kernel::Kind::conv) return;
   const size_t n = k.domain.size();
   const size_t kept_n = n - k.reduced;
   // Keep dims that are not size 1 (and the walked dim of a scatter or scan

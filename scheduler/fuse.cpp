@@ -76,8 +76,8 @@ class Fuser {
     for (NodeId o : g_.outputs()) M_[o] = 1;
     for (size_t i = 0; i < g_.size(); ++i) {
       const Node& n = g_.node(static_cast<NodeId>(i));
-      if (n.op == Op::Matmul || n.op == Op::Cat || n.op == Op::Scatter || ir::is_scan(n.op) ||
-          n.op == Op::ArgSort)
+      if (n.op == Op::Matmul || n.op == Op::Conv || n.op == Op::Cat || n.op == Op::Scatter ||
+          ir::is_scan(n.op) || n.op == Op::ArgSort)
         M_[i] = 1;
       if (is_leaf(n)) M_[i] = 0;
     }
@@ -146,6 +146,19 @@ class Fuser {
     bool changed = false;
     for (size_t i = 0; i < g_.size(); ++i) {
       const Node& mm = g_.node(static_cast<NodeId>(i));
+      if (mm.op == Op::Conv) {  // any strides: both the library and the kernel take them
+        for (NodeId x : mm.inputs) {
+          NodeId w = x;
+          while (ir::is_movement(g_.node(w).op) && !M_[w]) w = g_.node(w).inputs[0];
+          if (computed(w))
+            changed |= mark(w, [&] { return fmt::format("an operand of conv2d %{}", i); });
+          if (!buffer_view(g_, M_, x))
+            changed |= mark(x, [&] {
+              return fmt::format("an operand of conv2d %{} (a view a kernel cannot read)", i);
+            });
+        }
+        continue;
+      }
       if (mm.op != Op::Matmul) continue;
       for (NodeId x : mm.inputs) {
         NodeId w = x;
@@ -371,10 +384,10 @@ class Fuser {
         inlined_by_group_.push_back(inl);
         continue;
       }
-      if (nd.op == Op::Matmul || nd.op == Op::Cat) {
-        if (nd.op == Op::Matmul) {
+      if (nd.op == Op::Matmul || nd.op == Op::Conv || nd.op == Op::Cat) {
+        if (nd.op == Op::Matmul || nd.op == Op::Conv) {
           Group gr;
-          gr.kind = Group::Kind::matmul;
+          gr.kind = nd.op == Op::Conv ? Group::Kind::conv : Group::Kind::matmul;
           gr.roots = {id};
           gr.shape = nd.shape;
           gr.epoch = ep;
@@ -562,6 +575,7 @@ std::string to_string(const Graph& g, const Schedule& s) {
     const char* kind = gr.kind == Group::Kind::pointwise      ? "pointwise"
                        : gr.kind == Group::Kind::row          ? "row"
                        : gr.kind == Group::Kind::matmul       ? "matmul"
+                       : gr.kind == Group::Kind::conv         ? "conv"
                        : gr.kind == Group::Kind::scatter_init ? "scatter_init"
                        : gr.kind == Group::Kind::scatter      ? "scatter"
                        : gr.kind == Group::Kind::scan         ? "scan"

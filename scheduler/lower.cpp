@@ -92,6 +92,9 @@ class GroupLowerer {
       case Group::Kind::matmul:
         lower_matmul();
         break;
+      case Group::Kind::conv:
+        lower_conv();
+        break;
       case Group::Kind::scatter_init:
         lower_scatter_init();
         break;
@@ -137,7 +140,8 @@ class GroupLowerer {
       a.gather_size = gather->gather_size;
       a.gather_wrap = gather->gather_wrap;
     }
-    for (size_t i = 0; i < k_.accesses.size(); ++i) {
+    // Conv accesses are positional (input, weight, output, bias).
+    for (size_t i = 0; i < k_.accesses.size() && k_.kind != Kernel::Kind::conv; ++i) {
       const Access& b = k_.accesses[i];
       if (b.arg == a.arg && b.dtype == a.dtype && b.strides == a.strides && b.offset == a.offset &&
           b.gather_stride == a.gather_stride && b.gather_size == a.gather_size &&
@@ -291,6 +295,7 @@ class GroupLowerer {
         return emit_gather(n, v);
       case ir::OpKind::Movement:
       case ir::OpKind::Matmul:
+      case ir::OpKind::Conv:
       case ir::OpKind::Scan:  // always materialized
       case ir::OpKind::Sort:
         break;
@@ -592,6 +597,36 @@ class GroupLowerer {
     access(bufs_.of_node(mm), nd.dtype, cs, 0);
   }
 
+  /// See ir::Kernel's conv kernels.
+  void lower_conv() {
+    k_.kind = Kernel::Kind::conv;
+    NodeId cv = gr_.roots[0];
+    const Node& nd = g_.node(cv);
+    note_fused(cv);
+    const Shape& xs = g_.node(nd.inputs[0]).shape;
+    const Shape& ws = g_.node(nd.inputs[1]).shape;
+    k_.domain = {nd.shape[0], nd.shape[1], nd.shape[2], nd.shape[3], ws[1], ws[2], ws[3]};
+    k_.reduced = 3;
+    k_.conv.assign(nd.attrs.begin(), nd.attrs.end());
+    k_.conv.push_back(xs[2]);
+    k_.conv.push_back(xs[3]);
+    auto operand = [&](NodeId x) {
+      auto bv = buffer_view(g_, s_.materialized, x);
+      TJ_CHECK(bv.has_value(), "conv2d operand %{} is not a buffer view", x);
+      const Node& buf = g_.node(bv->buffer);
+      int32_t pb = buf.op == Op::Buffer ? bufs_.of_leaf(bv->buffer) : bufs_.of_node(bv->buffer);
+      Strides st(7, 0);
+      std::copy(bv->strides.begin(), bv->strides.end(), st.begin());
+      return access(pb, buf.dtype, st, bv->offset);
+    };
+    operand(nd.inputs[0]);
+    operand(nd.inputs[1]);
+    Strides os = contiguous_strides(nd.shape);
+    os.resize(7, 0);
+    access(bufs_.of_node(cv), nd.dtype, os, 0);
+    if (nd.inputs.size() > 2) operand(nd.inputs[2]);
+  }
+
   const Graph& g_;
   const Schedule& s_;
   const Group& gr_;
@@ -630,7 +665,7 @@ Plan lower(const Graph& g, const Schedule& s) {
     }
     Step step;
     Kernel k = GroupLowerer(g, s, gr, bufs).lower(&step);
-    if (k.kind != Kernel::Kind::matmul) {
+    if (k.kind != Kernel::Kind::matmul && k.kind != Kernel::Kind::conv) {
       // Rows of an empty reduction still get their initial value; other
       // empty domains are skipped.
       if (k.kept_numel() == 0) continue;

@@ -47,6 +47,9 @@ std::string kernel_name(const ir::Kernel& k) {
     case ir::Kernel::Kind::matmul:
       kind = "matmul";
       break;
+    case ir::Kernel::Kind::conv:
+      kind = "conv";
+      break;
     case ir::Kernel::Kind::row:
       kind = row_kind(k);
       break;

@@ -22,7 +22,17 @@ struct Group {
   // over the index's shape (see ir::Kernel::Kind::scatter). A scan group
   // computes its one root, a scan node, over its shape; a sort group its one
   // ArgSort node.
-  enum class Kind : uint8_t { pointwise, row, matmul, cat_part, scatter_init, scatter, scan, sort };
+  enum class Kind : uint8_t {
+    pointwise,
+    row,
+    matmul,
+    conv,
+    cat_part,
+    scatter_init,
+    scatter,
+    scan,
+    sort
+  };
   Kind kind = Kind::pointwise;
   std::vector<ir::NodeId> roots;  // materialized nodes this kernel writes
   Shape shape;                    // pointwise: the domain; row: the reduced input shape (F)

@@ -42,12 +42,17 @@ ir::TileConfig choose_tile(const ir::Kernel& k, const Target& t) {
     case ir::Kernel::Kind::scatter:
     case ir::Kernel::Kind::scan:
     case ir::Kernel::Kind::sort:
+    case ir::Kernel::Kind::conv:
     case ir::Kernel::Kind::matmul: {
+      // A conv kernel's CPU rows are (n, o, oh): each computes a row of OW outputs.
+      const bool conv = k.kind == ir::Kernel::Kind::conv;
       const int64_t rows = k.kind == ir::Kernel::Kind::matmul
                                ? shape_numel(Shape(k.domain.begin(), k.domain.end() - 2))
-                               : k.kept_numel();
+                           : conv ? k.domain[0] * k.domain[1] * k.domain[2]
+                                  : k.kept_numel();
       const int64_t per_row = std::max<int64_t>(
           k.kind == ir::Kernel::Kind::matmul ? k.domain[k.domain.size() - 2] * k.domain.back()
+          : conv                             ? k.domain[3] * k.reduced_numel()
                                              : k.reduced_numel(),
           1);
       if (rows * per_row < kSerialBelow || t.threads <= 1) {

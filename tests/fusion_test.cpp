@@ -484,6 +484,27 @@ std::vector<FusionCase> fusion_cases() {
                // The mask (read by two kernels through views), the gathered source,
                // the running count, then the select with the gather fused in.
                4});
+  // ---- convolution: operands read from buffers, the epilogue a kernel of its own --------
+  c.push_back({"conv2d_of_computed_input_bias_relu",
+               [] {
+                 Tensor x = input({2, 3, 9, 8}, f32, 106), w = input({4, 3, 3, 3}, f32, 107);
+                 Tensor b = input({4}, f32, 108);
+                 return std::vector<Tensor>{relu(conv2d(x * 2.0, w, b, {2, 1}, {1, 2}))};
+               },
+               3, false, Tol{1e-5, 1e-5}});
+  c.push_back({"conv2d_depthwise_dilated_bf16",
+               [] {
+                 Tensor x = input({1, 6, 11, 10}, bf16, 109), w = input({6, 1, 3, 3}, bf16, 110);
+                 return std::vector<Tensor>{conv2d(x, w, {}, {1}, {2}, {2}, 6)};
+               },
+               1, false, Tol{2e-2, 5e-2}});
+  c.push_back({"conv1d_groups_f64_of_a_view",
+               [] {
+                 Tensor x = input({13, 2, 4}, f64, 111), w = input({6, 2, 3}, f64, 112);
+                 return std::vector<Tensor>{conv1d(x.permute({1, 2, 0}), w, {}, {2}, {1}, {1}, 2)};
+               },
+               // The conv, and the squeezed output (a view) copied out.
+               2, true, Tol{1e-12, 1e-12}});
   // ---- sorting: computed keys written first, the values gathered by their user ---------
   c.push_back({"topk_of_computed_keys_f16",
                [] {

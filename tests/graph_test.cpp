@@ -155,6 +155,9 @@ TEST(GraphTest, OpTableIsConsistent) {
       case OpKind::Matmul:
         EXPECT_EQ(info.arity, 2) << info.name;
         break;
+      case OpKind::Conv:  // input, weight and an optional bias
+        EXPECT_EQ(info.arity, -1) << info.name;
+        break;
       case OpKind::Index:  // gather (src, index), scatter (dst, index, src)
         EXPECT_EQ(info.arity, static_cast<Op>(i) == Op::Scatter ? 3 : 2) << info.name;
         break;

@@ -62,10 +62,10 @@ struct Config {
   /// TILEJIT_ALLOW_TF32: let f32 matmuls on CUDA use TF32 tensor cores
   /// (about 10 bits of mantissa in the products; off by default).
   bool allow_tf32 = false;
-  /// TILEJIT_ONEDNN: CPU matmuls run through oneDNN when the build has it
-  /// (on by default; off: a CBLAS when the build has one, else tilejit's
-  /// generated kernel). Read when a plan is prepared: plans already cached
-  /// keep what they chose.
+  /// TILEJIT_ONEDNN: CPU matmuls and convolutions run through oneDNN when
+  /// the build has it (on by default; off: a CBLAS for matmul when the build
+  /// has one, else tilejit's generated kernels). Plans made with and without
+  /// it are cached apart.
   bool onednn = true;
 };
 

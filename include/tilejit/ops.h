@@ -337,6 +337,46 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 /// x @ w^T + b, with w of shape [out_features, in_features].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = {});
 
+// ---- convolution ----------------------------------------------------------------
+// As torch::conv1d/conv2d/conv_transpose2d: floating inputs; stride, padding
+// and dilation take 1 value (every spatial dim) or one per dim; an input
+// without the batch dim is unbatched. Bias is fused. On the CPU through
+// oneDNN when built with it, else a generated direct convolution.
+/// input [N, C, H, W], weight [O, C / groups, kH, kW], bias [O] -> [N, O, OH, OW],
+/// OH = (H + 2 padding - dilation (kH - 1) - 1) / stride + 1.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
+              const std::vector<int64_t>& stride = {1}, const std::vector<int64_t>& padding = {0},
+              const std::vector<int64_t>& dilation = {1}, int64_t groups = 1);
+/// A padding given by name: "same" (stride 1; an odd total padding puts the
+/// extra row and column at the end, as torch) or "valid" (none); also
+/// tj::kSame and tj::kValid. Only a string literal converts, so that
+/// conv2d(x, w, {}, {1}, {0}) still means padding 0.
+struct PaddingMode {
+  template <size_t N>
+  PaddingMode(const char (&s)[N]) : name(s, N - 1) {}  // NOLINT: "same", "valid"
+  std::string_view name;
+};
+inline const PaddingMode kSame{"same"}, kValid{"valid"};
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const std::vector<int64_t>& stride, PaddingMode padding,
+              const std::vector<int64_t>& dilation = {1}, int64_t groups = 1);
+/// input [N, C, L], weight [O, C / groups, k] -> [N, O, OL].
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
+              const std::vector<int64_t>& stride = {1}, const std::vector<int64_t>& padding = {0},
+              const std::vector<int64_t>& dilation = {1}, int64_t groups = 1);
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const std::vector<int64_t>& stride, PaddingMode padding,
+              const std::vector<int64_t>& dilation = {1}, int64_t groups = 1);
+/// The gradient of conv2d with respect to its input (a "deconvolution"):
+/// input [N, C, H, W], weight [C, O / groups, kH, kW] -> [N, O, OH, OW],
+/// OH = (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding + 1.
+/// Computed as a conv2d of the input spread out by the stride.
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
+                        const std::vector<int64_t>& stride = {1},
+                        const std::vector<int64_t>& padding = {0},
+                        const std::vector<int64_t>& output_padding = {0}, int64_t groups = 1,
+                        const std::vector<int64_t>& dilation = {1});
+
 // ---- attention and dropout -----------------------------------------------------
 /// As torch.nn.functional.dropout: each element zeroed with probability p
 /// (Philox, so manual_seed fixes the mask), the others scaled by 1 / (1 - p);

@@ -263,6 +263,9 @@ void BodyPrinter::print_kernel_body() {
     case ir::Kernel::Kind::matmul:
       print_matmul();
       return;
+    case ir::Kernel::Kind::conv:
+      print_conv();
+      return;
     case ir::Kernel::Kind::scatter:
     case ir::Kernel::Kind::scan:
     case ir::Kernel::Kind::sort:

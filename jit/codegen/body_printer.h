@@ -44,6 +44,7 @@ class BodyPrinter {
   virtual void print_pointwise() = 0;
   virtual void print_row() = 0;
   virtual void print_matmul() = 0;
+  virtual void print_conv() = 0;
   /// Scatter and scan kernels (ir::Kernel::walks_lines).
   virtual void print_lines() = 0;
   void print_kernel_body();

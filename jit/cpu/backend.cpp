@@ -43,6 +43,7 @@ struct CpuPlan final : PreparedPlan {
   // Per step: the oneDNN matmul that runs it, and the next step's epilogue
   // when that matmul computes it too.
   std::vector<std::shared_ptr<const OnednnGemm>> gemms;
+  std::vector<std::shared_ptr<const OnednnConv>> convs;  // oneDNN convolutions, by step
   std::vector<std::optional<FusedGemm>> fused;
 };
 
@@ -143,6 +144,7 @@ class CpuBackend final : public Backend {
     // oneDNN first: a kernel that only runs as a oneDNN call (a GEMM, or the
     // epilogue it computes) is never compiled.
     cp->gemms.resize(p.steps.size());
+    cp->convs.resize(p.steps.size());
     cp->fused.resize(p.steps.size());
     std::vector<bool> needed(p.kernels.size(), false);
     const bool onednn = options().onednn;
@@ -158,6 +160,7 @@ class CpuBackend final : public Backend {
         }
         if ((cp->gemms[s] = onednn_gemm(k, Epilogue::none))) continue;
       }
+      if (k.kind == ir::Kernel::Kind::conv && onednn && (cp->convs[s] = onednn_conv(k))) continue;
       needed[p.steps[s].kernel] = true;
     }
     std::vector<const ir::Kernel*> ks;
@@ -192,6 +195,12 @@ class CpuBackend final : public Backend {
     const CpuPlan& cp = static_cast<const CpuPlan&>(r.prepared);
     obs::LaunchScope observe(
         k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel() : shape_numel(k.domain));
+    if (k.kind == ir::Kernel::Kind::conv) {
+      if (const OnednnConv* c = cp.convs[r.step].get()) {
+        run_onednn(*c, k, args);
+        return {};
+      }
+    }
     if (k.kind == ir::Kernel::Kind::matmul) {
       if (const OnednnGemm* g = cp.gemms[r.step].get()) {
         const std::optional<FusedGemm>& f = cp.fused[r.step];
@@ -223,6 +232,8 @@ class CpuBackend final : public Backend {
     TJ_CHECK(fn != nullptr, "kernel {} was left to oneDNN but oneDNN did not run it", k.name);
     const int64_t total = k.kind == ir::Kernel::Kind::matmul
                               ? shape_numel(Shape(k.domain.begin(), k.domain.end() - 2))
+                          : k.kind == ir::Kernel::Kind::conv
+                              ? k.domain[0] * k.domain[1] * k.domain[2]
                               : k.kept_numel();
     const int64_t grain = k.kind == ir::Kernel::Kind::pointwise ? k.tile.block : k.tile.rows;
     void* const* argp = args.data();

@@ -206,9 +206,146 @@ void run_onednn(const OnednnGemm& g, const ir::Kernel& k, const std::vector<void
   }
 }
 
+struct OnednnConv {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  // The tensors as they lie in memory; the primitive's own layouts (blocked
+  // ones are faster) are reached by reorders, made once.
+  dnnl::memory::desc user_src, user_weights, user_dst, user_bias;
+  bool reorder_src = false, reorder_weights = false, reorder_dst = false;
+  dnnl::reorder src_in, weights_in, dst_out;
+  size_t scratchpad_bytes = 0;
+  bool has_bias = false;
+};
+
+std::shared_ptr<const OnednnConv> onednn_conv(const ir::Kernel& k) {
+  const DType t = k.accesses[2].dtype;
+  const std::optional<dnnl::memory::data_type> dt = dnnl_type(t);
+  if (!dt) return nullptr;
+  for (const ir::Access& a : k.accesses)
+    if (a.dtype != t) return nullptr;
+  const Shape& D = k.domain;  // [N, O, OH, OW, Cg, KH, KW]
+  const std::vector<int64_t>& cv = k.conv;
+  const int64_t groups = cv[6], Og = D[1] / groups, C = D[4] * groups;
+  for (int64_t d : D)
+    if (d == 0) return nullptr;  // nothing to compute: the kernel writes the bias (or zeros)
+  auto desc = [&](const ir::Access& a, dnnl::memory::dims dims) {
+    dnnl::memory::dims st(a.strides.begin(), a.strides.begin() + static_cast<long>(dims.size()));
+    for (size_t d = 0; d < dims.size(); ++d)
+      if (dims[d] == 1 || st[d] == 0) st[d] = 1;  // a size-1 dim's stride is moot
+    return dnnl::memory::desc(dims, *dt, st);
+  };
+  auto c = std::make_shared<OnednnConv>();
+  c->user_src = desc(k.accesses[0], {D[0], C, cv[7], cv[8]});
+  c->user_dst = desc(k.accesses[2], {D[0], D[1], D[2], D[3]});
+  {
+    const ir::Access& w = k.accesses[1];
+    if (groups == 1) {
+      c->user_weights = desc(w, {D[1], D[4], D[5], D[6]});
+    } else {
+      dnnl::memory::dims dims{groups, Og, D[4], D[5], D[6]};
+      dnnl::memory::dims st{Og * w.strides[0], w.strides[0], w.strides[1], w.strides[2],
+                            w.strides[3]};
+      for (size_t d = 0; d < dims.size(); ++d)
+        if (dims[d] == 1 || st[d] == 0) st[d] = 1;
+      c->user_weights = dnnl::memory::desc(dims, *dt, st);
+    }
+  }
+  c->has_bias = k.accesses.size() > 3;
+  if (c->has_bias) c->user_bias = desc(k.accesses[3], {D[1]});
+  using tag = dnnl::memory::format_tag;
+  auto any = [&](const dnnl::memory::desc& u) {
+    return dnnl::memory::desc(u.dims(), *dt, tag::any);
+  };
+  try {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::memory::dims strides{cv[0], cv[1]}, dilates{cv[4] - 1, cv[5] - 1},
+        pad_l{cv[2], cv[3]};
+    // The right padding that makes oneDNN's output size the kernel's.
+    dnnl::memory::dims pad_r(2);
+    for (int q = 0; q < 2; ++q) {
+      const int64_t in = cv[7 + q], kk = D[5 + q], out = D[2 + q];
+      pad_r[q] = (out - 1) * cv[q] + cv[4 + q] * (kk - 1) + 1 - in - cv[2 + q];
+    }
+    const auto alg = dnnl::algorithm::convolution_direct;
+    const auto prop = dnnl::prop_kind::forward_inference;
+    dnnl::convolution_forward::desc d =
+        c->has_bias
+            ? dnnl::convolution_forward::desc(prop, alg, any(c->user_src), any(c->user_weights),
+                                              c->user_bias, any(c->user_dst), strides, dilates,
+                                              pad_l, pad_r)
+            : dnnl::convolution_forward::desc(prop, alg, any(c->user_src), any(c->user_weights),
+                                              any(c->user_dst), strides, dilates, pad_l, pad_r);
+    c->pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());
+    if (std::string(c->pd.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
+    c->prim = dnnl::convolution_forward(c->pd);
+    c->scratchpad_bytes = c->pd.scratchpad_desc().get_size();
+    c->reorder_src = c->pd.src_desc() != c->user_src;
+    c->reorder_weights = c->pd.weights_desc() != c->user_weights;
+    c->reorder_dst = c->pd.dst_desc() != c->user_dst;
+    if (c->reorder_src)
+      c->src_in = dnnl::reorder(
+          dnnl::reorder::primitive_desc(engine(), c->user_src, engine(), c->pd.src_desc()));
+    if (c->reorder_weights)
+      c->weights_in = dnnl::reorder(
+          dnnl::reorder::primitive_desc(engine(), c->user_weights, engine(), c->pd.weights_desc()));
+    if (c->reorder_dst)
+      c->dst_out = dnnl::reorder(
+          dnnl::reorder::primitive_desc(engine(), c->pd.dst_desc(), engine(), c->user_dst));
+    log(LogLevel::debug, "oneDNN convolution for kernel {}: {}", k.name, c->pd.impl_info_str());
+  } catch (const dnnl::error& err) {
+    log(LogLevel::debug, "oneDNN declines conv kernel {}: {}", k.name, err.what());
+    return nullptr;
+  }
+  return c;
+}
+
+void run_onednn(const OnednnConv& c, const ir::Kernel& k, const std::vector<void*>& ptrs) {
+  const int64_t es = dtype_size(k.accesses[2].dtype);
+  auto at = [&](size_t i) {
+    const ir::Access& a = k.accesses[i];
+    return static_cast<char*>(ptrs[a.arg]) + a.offset * es;
+  };
+  thread_local dnnl::stream* stream = new dnnl::stream(engine());
+  std::vector<std::shared_ptr<Storage>> keep;
+  auto staged = [&](const dnnl::memory::desc& md) {
+    keep.push_back(host_alloc(std::max<size_t>(md.get_size(), 1)));
+    return dnnl::memory(md, engine(), keep.back()->data);
+  };
+  try {
+    dnnl::memory src(c.user_src, engine(), at(0)), wei(c.user_weights, engine(), at(1)),
+        dst(c.user_dst, engine(), at(2));
+    dnnl::memory s = src, w = wei, d = dst;
+    if (c.reorder_src) {
+      s = staged(c.pd.src_desc());
+      c.src_in.execute(*stream, src, s);
+    }
+    if (c.reorder_weights) {
+      w = staged(c.pd.weights_desc());
+      c.weights_in.execute(*stream, wei, w);
+    }
+    if (c.reorder_dst) d = staged(c.pd.dst_desc());
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}};
+    if (c.has_bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(c.user_bias, engine(), at(3)));
+    if (c.scratchpad_bytes) args.emplace(DNNL_ARG_SCRATCHPAD, staged(c.pd.scratchpad_desc()));
+    c.prim.execute(*stream, args);
+    if (c.reorder_dst) c.dst_out.execute(*stream, d, dst);
+    stream->wait();
+  } catch (const dnnl::error& err) {
+    throw tj::Error(fmt::format("conv2d: oneDNN failed on kernel {} ({})", k.name, err.what()));
+  }
+}
+
 #else
 
 struct OnednnGemm {};
+struct OnednnConv {};
+
+std::shared_ptr<const OnednnConv> onednn_conv(const ir::Kernel&) { return nullptr; }
+
+void run_onednn(const OnednnConv&, const ir::Kernel&, const std::vector<void*>&) {}
 
 std::string onednn_version() { return ""; }
 

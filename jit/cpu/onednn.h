@@ -33,4 +33,15 @@ const EpilogueRules& onednn_epilogue_rules();
 void run_onednn(const OnednnGemm& g, const ir::Kernel& k, const std::vector<void*>& ptrs,
                 const void* bias);
 
+/// A oneDNN convolution for one conv kernel (ir::Kernel's conv kernels).
+struct OnednnConv;
+
+/// The primitive for conv kernel `k`; null when the build has no oneDNN or
+/// oneDNN has no optimized convolution for its dtype (the generated kernel
+/// then runs).
+std::shared_ptr<const OnednnConv> onednn_conv(const ir::Kernel& k);
+
+/// Runs `c` on buffers `ptrs` (one per kernel argument).
+void run_onednn(const OnednnConv& c, const ir::Kernel& k, const std::vector<void*>& ptrs);
+
 }  // namespace tj::jit::cpu

@@ -352,6 +352,66 @@ class KernelPrinter : public BodyPrinter {
     out_ += "    }\n  }\n";
   }
 
+  // ---- conv (ir::Kernel's conv kernels) -------------------------------------------
+  // A program computes rows (n, o, oh) of OW outputs, 256 at a time in a local
+  // accumulator; for each (c, i, j) tap the inner loop runs over the outputs
+  // whose input column is inside the image, so padding costs no test.
+  void print_conv() override {
+    const Shape& D = k_.domain;  // [N, O, OH, OW, Cg, KH, KW]
+    const std::vector<int64_t>& cv = k_.conv;
+    const int64_t O = D[1], OH = D[2], OW = D[3], Cg = D[4], KH = D[5], KW = D[6];
+    const int64_t sh = cv[0], sw = cv[1], ph = cv[2], pw = cv[3], dh = cv[4], dw = cv[5];
+    const int64_t Og = O / cv[6], H = cv[7], W = cv[8];
+    const Access& X = k_.accesses[0];
+    const Access& Wt = k_.accesses[1];
+    const Access& Y = k_.accesses[2];
+    const Access* B = k_.accesses.size() > 3 ? &k_.accesses[3] : nullptr;
+    const DType acc = Y.dtype == DType::f64 ? DType::f64 : DType::f32;
+    const char* at = value_type(acc);
+    auto ld = [&](const Access& a, const std::string& off) {
+      return convert(a.dtype, acc, load_expr(a.dtype, fmt::format("a{}[{}]", a.arg, off)));
+    };
+    out_ += "  for (int64_t row = begin; row < end; ++row) {\n";
+    out_ += fmt::format(
+        "    const int64_t oh = row % {0}, o = (row / {0}) % {1}, n = row / ({0} * {1});\n", OH, O);
+    out_ += fmt::format("    const int64_t c0 = (o / {}) * {};\n", Og, Cg);
+    out_ += fmt::format("    for (int64_t w0 = 0; w0 < {0}; w0 += 256) {{\n", OW);
+    out_ += fmt::format("      const int64_t nw = ({0} - w0) < 256 ? ({0} - w0) : 256;\n", OW);
+    out_ += fmt::format("      {} acc[256];\n", at);
+    out_ += fmt::format("      for (int64_t q = 0; q < nw; ++q) acc[q] = {};\n",
+                        B ? ld(*B, fmt::format("{} + o * {}", B->offset, B->strides[0])) : "0");
+    out_ += fmt::format("      for (int64_t c = 0; c < {}; ++c)\n", Cg);
+    out_ += fmt::format("        for (int64_t i = 0; i < {}; ++i) {{\n", KH);
+    out_ += fmt::format("          const int64_t h = oh * {} - {} + i * {};\n", sh, ph, dh);
+    out_ += fmt::format("          if (h < 0 || h >= {}) continue;\n", H);
+    out_ += fmt::format("          const int64_t xb = {} + n * {} + (c0 + c) * {} + h * {};\n",
+                        X.offset, X.strides[0], X.strides[1], X.strides[2]);
+    out_ += fmt::format("          for (int64_t j = 0; j < {}; ++j) {{\n", KW);
+    out_ += fmt::format(
+        "            const {} wv = {};\n", at,
+        ld(Wt, fmt::format("{} + o * {} + c * {} + i * {} + j * {}", Wt.offset, Wt.strides[0],
+                           Wt.strides[1], Wt.strides[2], Wt.strides[3])));
+    // Input column of output w0 + q: (w0 + q) * sw + j * dw - pw.
+    out_ += fmt::format("            const int64_t base = j * {} - {} + w0 * {};\n", dw, pw, sw);
+    out_ += fmt::format("            const int64_t lo = base >= 0 ? 0 : (-base + {0} - 1) / {0};\n",
+                        sw);
+    out_ += fmt::format(
+        "            const int64_t lim = {} - 1 - base;\n"
+        "            const int64_t hi = lim < 0 ? 0 : (lim / {} + 1 < nw ? lim / {} + 1 : nw);\n",
+        W, sw, sw);
+    out_ += "            #pragma GCC ivdep\n";
+    out_ += fmt::format("            for (int64_t q = lo; q < hi; ++q) acc[q] += {} * wv;\n",
+                        ld(X, fmt::format("xb + (base + q * {}) * {}", sw, X.strides[3])));
+    out_ += "          }\n        }\n";
+    out_ += fmt::format(
+        "      for (int64_t q = 0; q < nw; ++q) a{}[{} + n * {} + o * {} + oh * {} + (w0 + q) * "
+        "{}] "
+        "= {};\n",
+        Y.arg, Y.offset, Y.strides[0], Y.strides[1], Y.strides[2], Y.strides[3],
+        store_expr(Y.dtype, convert(acc, Y.dtype, "acc[q]")));
+    out_ += "    }\n  }\n";
+  }
+
   std::string loop_indent_ = "    ";
 };
 

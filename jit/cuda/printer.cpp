@@ -74,7 +74,7 @@ void choose_vectors(const Kernel& k, Layout* L) {
   std::vector<bool> memory(k.accesses.size(), false);
   for (const KInstr& in : k.body)
     if (in.kop == KOp::Load || in.kop == KOp::Store) memory[in.access] = true;
-  if (k.kind == Kernel::Kind::matmul) return;
+  if (k.kind == Kernel::Kind::matmul || k.kind == Kernel::Kind::conv) return;
   int64_t widest = 0;
   for (size_t i = 0; i < k.accesses.size(); ++i)
     if (memory[i] && k.accesses[i].strides[n - 1] == 1)
@@ -173,6 +173,12 @@ Layout layout(const Kernel& k) {
       L.vector_access.assign(k.accesses.size(), false);
       break;
     }
+    case Kernel::Kind::conv: {
+      L.threads = 256;
+      L.grid = (k.kept_numel() + L.threads - 1) / L.threads;
+      L.vector_access.assign(k.accesses.size(), false);
+      break;
+    }
     case Kernel::Kind::matmul: {
       const size_t n = k.domain.size();
       const int64_t outs = shape_numel(Shape(k.domain.begin(), k.domain.end() - 1));
@@ -213,7 +219,8 @@ class CudaPrinter : public BodyPrinter {
     for (const KInstr& in : k_.body)
       if (in.kop == KOp::Store || in.kop == KOp::Scatter)
         written[k_.accesses[in.access].arg] = true;
-    if (k_.kind == Kernel::Kind::matmul) written[k_.accesses[2].arg] = true;
+    if (k_.kind == Kernel::Kind::matmul || k_.kind == Kernel::Kind::conv)
+      written[k_.accesses[2].arg] = true;
     if (k_.check_arg >= 0) written[k_.check_arg] = true;
     std::string params, names;
     for (size_t i = 0; i < k_.args.size(); ++i) {
@@ -631,6 +638,53 @@ class CudaPrinter : public BodyPrinter {
     names.back() = "0";
     out_ += fmt::format("  a{}[{}] = {};\n", C.arg, off(C),
                         store_expr(C.dtype, convert(acc, C.dtype, "acc")));
+  }
+
+  // ---- conv (a thread per output element; ir::Kernel's conv kernels) ---------------
+  void print_conv() override {
+    const Shape& D = k_.domain;  // [N, O, OH, OW, Cg, KH, KW]
+    const std::vector<int64_t>& cv = k_.conv;
+    const int64_t O = D[1], OH = D[2], OW = D[3], Cg = D[4], KH = D[5], KW = D[6];
+    const int64_t outs = D[0] * O * OH * OW;
+    const Access& X = k_.accesses[0];
+    const Access& Wt = k_.accesses[1];
+    const Access& Y = k_.accesses[2];
+    const Access* B = k_.accesses.size() > 3 ? &k_.accesses[3] : nullptr;
+    const DType acc = Y.dtype == DType::f64 ? DType::f64 : DType::f32;
+    const char* at = value_type(acc);
+    auto ld = [&](const Access& a, const std::string& off) {
+      return convert(a.dtype, acc, load_expr(a.dtype, fmt::format("a{}[{}]", a.arg, off)));
+    };
+    out_ += fmt::format("  const I t = (I)blockIdx.x * {} + (I)threadIdx.x;\n", L_.threads);
+    out_ += fmt::format("  if (t >= {}) return;\n", outs);
+    out_ += fmt::format(
+        "  const I ow = t % {0}, oh = (t / {0}) % {1}, o = (t / ({0} * {1})) % {2}, "
+        "n = t / ({0} * {1} * {2});\n",
+        OW, OH, O);
+    out_ += fmt::format("  const I c0 = (o / {}) * {};\n", O / cv[6], Cg);
+    out_ += fmt::format("  {} acc = {};\n", at,
+                        B ? ld(*B, fmt::format("{} + o * {}", B->offset, B->strides[0])) : "0");
+    out_ += fmt::format("  for (I c = 0; c < {}; ++c)\n", Cg);
+    out_ += fmt::format("    for (I i = 0; i < {}; ++i) {{\n", KH);
+    out_ += fmt::format("      const I h = oh * {} - {} + i * {};\n", cv[0], cv[2], cv[4]);
+    out_ += fmt::format("      if (h < 0 || h >= {}) continue;\n", cv[7]);
+    out_ += fmt::format("      for (I j = 0; j < {}; ++j) {{\n", KW);
+    out_ += fmt::format("        const I w = ow * {} - {} + j * {};\n", cv[1], cv[3], cv[5]);
+    out_ += fmt::format("        if (w < 0 || w >= {}) continue;\n", cv[8]);
+    out_ += fmt::format(
+        "        acc += {} * {};\n",
+        ld(X, fmt::format("{} + (int64_t)n * {} + (int64_t)(c0 + c) * {} + (int64_t)h * {} + "
+                          "(int64_t)w * {}",
+                          X.offset, X.strides[0], X.strides[1], X.strides[2], X.strides[3])),
+        ld(Wt, fmt::format("{} + (int64_t)o * {} + (int64_t)c * {} + (int64_t)i * {} + "
+                           "(int64_t)j * {}",
+                           Wt.offset, Wt.strides[0], Wt.strides[1], Wt.strides[2], Wt.strides[3])));
+    out_ += "      }\n    }\n";
+    out_ += fmt::format(
+        "  a{}[{} + (int64_t)n * {} + (int64_t)o * {} + (int64_t)oh * {} + "
+        "(int64_t)ow * {}] = {};\n",
+        Y.arg, Y.offset, Y.strides[0], Y.strides[1], Y.strides[2], Y.strides[3],
+        store_expr(Y.dtype, convert(acc, Y.dtype, "acc")));
   }
 
   Layout L_;
