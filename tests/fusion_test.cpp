@@ -505,6 +505,17 @@ std::vector<FusionCase> fusion_cases() {
                },
                // The conv, and the squeezed output (a view) copied out.
                2, true, Tol{1e-12, 1e-12}});
+  c.push_back({"conv_batch_norm_relu_max_pool",
+               [] {
+                 Tensor x = input({2, 3, 8, 8}, f32, 113), w = input({4, 3, 3, 3}, f32, 114);
+                 Tensor m = input({4}, f32, 115), v = input({4}, f32, 116, 0.5, 2);
+                 Tensor y = relu(batch_norm(conv2d(x, w, {}, {1}, {1}), m, v));
+                 return std::vector<Tensor>{max_pool2d(y, {3}, {2}, {1}),
+                                            avg_pool2d(y, {2}, {2}, {0}, true, false)};
+               },
+               // The conv, the normalized activations, then the pools: one kernel on
+               // CUDA; the CPU's size rule splits the 9-tap max chain in three.
+               6, true, Tol{1e-5, 1e-5}});
   // ---- sorting: computed keys written first, the values gathered by their user ---------
   c.push_back({"topk_of_computed_keys_f16",
                [] {

@@ -293,3 +293,246 @@ TEST_P(ConvTest, BadInputIsAClearError) {
 }
 
 }  // namespace
+
+namespace {
+
+using tj::DType;
+using tj::Shape;
+using tj::Tensor;
+using namespace tj::testing;
+
+class PoolTest : public ModeTest {};
+INSTANTIATE_TEST_SUITE_P(Ops, PoolTest, ::testing::Bool(),
+                         [](const auto& info) { return mode_name(info.param); });
+
+/// max (or mean) pooling of [N, C, H, W] in f64 with torch's windows and divisors.
+std::vector<double> pool_ref(const std::vector<double>& x, const Shape& xs, int64_t k, int64_t s,
+                             int64_t p, int64_t d, bool ceil_mode, bool is_max,
+                             bool count_include_pad, Shape* out) {
+  const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], eff = d * (k - 1) + 1;
+  auto osize = [&](int64_t in) {
+    const int64_t span = in + 2 * p - eff;
+    int64_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (o - 1) * s >= in + p) --o;
+    return o;
+  };
+  const int64_t OH = osize(H), OW = osize(W);
+  *out = {N, C, OH, OW};
+  std::vector<double> y;
+  for (int64_t n = 0; n < N * C; ++n)
+    for (int64_t a = 0; a < OH; ++a)
+      for (int64_t b = 0; b < OW; ++b) {
+        double m = -INFINITY, sum = 0;
+        for (int64_t i = 0; i < k; ++i)
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t h = a * s - p + i * d, w = b * s - p + j * d;
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            const double v = x[(n * H + h) * W + w];
+            m = std::isnan(v) || std::isnan(m) ? NAN : std::max(m, v);
+            sum += v;
+          }
+        int64_t hs = a * s - p, ws = b * s - p;
+        int64_t he = std::min(hs + k, H + p), we = std::min(ws + k, W + p);
+        const int64_t full = (he - hs) * (we - ws);
+        hs = std::max<int64_t>(hs, 0), ws = std::max<int64_t>(ws, 0);
+        he = std::min(he, H), we = std::min(we, W);
+        y.push_back(
+            is_max ? m
+                   : sum / static_cast<double>(count_include_pad ? full : (he - hs) * (we - ws)));
+      }
+  return y;
+}
+
+TEST_P(PoolTest, MaxAndAvgPool2dMatchTorchsWindows) {
+  struct Case {
+    Shape xs;
+    int64_t k, s, p, d;
+    bool ceil_mode;
+  };
+  const std::vector<Case> cases = {{{2, 3, 8, 8}, 2, 2, 0, 1, false},
+                                   {{1, 2, 7, 9}, 3, 2, 1, 1, false},
+                                   {{1, 2, 7, 9}, 3, 2, 1, 1, true},
+                                   {{1, 1, 10, 6}, 3, 1, 1, 2, false},
+                                   {{2, 2, 5, 5}, 2, 3, 1, 1, true}};
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const Case& cs = cases[c];
+    SCOPED_TRACE("case " + std::to_string(c));
+    std::vector<double> xv(static_cast<size_t>(numel_of(cs.xs)));
+    for (size_t i = 0; i < xv.size(); ++i) xv[i] = std::sin(0.7 * static_cast<double>(i)) * 4;
+    Tensor x = make(xv, cs.xs);
+    Shape out;
+    const auto mx = pool_ref(xv, cs.xs, cs.k, cs.s, cs.p, cs.d, cs.ceil_mode, true, true, &out);
+    Tensor m = tj::max_pool2d(x, {cs.k}, {cs.s}, {cs.p}, {cs.d}, cs.ceil_mode);
+    EXPECT_EQ(m.shape(), out);
+    EXPECT_TRUE(all_close(m, mx));
+    if (cs.d != 1) continue;
+    for (bool include : {true, false}) {
+      Tensor a = tj::avg_pool2d(x, {cs.k}, {cs.s}, {cs.p}, cs.ceil_mode, include);
+      EXPECT_EQ(a.shape(), out);
+      EXPECT_TRUE(all_close(
+          a, pool_ref(xv, cs.xs, cs.k, cs.s, cs.p, 1, cs.ceil_mode, false, include, &out)));
+    }
+  }
+  // NaN propagates, dtypes are kept, unbatched input, divisor_override.
+  Tensor x =
+      tj::from_vector<double>({1, NAN, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, {1, 4, 4});
+  Tensor m = tj::max_pool2d(x.to(tj::bf16), {2});
+  EXPECT_EQ(m.dtype(), tj::bf16);
+  EXPECT_EQ(m.shape(), (Shape{1, 2, 2}));
+  auto mv = m.to_vector<double>();
+  EXPECT_TRUE(std::isnan(mv[0]));
+  EXPECT_EQ(mv[1], 8);
+  EXPECT_EQ(mv[3], 16);
+  EXPECT_TRUE(all_close(tj::avg_pool2d(x.slice(1, 2, 4), {2}, {2}, {0}, false, true, 1),
+                        {9 + 10 + 13 + 14, 11 + 12 + 15 + 16}));
+}
+
+TEST_P(PoolTest, AdaptiveAvgPool2d) {
+  std::vector<double> xv(2 * 3 * 7 * 10);
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = static_cast<double>(i % 13) - 6;
+  Tensor x = make(xv, {2, 3, 7, 10});
+  for (auto [oh, ow] : {std::pair<int64_t, int64_t>{1, 1}, {7, 5}, {3, 4}, {5, 10}}) {
+    std::vector<double> want;
+    for (int64_t n = 0; n < 6; ++n)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          const int64_t h0 = i * 7 / oh, h1 = ((i + 1) * 7 + oh - 1) / oh;
+          const int64_t w0 = j * 10 / ow, w1 = ((j + 1) * 10 + ow - 1) / ow;
+          double s = 0;
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) s += xv[(n * 7 + h) * 10 + w];
+          want.push_back(s / static_cast<double>((h1 - h0) * (w1 - w0)));
+        }
+    Tensor y = tj::adaptive_avg_pool2d(x, {oh, ow});
+    EXPECT_EQ(y.shape(), (Shape{2, 3, oh, ow}));
+    EXPECT_TRUE(all_close(y, want, 1e-5, 1e-5)) << oh << "x" << ow;
+  }
+}
+
+TEST_P(PoolTest, BatchNormTrainingAndEvaluation) {
+  const Shape xs{4, 3, 2, 5};
+  std::vector<double> xv(static_cast<size_t>(numel_of(xs)));
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = std::cos(1.3 * static_cast<double>(i)) * 3 + 1;
+  Tensor x = make(xv, xs);
+  Tensor w = tj::from_vector<float>({1.5f, -1.f, 2.f}),
+         b = tj::from_vector<float>({0.f, 1.f, -2.f});
+  Tensor rm = tj::from_vector<float>({0.5f, 0.f, 1.f}),
+         rv = tj::from_vector<float>({1.f, 2.f, 3.f});
+  std::vector<double> mean(3, 0), var(3, 0);
+  const double cnt = 4 * 2 * 5;
+  for (int64_t n = 0; n < 4; ++n)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t k = 0; k < 10; ++k) mean[c] += xv[(n * 3 + c) * 10 + k] / cnt;
+  for (int64_t n = 0; n < 4; ++n)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t k = 0; k < 10; ++k) {
+        const double d = xv[(n * 3 + c) * 10 + k] - mean[c];
+        var[c] += d * d / cnt;
+      }
+  const double W[3] = {1.5, -1, 2}, B[3] = {0, 1, -2}, RM[3] = {0.5, 0, 1}, RV[3] = {1, 2, 3};
+  auto norm = [&](const double* m, const double* v) {
+    std::vector<double> y;
+    for (int64_t n = 0; n < 4; ++n)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t k = 0; k < 10; ++k)
+          y.push_back((xv[(n * 3 + c) * 10 + k] - m[c]) / std::sqrt(v[c] + 1e-5) * W[c] + B[c]);
+    return y;
+  };
+  Tensor y = tj::batch_norm(x, rm, rv, w, b, /*training=*/true, 0.1);
+  EXPECT_TRUE(all_close(y, norm(mean.data(), var.data()), 1e-5, 1e-5));
+  std::vector<double> want_rm, want_rv;
+  for (int c = 0; c < 3; ++c) {
+    want_rm.push_back(0.9 * RM[c] + 0.1 * mean[c]);
+    want_rv.push_back(0.9 * RV[c] + 0.1 * var[c] * cnt / (cnt - 1));
+  }
+  EXPECT_TRUE(all_close(rm, want_rm, 1e-5, 1e-6));
+  EXPECT_TRUE(all_close(rv, want_rv, 1e-5, 1e-6));
+  // Evaluation uses the (updated) running statistics.
+  Tensor e = tj::batch_norm(x, rm, rv, w, b);
+  std::vector<double> m2(want_rm), v2(want_rv);
+  EXPECT_TRUE(all_close(e, norm(m2.data(), v2.data()), 1e-5, 1e-5));
+  // bf16 input, statistics in f32, result bf16.
+  Tensor h = tj::batch_norm(x.to(tj::bf16), {}, {}, {}, {}, true);
+  EXPECT_EQ(h.dtype(), tj::bf16);
+  EXPECT_TRUE(throws_error([&] { (void)tj::batch_norm(x, rm, {}); },
+                           {"batch_norm", "needs running_mean and running_var"}));
+  EXPECT_TRUE(throws_error([&] { (void)tj::batch_norm(x, tj::zeros({4}), rv); },
+                           {"batch_norm", "running_mean must have shape [3]", "[4]"}));
+}
+
+TEST_P(PoolTest, GroupNorm) {
+  const Shape xs{2, 6, 3};
+  std::vector<double> xv(36);
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = static_cast<double>((i * 7) % 11);
+  Tensor w = tj::arange(1, 7, 1, tj::f32), b = tj::full({6}, 0.5);
+  Tensor y = tj::group_norm(make(xv, xs), 2, w, b);
+  std::vector<double> want(36);
+  for (int n = 0; n < 2; ++n)
+    for (int g = 0; g < 2; ++g) {
+      double m = 0, v = 0;
+      for (int k = 0; k < 9; ++k) m += xv[n * 18 + g * 9 + k] / 9;
+      for (int k = 0; k < 9; ++k) v += std::pow(xv[n * 18 + g * 9 + k] - m, 2) / 9;
+      for (int k = 0; k < 9; ++k) {
+        const int c = g * 3 + k / 3;
+        want[n * 18 + g * 9 + k] =
+            (xv[n * 18 + g * 9 + k] - m) / std::sqrt(v + 1e-5) * (c + 1) + 0.5;
+      }
+    }
+  EXPECT_TRUE(all_close(y, want, 1e-5, 1e-5));
+  EXPECT_TRUE(throws_error([&] { (void)tj::group_norm(make(xv, xs), 4); },
+                           {"group_norm", "num_groups (4) must divide", "(6)"}));
+}
+
+TEST_P(PoolTest, InterpolateNearestAndBilinear) {
+  Tensor x = tj::from_vector<float>({1, 2, 3, 4, 5, 6}, {1, 1, 2, 3});
+  Tensor n = tj::interpolate(x, {4, 6});
+  EXPECT_EQ(n.shape(), (Shape{1, 1, 4, 6}));
+  EXPECT_TRUE(
+      all_close(n, {1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6}));
+  EXPECT_TRUE(all_close(tj::interpolate(x, {}, {1.5}), {1, 1, 2, 3, 1, 1, 2, 3, 4, 4, 5, 6}));
+  // Bilinear from torch: F.interpolate(x, size=(3, 5), mode="bilinear") and align_corners=True.
+  auto bil = [](double h, double w, bool corners) {  // the 2x3 grid 1..6 sampled at (h, w)
+    (void)corners;
+    const int h0 = std::min(static_cast<int>(std::floor(h)), 1),
+              w0 = std::min(static_cast<int>(std::floor(w)), 2);
+    const int h1 = std::min(h0 + 1, 1), w1 = std::min(w0 + 1, 2);
+    const double lh = h - h0, lw = w - w0;
+    auto v = [](int a, int b) { return 1.0 + a * 3 + b; };
+    return (1 - lh) * ((1 - lw) * v(h0, w0) + lw * v(h0, w1)) +
+           lh * ((1 - lw) * v(h1, w0) + lw * v(h1, w1));
+  };
+  std::vector<double> want_half, want_corners;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 5; ++j) {
+      want_half.push_back(bil(std::max((i + 0.5) * 2 / 3 - 0.5, 0.0),
+                              std::max((j + 0.5) * 3 / 5 - 0.5, 0.0), false));
+      want_corners.push_back(bil(i * 1.0 / 2, j * 2.0 / 4, true));
+    }
+  EXPECT_TRUE(all_close(tj::interpolate(x, {3, 5}, {}, "bilinear"), want_half));
+  EXPECT_TRUE(all_close(tj::interpolate(x, {3, 5}, {}, "bilinear", true), want_corners));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)tj::interpolate(x, {3, 5}, {2.0});
+      },
+      {"interpolate", "exactly one of size and scale_factor"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        (void)tj::interpolate(x, {3, 5}, {}, "bicubic");
+      },
+      {"interpolate", "\"bicubic\""}));
+}
+
+TEST_P(PoolTest, BadPoolingIsAClearError) {
+  Tensor x = tj::ones({1, 2, 5, 5});
+  EXPECT_TRUE(throws_error([&] { (void)tj::max_pool2d(x, {3}, {1}, {2}); },
+                           {"max_pool2d", "padding (2)", "at most half"}));
+  EXPECT_TRUE(throws_error([&] { (void)tj::max_pool2d(x, {7}); },
+                           {"max_pool2d", "larger than the padded input"}));
+  EXPECT_TRUE(throws_error([&] { (void)tj::avg_pool2d(x.to(tj::i64), {2}); },
+                           {"avg_pool2d", "floating-point", "i64"}));
+  EXPECT_TRUE(throws_error([&] { (void)tj::max_pool2d(x, {}); },
+                           {"max_pool2d", "kernel_size needs 1 or 2 values, got 0"}));
+  EXPECT_EQ(tj::max_pool2d(x, {2}).shape(), (Shape{1, 2, 2, 2}));
+}
+
+}  // namespace

@@ -377,6 +377,39 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
                         const std::vector<int64_t>& output_padding = {0}, int64_t groups = 1,
                         const std::vector<int64_t>& dilation = {1});
 
+// ---- pooling, normalization, interpolation -----------------------------------------
+// As torch.nn.functional's, on floating inputs [N, C, H, W] (pools also [C, H, W]).
+// kernel_size, stride (empty: kernel_size), padding and dilation take 1 or 2
+// values. Each pool is one fused kernel over kH x kW strided views.
+/// NaN in a window gives NaN; padding is -inf.
+Tensor max_pool2d(const Tensor& x, const std::vector<int64_t>& kernel_size,
+                  const std::vector<int64_t>& stride = {},
+                  const std::vector<int64_t>& padding = {0},
+                  const std::vector<int64_t>& dilation = {1}, bool ceil_mode = false);
+Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& kernel_size,
+                  const std::vector<int64_t>& stride = {},
+                  const std::vector<int64_t>& padding = {0}, bool ceil_mode = false,
+                  bool count_include_pad = true, std::optional<int64_t> divisor_override = {});
+/// Windows [floor(i H / OH), ceil((i + 1) H / OH)): a mean when they are equal, else two
+/// averaging GEMMs.
+Tensor adaptive_avg_pool2d(const Tensor& x, const std::vector<int64_t>& output_size);
+/// Normalizes each channel (dim 1) of [N, C, ...]: with the batch's statistics
+/// when training (running_mean and running_var, when given, updated in place
+/// with `momentum`: the variance unbiased; as every in-place op, through the
+/// handles passed, other handles keeping the old values), else with the running ones.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = {}, const Tensor& bias = {}, bool training = false,
+                  double momentum = 0.1, double eps = 1e-5);
+/// Normalizes each group of C / num_groups channels of [N, C, ...], then the per-channel affine.
+Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight = {},
+                  const Tensor& bias = {}, double eps = 1e-5);
+/// Resizes H and W of [N, C, H, W] to `size`, or by `scale_factor` (one of the two):
+/// mode "nearest" (src = floor(dst * scale)) or "bilinear" (align_corners as torch,
+/// default false).
+Tensor interpolate(const Tensor& x, const std::vector<int64_t>& size,
+                   const std::vector<double>& scale_factor = {}, std::string_view mode = "nearest",
+                   std::optional<bool> align_corners = {});
+
 // ---- attention and dropout -----------------------------------------------------
 /// As torch.nn.functional.dropout: each element zeroed with probability p
 /// (Philox, so manual_seed fixes the mask), the others scaled by 1 / (1 - p);
