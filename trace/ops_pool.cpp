@@ -73,28 +73,44 @@ Windows windows(std::string_view op, const Shape& xs, const std::vector<int64_t>
   return w;
 }
 
-/// The (i, j) tap of every window of x: x at (a s - p + i d, b s - p + j d)
-/// for every output (a, b), `value` where that is outside x. A strided view
-/// of x padded where some windows overhang (a pad reads its input at computed
-/// positions in the kernel that uses it, so the taps of a pool fuse into one
-/// kernel); undefined when every window's tap is outside x.
-Tensor tap(const Tensor& x, const Windows& w, int64_t i, int64_t j, double value) {
-  const int64_t r = x.dim();
-  Tensor t = x;
-  std::vector<int64_t> pads;  // F.pad's pairs, last dim first
+/// Tap i along spatial dim q (0: H, 1: W) of every window of x: x at
+/// a s - p + i d for every output a of that dim, `value` where that is
+/// outside x. A strided view of x, padded where some windows overhang (a pad
+/// reads its input at computed positions in the kernel that uses it, so the
+/// taps of one dim fuse into one kernel); undefined when every window's tap
+/// is outside x.
+Tensor tap(const Tensor& x, const Windows& w, int q, int64_t i, double value) {
+  const int64_t dim = x.dim() - 2 + q;
+  const int64_t in = x.shape()[dim], off = i * w.d[q] - w.p[q];
+  // Outputs a in [lo, hi) read inside x: 0 <= a s + off < in.
+  const int64_t lo = off >= 0 ? 0 : (-off + w.s[q] - 1) / w.s[q];
+  const int64_t hi = std::min<int64_t>(w.out[q], in - off <= 0 ? 0 : (in - 1 - off) / w.s[q] + 1);
+  if (lo >= hi) return Tensor();
+  Tensor t = x.slice(dim, lo * w.s[q] + off, (hi - 1) * w.s[q] + off + 1, w.s[q]);
+  if (lo == 0 && hi == w.out[q]) return t;
+  std::vector<int64_t> pads(2 * (x.dim() - dim), 0);  // F.pad's pairs, last dim first
+  pads[pads.size() - 2] = lo;
+  pads[pads.size() - 1] = w.out[q] - hi;
+  return pad(t, pads, "constant", value);
+}
+
+/// A pool is separable: `combine` over the taps along W, then over those along H
+/// (two kernels, each reading K taps).
+template <class Combine>
+Tensor separable_pool(const Tensor& x, const Windows& w, double pad_value, Combine&& combine) {
+  Tensor y = x;
   for (int q = 2; q-- > 0;) {
-    const int64_t in = x.shape()[r - 2 + q], off = (q == 0 ? i : j) * w.d[q] - w.p[q];
-    // Outputs a in [lo, hi) read inside x: 0 <= a s + off < in.
-    const int64_t lo = off >= 0 ? 0 : (-off + w.s[q] - 1) / w.s[q];
-    const int64_t hi = std::min<int64_t>(w.out[q], in - off <= 0 ? 0 : (in - 1 - off) / w.s[q] + 1);
-    if (lo >= hi) return Tensor();
-    const int64_t first = lo * w.s[q] + off, last = (hi - 1) * w.s[q] + off;
-    t = t.slice(r - 2 + q, first, last + 1, w.s[q]);
-    pads.push_back(lo);
-    pads.push_back(w.out[q] - hi);
+    Tensor acc;
+    for (int64_t i = 0; i < w.k[q]; ++i) {
+      Tensor t = tap(y, w, q, i, pad_value);
+      if (t.defined()) acc = acc.defined() ? combine(acc, t) : t;
+    }
+    // Every window holds at least one element of x (padding is at most half
+    // the window, and a ceil_mode window starts inside x or its left padding).
+    TJ_CHECK(acc.defined(), "pooling: no window reads the input");
+    y = acc;
   }
-  if (pads[0] || pads[1] || pads[2] || pads[3]) t = pad(t, pads, "constant", value);
-  return t;
+  return y;
 }
 
 /// A CPU constant [rows, cols] of doubles as dtype `t` on `dev`.
@@ -110,16 +126,18 @@ Tensor max_pool2d(const Tensor& x, const std::vector<int64_t>& kernel_size,
   constexpr std::string_view op = "max_pool2d";
   require_floating_4d(op, x);
   const Windows w = windows(op, x.shape(), kernel_size, stride, padding, dilation, ceil_mode);
-  Tensor m;
-  for (int64_t i = 0; i < w.k[0]; ++i)
-    for (int64_t j = 0; j < w.k[1]; ++j) {
-      Tensor t = tap(x, w, i, j, -std::numeric_limits<double>::infinity());
-      if (t.defined()) m = m.defined() ? maximum(m, t) : t;
-    }
-  // Every window holds at least one element of x (padding is at most half
-  // the window, and a ceil_mode window starts inside x or its left padding).
-  TJ_CHECK(m.defined(), "max_pool2d: no window reads the input");
-  return m;
+  const Shape& xs = x.shape();
+  const int64_t r = static_cast<int64_t>(xs.size());
+  if (w.p[0] == 0 && w.p[1] == 0 && w.d[0] == 1 && w.d[1] == 1 && w.s[0] == w.k[0] &&
+      w.s[1] == w.k[1] && xs[r - 2] == w.out[0] * w.k[0] && xs[r - 1] == w.out[1] * w.k[1]) {
+    // Windows that tile the input: a max over two dims of a reshape (a row
+    // kernel reading the input contiguously).
+    Shape s(xs.begin(), xs.end() - 2);
+    s.insert(s.end(), {w.out[0], w.k[0], w.out[1], w.k[1]});
+    return max(x.reshape(s), {r - 1, r + 1});
+  }
+  return separable_pool(x, w, -std::numeric_limits<double>::infinity(),
+                        [](const Tensor& a, const Tensor& b) { return maximum(a, b); });
 }
 
 Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& kernel_size,
@@ -131,15 +149,8 @@ Tensor avg_pool2d(const Tensor& x, const std::vector<int64_t>& kernel_size,
   const Shape& xs = x.shape();
   const Windows w = windows(op, xs, kernel_size, stride, padding, {1}, ceil_mode);
   const DType t = x.dtype(), wt = t == DType::f64 ? DType::f64 : DType::f32;
-  Tensor s;
-  for (int64_t i = 0; i < w.k[0]; ++i)
-    for (int64_t j = 0; j < w.k[1]; ++j) {
-      Tensor v = tap(x, w, i, j, 0.0);
-      if (!v.defined()) continue;
-      v = trace::cast_to(v, wt);
-      s = s.defined() ? s + v : v;
-    }
-  TJ_CHECK(s.defined(), "avg_pool2d: no window reads the input");
+  const Tensor s = separable_pool(trace::cast_to(x, wt), w, 0.0,
+                                  [](const Tensor& a, const Tensor& b) { return a + b; });
   // The divisor of each window, as torch: the window clipped to the padded
   // input (count_include_pad) or to the input itself.
   const int64_t H = xs[xs.size() - 2], W = xs.back();
