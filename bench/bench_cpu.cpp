@@ -76,7 +76,7 @@ Options parse_args(int argc, char** argv) {
           "  --json PATH  where to write the results (default: <build>/bench-results.json)\n"
           "  --jax        also time XLA:CPU (bench/bench_jax.py; needs python3 with jax)\n"
           "  filter       run only workloads whose name contains it: chain8 softmax layer_norm\n"
-          "               sum bias_gelu mlp trace_op loop50\n");
+          "               sum bias_gelu mlp conv2d trace_op loop50\n");
       std::exit(0);
     } else if (!a.empty() && a[0] == '-') {
       fmt::print(stderr, "bench_cpu: unknown option {} (see --help)\n", a);
@@ -366,6 +366,34 @@ void hand_bias_gelu(ThreadPool& pool, const float* x, const float* bias, float* 
   });
 }
 
+// Direct convolution for conv2d: y = conv2d(x, w, b, stride 1, padding P),
+// x [N,C,H,W], w [O,C,K,K]. A program computes one output row (n, o, h) of W
+// values; each tap's inner loop runs over the outputs whose input column is
+// inside the image (vectorized, no bounds test).
+void hand_conv2d(ThreadPool& pool, const float* x, const float* w, const float* bias, float* y,
+                 int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t K, int64_t P) {
+  const int64_t OH = H + 2 * P - K + 1, OW = W + 2 * P - K + 1;
+  pool.run(N * O * OH, [=](int64_t b, int64_t e) {
+    std::vector<float> acc(static_cast<size_t>(OW));
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t oh = row % OH, o = (row / OH) % O, n = row / (OH * O);
+      std::fill(acc.begin(), acc.end(), bias[o]);
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < K; ++i) {
+          const int64_t h = oh + i - P;
+          if (h < 0 || h >= H) continue;
+          const float* xr = x + ((n * C + c) * H + h) * W;
+          for (int64_t j = 0; j < K; ++j) {
+            const float wv = w[((o * C + c) * K + i) * K + j];
+            const int64_t lo = std::max<int64_t>(0, P - j), hi = std::min(OW, W + P - j);
+            for (int64_t q = lo; q < hi; ++q) acc[q] += xr[q + j - P] * wv;
+          }
+        }
+      std::copy(acc.begin(), acc.end(), y + row * OW);
+    }
+  });
+}
+
 // GEMM for mlp: y = relu(x @ w^T + b), x [M,K], w [N,K] (torch.linear layout).
 // Written with GCC vector extensions (plain C++, no intrinsics; 16 floats is
 // one AVX-512 register, two AVX2 ones). A 4x4 register tile of dot products
@@ -553,6 +581,26 @@ std::vector<Workload> make_workloads(const Options& o) {
       hand_mlp(p, in[0].data.data(), in[1].data.data(), in[2].data.data(), out.data(), M, N, K);
     };
     w.out_numel = M * N;
+    ws.push_back(std::move(w));
+  }
+  if (selected(o, "conv2d")) {
+    // A ResNet-style 3x3 convolution, 64 channels in and out, padding 1.
+    const int64_t N = q ? 2 : 8, C = 64, H = 56, W = 56, O = 64, K = 3;
+    Workload w{
+        "conv2d",
+        fmt::format("{}x{}x{}x{} * {}x{}x{}x{} +b", N, C, H, W, O, C, K, K),
+        4.0 * (N * C * H * W + O * C * K * K + O + N * O * H * W),
+        2.0 * N * O * H * W * C * K * K,
+        {random_tensor({N, C, H, W}, -1, 1, 12), random_tensor({O, C, K, K}, -0.05f, 0.05f, 13),
+         random_tensor({O}, -0.1f, 0.1f, 14)}};
+    w.tj_fn = [](const std::vector<tj::Tensor>& in) {
+      return tj::conv2d(in[0], in[1], in[2], {1}, {1});
+    };
+    w.hand_fn = [=](ThreadPool& p, const std::vector<HostTensor>& in, std::vector<float>& out) {
+      hand_conv2d(p, in[0].data.data(), in[1].data.data(), in[2].data.data(), out.data(), N, C, H,
+                  W, O, K, 1);
+    };
+    w.out_numel = N * O * H * W;
     ws.push_back(std::move(w));
   }
   return ws;

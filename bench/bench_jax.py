@@ -110,6 +110,21 @@ def workloads(args, jax, jnp, np):
                     [rand(np, 9, (m, k), -1, 1), rand(np, 10, (n, k), -0.05, 0.05),
                      rand(np, 11, (n,), -0.1, 0.1)],
                     lambda x, w, b: np.maximum(x @ w.T + b, 0), 1))
+    if selected(args, "conv2d"):
+        nb = 2 if q else 8
+
+        def conv(x, w, b):
+            y = jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)))
+            return y + b[None, :, None, None]
+
+        def conv_ref(x, w, b):
+            xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+            win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
+            return np.einsum("nchwij,ocij->nohw", win, w, optimize=True) + b[None, :, None, None]
+
+        out.append(("conv2d", f"{nb}x64x56x56 * 64x64x3x3 +b", conv,
+                    [rand(np, 12, (nb, 64, 56, 56), -1, 1), rand(np, 13, (64, 64, 3, 3), -0.05, 0.05),
+                     rand(np, 14, (64,), -0.1, 0.1)], conv_ref, 1))
     return out
 
 

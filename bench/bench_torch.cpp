@@ -58,6 +58,8 @@ class Case : public TorchCase {
       out_ = torch::gelu(x + in_[1], "tanh");
     } else if (name_ == "mlp") {
       out_ = torch::relu(torch::linear(x, in_[1], in_[2]));
+    } else if (name_ == "conv2d") {
+      out_ = torch::conv2d(x, in_[1], in_[2], 1, 1);
     } else if (name_ == "loop50") {
       auto t = x;
       for (int k = 0; k < 50; ++k) t = cycle_op(t, in_[0], in_[1], k);
