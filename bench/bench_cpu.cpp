@@ -76,7 +76,7 @@ Options parse_args(int argc, char** argv) {
           "  --json PATH  where to write the results (default: <build>/bench-results.json)\n"
           "  --jax        also time XLA:CPU (bench/bench_jax.py; needs python3 with jax)\n"
           "  filter       run only workloads whose name contains it: chain8 softmax layer_norm\n"
-          "               sum bias_gelu mlp conv2d trace_op loop50\n");
+          "               sum bias_gelu mlp conv2d attention trace_op loop50\n");
       std::exit(0);
     } else if (!a.empty() && a[0] == '-') {
       fmt::print(stderr, "bench_cpu: unknown option {} (see --help)\n", a);
@@ -394,6 +394,37 @@ void hand_conv2d(ThreadPool& pool, const float* x, const float* w, const float* 
   });
 }
 
+// Causal attention for attention: per (head, query) row, scores against the
+// keys up to the query, a softmax, and the weighted sum of values; a row's
+// scores stay in L1 (no [L, L] matrix is written).
+void hand_attention(ThreadPool& pool, const float* q, const float* k, const float* v, float* o,
+                    int64_t H, int64_t L, int64_t E) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(E));
+  pool.run(H * L, [=](int64_t b, int64_t e) {
+    std::vector<float> s(static_cast<size_t>(L)), acc(static_cast<size_t>(E));
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t h = r / L, i = r % L;
+      const float* qi = q + (h * L + i) * E;
+      float m = -INFINITY;
+      for (int64_t j = 0; j <= i; ++j) {
+        const float* kj = k + (h * L + j) * E;
+        float d = 0;
+        for (int64_t c = 0; c < E; ++c) d += qi[c] * kj[c];
+        s[j] = d * scale;
+        m = std::max(m, s[j]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j <= i; ++j) sum += (s[j] = bench::fast_exp(s[j] - m));
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t j = 0; j <= i; ++j) {
+        const float* vj = v + (h * L + j) * E;
+        for (int64_t c = 0; c < E; ++c) acc[c] += s[j] * vj[c];
+      }
+      for (int64_t c = 0; c < E; ++c) o[r * E + c] = acc[c] / sum;
+    }
+  });
+}
+
 // GEMM for mlp: y = relu(x @ w^T + b), x [M,K], w [N,K] (torch.linear layout).
 // Written with GCC vector extensions (plain C++, no intrinsics; 16 floats is
 // one AVX-512 register, two AVX2 ones). A 4x4 register tile of dot products
@@ -601,6 +632,25 @@ std::vector<Workload> make_workloads(const Options& o) {
                   W, O, K, 1);
     };
     w.out_numel = N * O * H * W;
+    ws.push_back(std::move(w));
+  }
+  if (selected(o, "attention")) {
+    // Causal self-attention: 8 heads, 1024 tokens, 64 dims per head.
+    const int64_t H = 8, L = q ? 256 : 1024, E = 64;
+    Workload w{"attention",
+               fmt::format("{}x{}x{} causal", H, L, E),
+               4.0 * 4 * H * L * E,
+               2.0 * 2 * H * L * L * E / 2,  // the causal half of q k^T and p v
+               {random_tensor({H, L, E}, -1, 1, 15), random_tensor({H, L, E}, -1, 1, 16),
+                random_tensor({H, L, E}, -1, 1, 17)}};
+    w.tj_fn = [](const std::vector<tj::Tensor>& in) {
+      return tj::scaled_dot_product_attention(in[0], in[1], in[2], {}, 0.0, true);
+    };
+    w.hand_fn = [=](ThreadPool& p, const std::vector<HostTensor>& in, std::vector<float>& out) {
+      hand_attention(p, in[0].data.data(), in[1].data.data(), in[2].data.data(), out.data(), H, L,
+                     E);
+    };
+    w.out_numel = H * L * E;
     ws.push_back(std::move(w));
   }
   return ws;

@@ -125,6 +125,23 @@ def workloads(args, jax, jnp, np):
         out.append(("conv2d", f"{nb}x64x56x56 * 64x64x3x3 +b", conv,
                     [rand(np, 12, (nb, 64, 56, 56), -1, 1), rand(np, 13, (64, 64, 3, 3), -0.05, 0.05),
                      rand(np, 14, (64,), -0.1, 0.1)], conv_ref, 1))
+    if selected(args, "attention"):
+        h, n, e = 8, (256 if q else 1024), 64
+
+        def attention(q_, k_, v_):
+            s = (q_ @ jnp.swapaxes(k_, -1, -2)) / np.sqrt(e)
+            s = jnp.where(jnp.tril(jnp.ones((n, n), bool)), s, -jnp.inf)
+            return jax.nn.softmax(s, axis=-1) @ v_
+
+        def attention_ref(q_, k_, v_):
+            s = (q_ @ np.swapaxes(k_, -1, -2)) / np.sqrt(e)
+            s = np.where(np.tril(np.ones((n, n), bool)), s, -np.inf)
+            p = np.exp(s - s.max(-1, keepdims=True))
+            return (p / p.sum(-1, keepdims=True)) @ v_
+
+        out.append(("attention", f"{h}x{n}x{e} causal", attention,
+                    [rand(np, 15, (h, n, e), -1, 1), rand(np, 16, (h, n, e), -1, 1),
+                     rand(np, 17, (h, n, e), -1, 1)], attention_ref, 1))
     return out
 
 

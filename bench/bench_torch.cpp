@@ -60,6 +60,13 @@ class Case : public TorchCase {
       out_ = torch::relu(torch::linear(x, in_[1], in_[2]));
     } else if (name_ == "conv2d") {
       out_ = torch::conv2d(x, in_[1], in_[2], 1, 1);
+    } else if (name_ == "attention") {
+      const int64_t L = x.size(1);
+      auto mask = torch::ones({L, L}, torch::kBool).tril();
+      auto s =
+          torch::matmul(x, in_[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(x.size(2)));
+      out_ =
+          torch::matmul(torch::softmax(s.masked_fill(mask.logical_not(), -INFINITY), -1), in_[2]);
     } else if (name_ == "loop50") {
       auto t = x;
       for (int k = 0; k < 50; ++k) t = cycle_op(t, in_[0], in_[1], k);
