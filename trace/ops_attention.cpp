@@ -69,20 +69,22 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(E)));
   Tensor scores = matmul(query, kk.transpose(-2, -1)) * s;
   if (is_causal) {
-    // The mask of the keys after each query, written to memory once: read as
-    // bytes, the softmax's row kernel vectorizes (computed from i64 positions
-    // inside it, the CPU loops stay scalar: 5x slower at 8x1024x1024). The
-    // last one made is kept per thread: a model attends with one shape many times.
+    // The keys after each query, as 1.0f in an f32 [L, S] tensor made on the
+    // host (a leaf of the trace, so every call has one graph structure): read
+    // as floats, the softmax's row kernel vectorizes, where a mask computed
+    // from i64 positions inside it keeps the CPU loops scalar (5x slower at
+    // 8x1024x1024). The last one made is kept per thread: a model attends with
+    // one shape many times.
     thread_local Tensor cached;
-    thread_local std::tuple<int64_t, int64_t, DType, Device> cached_for{-1, -1, DType::f32,
-                                                                        Device::cpu()};
-    const DType st = scores.dtype();
-    if (!cached.defined() || cached_for != std::tuple{L, S, st, q->device}) {
-      cached = triu(ones({L, S}, TensorOptions(DType::bool_).device(q->device)), 1);
-      cached.eval();
-      cached_for = {L, S, st, q->device};
+    thread_local std::tuple<int64_t, int64_t, Device> cached_for{-1, -1, Device::cpu()};
+    if (!cached.defined() || cached_for != std::tuple{L, S, q->device}) {
+      std::vector<float> m(static_cast<size_t>(L * S), 0.0f);
+      for (int64_t i = 0; i < L; ++i)
+        for (int64_t j = i + 1; j < S; ++j) m[i * S + j] = 1.0f;
+      cached = from_vector(m, {L, S}).to(q->device);
+      cached_for = {L, S, q->device};
     }
-    scores = masked_fill(scores, cached, -INFINITY);
+    scores = masked_fill(scores, cached > 0.5, -INFINITY);
   } else if (attn_mask.defined()) {
     const auto& m = trace::impl_of(attn_mask, op);
     Shape want = scores.shape();
