@@ -365,6 +365,12 @@ bool apply_step(const Step& s, Slots& slots) {
     case Step::matmul:
       slots[s.slot] = tj::matmul(A(), B());
       return true;
+    case Step::conv: {
+      const auto& i = s.ints;
+      slots[s.slot] = s.code == 2 ? tj::conv2d(A(), B(), {}, {i[0]}, {i[1]}, {i[2]}, i[3])
+                                  : tj::conv1d(A(), B(), {}, {i[0]}, {i[1]}, {i[2]}, i[3]);
+      return true;
+    }
     case Step::cat:
       slots[s.slot] = tj::cat({A(), B()}, s.ints[0]);
       return true;
@@ -457,6 +463,9 @@ std::string cpp_of(const Step& s) {
                         : fmt::format("tj::layer_norm({0}, {{{0}.shape().back()}});", t(s.a)));
     case Step::matmul:
       return fmt::format("{}tj::matmul({}, {});", out, t(s.a), t(s.b));
+    case Step::conv:
+      return fmt::format("{}tj::conv{}d({}, {}, {{}}, {{{}}}, {{{}}}, {{{}}}, {});", out, s.code,
+                         t(s.a), t(s.b), s.ints[0], s.ints[1], s.ints[2], s.ints[3]);
     case Step::cat:
       return fmt::format("{}tj::cat({{{}, {}}}, {});", out, t(s.a), t(s.b), s.ints[0]);
     case Step::gather:
@@ -783,12 +792,37 @@ class Generator {
 
   void matmul(Step& s, const Meta& m) {
     if (!is_floating(m.dtype) || m.dtype == DType::f16 || m.dtype == DType::bf16) return;
+    if ((m.shape.size() == 3 || m.shape.size() == 4) && rng_.chance(50)) {
+      conv(s, m);
+      return;
+    }
     if (m.shape.size() < 2 || m.shape.size() > 3) return;
     s.kind = Step::matmul;
     Shape b = m.shape;
     b[b.size() - 2] = m.shape.back();
     b.back() = random_size();
     s.b = add_input(b, m.dtype);
+    if (s.b >= 0) emit(s, false);
+  }
+
+  /// conv2d (rank 4) or conv1d (rank 3) of a with a weight input: stride and
+  /// dilation 1 or 2, padding 0 or 1, groups 1 or depthwise, kernels up to 3.
+  void conv(Step& s, const Meta& m) {
+    const Shape& x = m.shape;
+    const int64_t C = x[1];
+    const int64_t stride = 1 + rng_.below(2), pad = rng_.below(2), dil = 1 + rng_.below(2);
+    const int64_t groups = C > 1 && rng_.chance(30) ? C : 1;
+    Shape w{groups * (1 + rng_.below(3)), groups > 1 ? 1 : C};
+    for (size_t d = 2; d < x.size(); ++d) {
+      const int64_t span = x[d] + 2 * pad;  // the window must fit: dil (k - 1) + 1 <= span
+      if (span < 1) return;
+      const int64_t kmax = std::min<int64_t>(3, (span - 1) / dil + 1);
+      w.push_back(1 + rng_.below(kmax));
+    }
+    s.kind = Step::conv;
+    s.code = x.size() == 4 ? 2 : 1;  // conv2d or conv1d
+    s.ints = {stride, pad, dil, groups};
+    s.b = add_input(w, m.dtype);
     if (s.b >= 0) emit(s, false);
   }
 
