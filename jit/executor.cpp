@@ -54,7 +54,8 @@ struct ReadyPlan {
 uint64_t plan_key(uint64_t graph_hash, const Backend& be) {
   // A CPU plan prepared without oneDNN runs generated kernels where one
   // prepared with it calls the library: two plans.
-  if (be.device().is_cpu()) return options().onednn ? graph_hash : graph_hash ^ 0x6f6e65646e6e30;
+  if (be.device().is_cpu())
+    return options().onednn ? graph_hash : Hasher().add(graph_hash).add("no oneDNN").get();
   return Hasher().add(graph_hash).add(be.name()).get();
 }
 

@@ -54,7 +54,7 @@ Tensor conv_node(std::string_view op, const Tensor& x_in, const Tensor& w_in, co
 /// the rest is an explicit pad of the input. "valid" is no padding.
 Tensor conv_padded(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
                    const std::vector<int64_t>& stride, std::string_view padding,
-                   const std::vector<int64_t>& dilation, int64_t groups, size_t dims) {
+                   const std::vector<int64_t>& dilation, int64_t groups) {
   if (padding == "valid") return conv_node(op, x, w, b, stride, {0, 0}, dilation, groups);
   if (padding != "same")
     fail("{}: padding must be \"same\", \"valid\" or a list of sizes, got \"{}\"", op, padding);
@@ -64,7 +64,8 @@ Tensor conv_padded(std::string_view op, const Tensor& x, const Tensor& w, const 
            list_str(stride));
   const auto& wi = trace::impl_of(w, op);
   if (wi->shape.size() != 4)
-    fail("{}: expects a {}-d weight, got {}", op, dims + 2, shape_str(wi->shape));
+    fail("{}: expects a 4-d weight [out_channels, in_channels / groups, kH, kW], got {}", op,
+         shape_str(wi->shape));
   std::vector<int64_t> sym(2, 0), extra;  // extra: F.pad's (left, right) pairs, last dim first
   for (size_t q = 2; q-- > 0;) {
     const int64_t total = dilation[q] * (wi->shape[2 + q] - 1);
@@ -92,7 +93,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               const std::vector<int64_t>& dilation, int64_t groups) {
   constexpr std::string_view op = "conv2d";
   return conv_padded(op, input, weight, bias, expand_arg(op, "stride", stride, 2), padding.name,
-                     expand_arg(op, "dilation", dilation, 2), groups, 2);
+                     expand_arg(op, "dilation", dilation, 2), groups);
 }
 
 namespace {
@@ -117,7 +118,7 @@ Tensor conv1d_as_2d(const Tensor& input, const Tensor& weight, const Tensor& bia
   const std::vector<int64_t> d{1, expand_arg(op, "dilation", dilation, 1)[0]};
   Tensor y;
   if constexpr (std::is_same_v<Pad, std::string_view>)
-    y = conv_padded(op, input.unsqueeze(hd), weight.unsqueeze(2), bias, s, padding, d, groups, 1);
+    y = conv_padded(op, input.unsqueeze(hd), weight.unsqueeze(2), bias, s, padding, d, groups);
   else
     y = conv_node(op, input.unsqueeze(hd), weight.unsqueeze(2), bias, s,
                   {0, expand_arg(op, "padding", padding, 1)[0]}, d, groups);

@@ -1,11 +1,9 @@
 // Pooling, batch and group normalization, interpolation: compositions of
-// traced ops that fuse. A pooling window is KH x KW strided slices of the
-// (padded) input combined pointwise: one kernel that reads each input element
-// from cache KH x KW times and writes each output once.
+// traced ops that fuse. A pool is separable: its taps along W (strided views
+// of the input, padded where a window overhangs) combined pointwise, then
+// those along H: at most two kernels, each reading K taps from cache.
 #include <cmath>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "trace/autocast.h"
 #include "trace/ops_util.h"
@@ -34,7 +32,7 @@ void require_floating_4d(std::string_view op, const Tensor& x, bool allow_3d = t
 
 /// Windows of a 2-d pooling: sizes, the output size and the padding on each side.
 struct Windows {
-  int64_t k[2], s[2], p[2], d[2], out[2], hi[2];  // hi: padding after (may crop)
+  int64_t k[2], s[2], p[2], d[2], out[2];
 };
 
 Windows windows(std::string_view op, const Shape& xs, const std::vector<int64_t>& kernel_size,
@@ -68,7 +66,6 @@ Windows windows(std::string_view op, const Shape& xs, const std::vector<int64_t>
     w.p[q] = p[q];
     w.d[q] = d[q];
     w.out[q] = out;
-    w.hi[q] = (out - 1) * s[q] + eff - in - p[q];
   }
   return w;
 }
@@ -116,6 +113,29 @@ Tensor separable_pool(const Tensor& x, const Windows& w, double pad_value, Combi
 /// A CPU constant [rows, cols] of doubles as dtype `t` on `dev`.
 Tensor host_matrix(const std::vector<double>& v, const Shape& shape, DType t, Device dev) {
   return from_vector(v, shape).to(t).to(dev);
+}
+
+/// An input [N, C, ...] of a per-channel normalization, floating, with
+/// per-channel parameters (when defined) of shape [C].
+void check_channels(std::string_view op, const Shape& xs, DType t,
+                    std::initializer_list<std::pair<const Tensor*, const char*>> params) {
+  if (xs.size() < 2)
+    fail("{}: expects an input [N, C, ...] of at least 2 dims, got {}", op, shape_str(xs));
+  if (!is_floating(t)) fail("{}: needs a floating-point input, got {}", op, dtype_name(t));
+  const int64_t C = xs[1];
+  for (const auto& [p, name] : params)
+    if (p->defined() && p->shape() != Shape{C})
+      fail("{}: {} must have shape [{}] (one value per channel of the input {}), got {}", op, name,
+           C, shape_str(xs), shape_str(p->shape()));
+}
+
+/// y * weight + bias per channel (dim 1), in y's dtype; either may be undefined.
+Tensor channel_affine(Tensor y, const Tensor& weight, const Tensor& bias) {
+  Shape bshape(static_cast<size_t>(y.dim()), 1);
+  bshape[1] = y.shape()[1];
+  if (weight.defined()) y = y * trace::cast_to(weight, y.dtype()).reshape(bshape);
+  if (bias.defined()) y = y + trace::cast_to(bias, y.dtype()).reshape(bshape);
+  return y;
 }
 
 }  // namespace
@@ -210,18 +230,12 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   constexpr std::string_view op = "batch_norm";
   const Tensor x = trace::autocast_f32(input);
   const auto& xi = trace::impl_of(x, op);
-  if (xi->shape.size() < 2)
-    fail("{}: expects an input [N, C, ...] of at least 2 dims, got {}", op, shape_str(xi->shape));
-  if (!is_floating(xi->dtype))
-    fail("{}: needs a floating-point input, got {}", op, dtype_name(xi->dtype));
+  check_channels(op, xi->shape, xi->dtype,
+                 {{&running_mean, "running_mean"},
+                  {&running_var, "running_var"},
+                  {&weight, "weight"},
+                  {&bias, "bias"}});
   const int64_t C = xi->shape[1];
-  for (const auto& [t, name] : {std::pair{&running_mean, "running_mean"},
-                                {&running_var, "running_var"},
-                                {&weight, "weight"},
-                                {&bias, "bias"}})
-    if (t->defined() && t->shape() != Shape{C})
-      fail("{}: {} must have shape [{}] (one value per channel of the input {}), got {}", op, name,
-           C, shape_str(xi->shape), shape_str(t->shape()));
   if (!training && (!running_mean.defined() || !running_var.defined()))
     fail("{}: evaluation (training=false) needs running_mean and running_var", op);
   const DType t = xi->dtype, wt = t == DType::f64 ? DType::f64 : DType::f32;
@@ -256,10 +270,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     m = trace::cast_to(running_mean, wt);
     v = trace::cast_to(running_var, wt);
   }
-  Tensor y = (w - m.reshape(bshape)) * rsqrt(v + eps).reshape(bshape);
-  if (weight.defined()) y = y * trace::cast_to(weight, wt).reshape(bshape);
-  if (bias.defined()) y = y + trace::cast_to(bias, wt).reshape(bshape);
-  return trace::cast_to(y, t);
+  const Tensor y = (w - m.reshape(bshape)) * rsqrt(v + eps).reshape(bshape);
+  return trace::cast_to(channel_affine(y, weight, bias), t);
 }
 
 Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight, const Tensor& bias,
@@ -267,26 +279,16 @@ Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight,
   constexpr std::string_view op = "group_norm";
   const Tensor x = trace::autocast_f32(input);
   const auto& xi = trace::impl_of(x, op);
-  if (xi->shape.size() < 2)
-    fail("{}: expects an input [N, C, ...] of at least 2 dims, got {}", op, shape_str(xi->shape));
-  if (!is_floating(xi->dtype))
-    fail("{}: needs a floating-point input, got {}", op, dtype_name(xi->dtype));
+  check_channels(op, xi->shape, xi->dtype, {{&weight, "weight"}, {&bias, "bias"}});
   const int64_t N = xi->shape[0], C = xi->shape[1];
   if (num_groups < 1 || C % num_groups != 0)
     fail("{}: num_groups ({}) must divide the number of channels ({}) of the input {}", op,
          num_groups, C, shape_str(xi->shape));
-  for (const auto& [t, name] : {std::pair{&weight, "weight"}, {&bias, "bias"}})
-    if (t->defined() && t->shape() != Shape{C})
-      fail("{}: {} must have shape [{}], got {}", op, name, C, shape_str(t->shape()));
   const DType t = xi->dtype, wt = t == DType::f64 ? DType::f64 : DType::f32;
   Tensor g = trace::cast_to(x, wt).reshape({N, num_groups, -1});
   Tensor d = g - mean(g, {2}, true);
-  Tensor y = (d * rsqrt(mean(d * d, {2}, true) + eps)).reshape(xi->shape);
-  Shape bshape(xi->shape.size(), 1);
-  bshape[1] = C;
-  if (weight.defined()) y = y * trace::cast_to(weight, wt).reshape(bshape);
-  if (bias.defined()) y = y + trace::cast_to(bias, wt).reshape(bshape);
-  return trace::cast_to(y, t);
+  const Tensor y = (d * rsqrt(mean(d * d, {2}, true) + eps)).reshape(xi->shape);
+  return trace::cast_to(channel_affine(y, weight, bias), t);
 }
 
 Tensor interpolate(const Tensor& x, const std::vector<int64_t>& size,

@@ -229,28 +229,25 @@ std::shared_ptr<const OnednnConv> onednn_conv(const ir::Kernel& k) {
   const int64_t groups = cv[6], Og = D[1] / groups, C = D[4] * groups;
   for (int64_t d : D)
     if (d == 0) return nullptr;  // nothing to compute: the kernel writes the bias (or zeros)
-  auto desc = [&](const ir::Access& a, dnnl::memory::dims dims) {
-    dnnl::memory::dims st(a.strides.begin(), a.strides.begin() + static_cast<long>(dims.size()));
+  // A plain descriptor of `dims` with element strides `st` (a size-1 dim's stride is moot).
+  auto plain_desc = [&](const dnnl::memory::dims& dims, dnnl::memory::dims st) {
     for (size_t d = 0; d < dims.size(); ++d)
-      if (dims[d] == 1 || st[d] == 0) st[d] = 1;  // a size-1 dim's stride is moot
+      if (dims[d] == 1 || st[d] == 0) st[d] = 1;
     return dnnl::memory::desc(dims, *dt, st);
+  };
+  auto desc = [&](const ir::Access& a, const dnnl::memory::dims& dims) {
+    return plain_desc(dims, dnnl::memory::dims(a.strides.begin(),
+                                               a.strides.begin() + static_cast<long>(dims.size())));
   };
   auto c = std::make_shared<OnednnConv>();
   c->user_src = desc(k.accesses[0], {D[0], C, cv[7], cv[8]});
   c->user_dst = desc(k.accesses[2], {D[0], D[1], D[2], D[3]});
-  {
-    const ir::Access& w = k.accesses[1];
-    if (groups == 1) {
-      c->user_weights = desc(w, {D[1], D[4], D[5], D[6]});
-    } else {
-      dnnl::memory::dims dims{groups, Og, D[4], D[5], D[6]};
-      dnnl::memory::dims st{Og * w.strides[0], w.strides[0], w.strides[1], w.strides[2],
-                            w.strides[3]};
-      for (size_t d = 0; d < dims.size(); ++d)
-        if (dims[d] == 1 || st[d] == 0) st[d] = 1;
-      c->user_weights = dnnl::memory::desc(dims, *dt, st);
-    }
-  }
+  const ir::Access& w = k.accesses[1];
+  c->user_weights =
+      groups == 1
+          ? desc(w, {D[1], D[4], D[5], D[6]})
+          : plain_desc({groups, Og, D[4], D[5], D[6]},  // oneDNN's grouped weights
+                       {Og * w.strides[0], w.strides[0], w.strides[1], w.strides[2], w.strides[3]});
   c->has_bias = k.accesses.size() > 3;
   if (c->has_bias) c->user_bias = desc(k.accesses[3], {D[1]});
   using tag = dnnl::memory::format_tag;
