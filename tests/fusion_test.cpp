@@ -853,5 +853,29 @@ TEST(PlanCacheTest, HitsFromTheSecondIterationAndMissesOnNewShapeOrDType) {
   one_flush(f32_input({33, 19}, 53), "the first program again, other data", 0, 1);
 }
 
+/// A scalar that changes every iteration, and at times equals another
+/// constant of the same program (1, 2 and 0.5 below): the plan is still the
+/// same one, and it computes with each iteration's value.
+TEST(PlanCacheTest, AScalarEqualToAnotherConstantStillHits) {
+  sync();
+  Tensor x = f32_input({5, 7}, 60);
+  const std::vector<double> v = x.to_vector<double>();
+  reset_stats();
+  for (int pos = 0; pos < 8; ++pos) {
+    const double p = pos == 7 ? 0.5 : pos;
+    const Stats before = stats();
+    Tensor y = (x + p) * 2.0 + (x * p - 1.0) * 0.5;
+    sync();
+    const Stats after = stats();
+    EXPECT_EQ(after.plan_misses - before.plan_misses, pos == 0 ? 1 : 0) << "pos " << p;
+    if (pos > 0) {
+      EXPECT_EQ(after.kernels_compiled - before.kernels_compiled, 0) << "pos " << p;
+    }
+    std::vector<double> want(v.size());
+    for (size_t i = 0; i < v.size(); ++i) want[i] = (v[i] + p) * 2.0 + (v[i] * p - 1.0) * 0.5;
+    EXPECT_TRUE(testing::all_close(y, want, 1e-5, 1e-5)) << "pos " << p;
+  }
+}
+
 }  // namespace
 }  // namespace tj

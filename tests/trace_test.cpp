@@ -81,11 +81,19 @@ TEST_F(TraceTest, IntermediatesOnlyHeldByOtherOpsAreNotStored) {
 
 TEST_F(TraceTest, CommonSubexpressionsAreComputedOnce) {
   Tensor x = from_vector<float>({1, 2, 3}, {3});
-  Tensor y = exp(x * 2) + exp(x * 2);
+  Tensor y = exp(sin(x)) + exp(sin(x));
   sync();
-  // mul, exp, add: the repeated x * 2 and exp are one node each.
+  // sin, exp, add: the repeated sin and exp are one node each.
   EXPECT_EQ(stats().nodes_executed, 3);
-  EXPECT_TRUE(all_close(y, {2 * std::exp(2.0), 2 * std::exp(4.0), 2 * std::exp(6.0)}));
+  EXPECT_TRUE(all_close(
+      y, {2 * std::exp(std::sin(1.0)), 2 * std::exp(std::sin(2.0)), 2 * std::exp(std::sin(3.0))}));
+  // Equal C++ numbers are separate run-time arguments (never merged by value,
+  // so that a changing scalar cannot change the graph's structure): mul, mul, add.
+  reset_stats();
+  Tensor z = x * 2 + x * 2;
+  sync();
+  EXPECT_EQ(stats().nodes_executed, 3);
+  EXPECT_TRUE(all_close(z, {4, 8, 12}));
 }
 
 TEST_F(TraceTest, TraceLimitFlushesOnItsOwn) {

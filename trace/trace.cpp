@@ -111,7 +111,10 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
       if (f.leaf && p->is_ready()) {
         id = b.buffer(p->value);
       } else if (f.leaf) {
-        id = b.scalar(p->dtype, p->scalar, /*intern=*/p->attrs.empty());
+        // Never merged by value: a C++ scalar is a run-time argument, and two
+        // that happen to be equal this time must not change the graph's
+        // structure (and so miss the plan cache) next time.
+        id = b.scalar(p->dtype, p->scalar, /*intern=*/false);
       } else {
         std::vector<ir::NodeId> in_ids;
         in_ids.reserve(f.inputs.size());
