@@ -10,6 +10,9 @@
 //   observability_child refused   a computed matmul operand (fusion refuses to
 //                                 inline it) and a reduction used twice
 //   observability_child matmuls   three linear layers of different sizes
+//   observability_child three     one flush of three kernels: a softmax, a
+//                                 pointwise chain, a sum
+//   observability_child one       the softmax of `three` alone
 #include <cstdio>
 #include <string>
 
@@ -74,6 +77,21 @@ void matmuls() {
   }
 }
 
+tj::Tensor softmax_part() {
+  return tj::softmax(tj::from_vector(std::vector<float>(24 * 40, 0.5f)).reshape({24, 40}), -1);
+}
+
+void three() {
+  tj::Tensor a = softmax_part();
+  tj::Tensor b = tj::sin(tj::from_vector(std::vector<float>(77, 0.25f))) * 2.0;
+  tj::Tensor c = tj::from_vector(std::vector<float>(300, 1.0f)).sum();
+  tj::sync();
+  std::printf("%.6f %.6f %.6f\n", a.to_vector<float>()[0], b.to_vector<float>()[0],
+              c.item<float>());
+}
+
+void one() { std::printf("%.6f\n", softmax_part().to_vector<float>()[0]); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,8 +106,13 @@ int main(int argc, char** argv) {
     refused();
   } else if (mode == "matmuls") {
     matmuls();
+  } else if (mode == "three") {
+    three();
+  } else if (mode == "one") {
+    one();
   } else {
-    std::fprintf(stderr, "usage: observability_child chain|reasons|located|refused|matmuls\n");
+    std::fprintf(stderr,
+                 "usage: observability_child chain|reasons|located|refused|matmuls|three|one\n");
     return 2;
   }
   return 0;

@@ -487,6 +487,23 @@ TEST(Observability, StatsCountDiskCacheHits) {
   EXPECT_EQ(s["compile_ms"], "0.0") << second.err;
 }
 
+// The disk cache holds each kernel under its own key: a program that needs
+// one of the kernels another program compiled in one flush with others
+// compiles nothing.
+TEST(Observability, AKernelCompiledBesideOthersIsADiskHitAlone) {
+  fs::path d = scratch("stats_subset");
+  std::string env = "TILEJIT_STATS=1 TILEJIT_CACHE=on TILEJIT_CACHE_DIR=" + (d / "cache").string();
+  ChildRun a = child("three", env, d);
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_EQ(stats_of(a.err)["kernels_compiled"], "3") << a.err;
+  ChildRun b = child("one", env, d);
+  ASSERT_EQ(b.rc, 0) << b.err;
+  auto s = stats_of(b.err);
+  EXPECT_EQ(s["kernels_compiled"], "0") << b.err;
+  EXPECT_EQ(s["cache_disk_hits"], "1") << b.err;
+  EXPECT_EQ(a.out.substr(0, a.out.find(' ')), b.out.substr(0, b.out.find('\n'))) << a.out << b.out;
+}
+
 TEST(Observability, MemoryCacheHitsAreCounted) {
   reset_stats();
   Tensor x = from_vector(std::vector<float>(37, 1.5f));

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "cache/kernel_store.h"
 #include "ir/check.h"
@@ -68,51 +69,65 @@ cache::KeyFields key_fields(const std::string& source) {
   return {"cpu", cc.target, cc.identity, cc.flags, source};
 }
 
-/// The compiled unit from the on-disk cache, or null on a miss.
-std::shared_ptr<CpuModule> from_disk(const std::string& source, const std::string& name) {
-  cache::Store& store = cache::Store::global();
-  if (store.effective_mode() == cache::Mode::off) return nullptr;
-  const cache::KeyFields f = key_fields(source);
-  std::optional<cache::Entry> e = store.get(cache::make_key(f), f);
-  if (!e) return nullptr;
-  auto m = CpuModule::load(e->binary, name);
-  if (!m) log(LogLevel::warn, "cached kernel {} could not be loaded; compiling it again", name);
-  return m;
-}
-
 /// TILEJIT_DUMP_DIR: a kernel's standalone translation unit.
 std::vector<obs::DumpFile> dump(const ir::Kernel& k) {
   return {{".cpp", print_cpp_unit({&k}), /*source=*/true}};
 }
 
-/// Compiles the kernels `ks` into one shared object (or loads it from disk).
+/// The kernels `ks`: each one the disk cache has is loaded from the unit it
+/// was compiled in (one load per unit); the others are compiled together in
+/// one shared object and stored, the unit once and each kernel by its own key.
 std::vector<LoadedPtr> compile(const std::vector<const ir::Kernel*>& ks, PrepareStats* st) {
-  const std::string source = print_cpp_unit(ks);
-  const std::string& first = ks[0]->name;
-  std::shared_ptr<CpuModule> module = from_disk(source, first);
-  if (module) {
-    st->disk_hits += static_cast<int64_t>(ks.size());
-    obs::kernels_loaded(ks, /*from_disk=*/true, 0, dump);
-  } else {
+  const std::string& preamble = cpp_preamble();
+  const cache::KeyFields unit_like = key_fields("");
+  std::vector<std::shared_ptr<CpuModule>> modules(ks.size());
+  std::vector<cache::KeyFields> fields(ks.size());
+  std::vector<const ir::Kernel*> found, missing;
+  std::vector<cache::KeyFields> missing_fields;
+  std::vector<size_t> missing_at;
+  std::unordered_map<std::string, std::shared_ptr<CpuModule>> units;  // by unit key
+  for (size_t i = 0; i < ks.size(); ++i) {
+    fields[i] = kernel_fields(unit_like, preamble, print_cpp_kernel(*ks[i]));
+    if (std::optional<CachedUnit> u = find_kernel(fields[i])) {
+      std::shared_ptr<CpuModule>& m = units[u->key];
+      if (!m) m = CpuModule::load(u->binary, ks[i]->name);
+      if (m && m->has_symbol(ks[i]->name)) {
+        modules[i] = m;
+        found.push_back(ks[i]);
+        continue;
+      }
+      log(LogLevel::warn, "cached kernel {} could not be loaded; compiling it again", ks[i]->name);
+    }
+    missing.push_back(ks[i]);
+    missing_fields.push_back(fields[i]);
+    missing_at.push_back(i);
+  }
+  if (!found.empty()) {
+    st->disk_hits += static_cast<int64_t>(found.size());
+    obs::kernels_loaded(found, /*from_disk=*/true, 0, dump);
+  }
+  if (!missing.empty()) {
+    const std::string source = print_cpp_unit(missing);
     double ms = 0;
     // The same unit, with the preamble precompiled once it is (jit/cpu/pch.h).
-    const std::string& preamble = cpp_preamble();
     const std::string pch = precompiled_preamble(preamble);
-    module = CpuModule::compile(
-        pch.empty() ? source : "#include \"" + pch + "\"\n" + source.substr(preamble.size()), first,
-        &ms);
-    st->compiled += static_cast<int64_t>(ks.size());
+    std::shared_ptr<CpuModule> module = CpuModule::compile(
+        pch.empty() ? source : "#include \"" + pch + "\"\n" + source.substr(preamble.size()),
+        missing[0]->name, &ms);
+    st->compiled += static_cast<int64_t>(missing.size());
     st->compile_ms += ms;
-    log(LogLevel::info, "compiled {} kernel(s) in {:.0f} ms: {}", ks.size(), ms, first);
-    obs::kernels_loaded(ks, /*from_disk=*/false, ms, dump);
-    store_unit(key_fields(source), ks, module->binary(), ms);
+    log(LogLevel::info, "compiled {} kernel(s) in {:.0f} ms: {}", missing.size(), ms,
+        missing[0]->name);
+    obs::kernels_loaded(missing, /*from_disk=*/false, ms, dump);
+    store_unit(key_fields(source), missing, missing_fields, module->binary(), ms);
+    for (size_t i : missing_at) modules[i] = module;
   }
   std::vector<LoadedPtr> out;
   out.reserve(ks.size());
-  for (const ir::Kernel* k : ks) {
+  for (size_t i = 0; i < ks.size(); ++i) {
     auto lk = std::make_shared<CpuKernel>();
-    lk->fn = reinterpret_cast<KernelFn>(module->symbol(k->name));
-    lk->module = module;
+    lk->fn = reinterpret_cast<KernelFn>(modules[i]->symbol(ks[i]->name));
+    lk->module = std::move(modules[i]);
     out.push_back(std::move(lk));
   }
   return out;

@@ -295,6 +295,10 @@ CpuModule::~CpuModule() {
   if (handle_) dlclose(handle_);
 }
 
+bool CpuModule::has_symbol(const std::string& name) const {
+  return dlsym(handle_, name.c_str()) != nullptr;
+}
+
 void* CpuModule::symbol(const std::string& name) const {
   void* s = dlsym(handle_, name.c_str());
   TJ_CHECK(s != nullptr, "kernel {} missing from its shared object", name);

@@ -51,6 +51,7 @@ class CpuModule {
   CpuModule(const CpuModule&) = delete;
   CpuModule& operator=(const CpuModule&) = delete;
   void* symbol(const std::string& name) const;
+  bool has_symbol(const std::string& name) const;
   const std::string& binary() const { return binary_; }
 
   /// Compiles `source` with the kernel flags and loads it. `ms` receives the

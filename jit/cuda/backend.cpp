@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "cache/kernel_store.h"
 #include "ir/check.h"
@@ -57,51 +58,66 @@ obs::KernelDump dumper(int arch) {
   };
 }
 
-/// One NVRTC unit for `ks` (or its image from the disk cache), loaded.
-std::shared_ptr<Module> compile_unit(const std::vector<const ir::Kernel*>& ks, int dev,
-                                     CudaEntries entries, PrepareStats* st) {
-  const std::string source = print_cuda_unit(ks, entries);
+/// One entry point of each of `ks` loaded on `dev`: the main ones, or the
+/// scalar variants (of kernels that have one). Each kernel the disk cache
+/// has is loaded from the unit it was compiled in (one load per unit); the
+/// others are compiled in one NVRTC unit and stored, the unit once and each
+/// kernel by its own key.
+std::vector<LoadedPtr> load(const std::vector<const ir::Kernel*>& ks, int dev, CudaEntries entries,
+                            PrepareStats* st) {
   const int arch = device_arch(dev);
-  cache::KeyFields f{"cuda", fmt::format("sm_{}", arch), nvrtc_identity(), kNvrtcOptions, source};
-  cache::Store& store = cache::Store::global();
-  if (store.effective_mode() != cache::Mode::off) {
-    if (std::optional<cache::Entry> e = store.get(cache::make_key(f), f)) {
+  const cache::KeyFields unit_like{"cuda", fmt::format("sm_{}", arch), nvrtc_identity(),
+                                   kNvrtcOptions, ""};
+  std::vector<std::shared_ptr<Module>> modules(ks.size());
+  std::vector<const ir::Kernel*> found, missing;
+  std::vector<cache::KeyFields> missing_fields;
+  std::vector<size_t> missing_at;
+  std::unordered_map<std::string, std::shared_ptr<Module>> units;  // by unit key
+  for (size_t i = 0; i < ks.size(); ++i) {
+    cache::KeyFields f =
+        kernel_fields(unit_like, cuda_preamble(), print_cuda_kernel(*ks[i], entries));
+    if (std::optional<CachedUnit> u = find_kernel(f)) {
       try {
-        std::shared_ptr<Module> m = Module::load(dev, e->binary);
-        st->disk_hits += static_cast<int64_t>(ks.size());
-        obs::kernels_loaded(ks, /*from_disk=*/true, 0, dumper(arch));
-        return m;
+        std::shared_ptr<Module>& m = units[u->key];
+        if (!m) m = Module::load(dev, u->binary);
+        modules[i] = m;
+        found.push_back(ks[i]);
+        continue;
       } catch (const Error& err) {
         // An entry the driver rejects (damaged, or from another driver):
         // compile again and replace it.
         log(LogLevel::warn, "cached CUDA kernel {} could not be loaded ({}); compiling it again",
-            ks[0]->name, err.what());
+            ks[i]->name, err.what());
       }
     }
+    missing.push_back(ks[i]);
+    missing_fields.push_back(std::move(f));
+    missing_at.push_back(i);
   }
-  CompiledImage im = nvrtc_compile(source, arch, ks[0]->name);
-  st->compiled += static_cast<int64_t>(ks.size());
-  st->compile_ms += im.ms;
-  log(LogLevel::info, "compiled {} CUDA kernel(s) for {} in {:.0f} ms: {}", ks.size(), im.arch,
-      im.ms, ks[0]->name);
-  obs::kernels_loaded(ks, /*from_disk=*/false, im.ms, dumper(arch));
-  std::shared_ptr<Module> module = Module::load(dev, im.image);
-  store_unit(f, ks, im.image, im.ms);
-  return module;
-}
-
-/// One entry point of each of `ks` in one unit, loaded on `dev`: the main
-/// ones, or the scalar variants (of kernels that have one).
-std::vector<LoadedPtr> load(const std::vector<const ir::Kernel*>& ks, int dev, CudaEntries entries,
-                            PrepareStats* st) {
-  std::shared_ptr<Module> module = compile_unit(ks, dev, entries, st);
+  if (!found.empty()) {
+    st->disk_hits += static_cast<int64_t>(found.size());
+    obs::kernels_loaded(found, /*from_disk=*/true, 0, dumper(arch));
+  }
+  if (!missing.empty()) {
+    cache::KeyFields unit = unit_like;
+    unit.source = print_cuda_unit(missing, entries);
+    CompiledImage im = nvrtc_compile(unit.source, arch, missing[0]->name);
+    st->compiled += static_cast<int64_t>(missing.size());
+    st->compile_ms += im.ms;
+    log(LogLevel::info, "compiled {} CUDA kernel(s) for {} in {:.0f} ms: {}", missing.size(),
+        im.arch, im.ms, missing[0]->name);
+    obs::kernels_loaded(missing, /*from_disk=*/false, im.ms, dumper(arch));
+    std::shared_ptr<Module> module = Module::load(dev, im.image);
+    store_unit(unit, missing, missing_fields, im.image, im.ms);
+    for (size_t i : missing_at) modules[i] = module;
+  }
   std::vector<LoadedPtr> out;
-  for (const ir::Kernel* k : ks) {
+  for (size_t i = 0; i < ks.size(); ++i) {
     auto lk = std::make_shared<CudaKernel>();
-    lk->info = cuda_launch_info(*k);
-    lk->module = module;
+    lk->info = cuda_launch_info(*ks[i]);
+    lk->module = modules[i];
     lk->fn =
-        module->function(entries == CudaEntries::scalar ? lk->info.scalar_name : lk->info.name);
+        modules[i]->function(entries == CudaEntries::scalar ? lk->info.scalar_name : lk->info.name);
     out.push_back(std::move(lk));
   }
   return out;
