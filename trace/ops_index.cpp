@@ -4,6 +4,8 @@
 // computed in that kernel too. Indices of a computed CPU tensor are checked
 // here, so that a bad one is an error at the call; others are checked by the
 // kernel and reported when the flush that ran it ends.
+#include "tilejit/autograd.h"
+#include "trace/autograd.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -104,7 +106,7 @@ Tensor Tensor::masked_scatter(const Tensor& mask, const Tensor& source) const {
   return tj::masked_scatter(*this, mask, source);
 }
 Tensor& Tensor::masked_scatter_(const Tensor& mask, const Tensor& source) {
-  return *this = tj::masked_scatter(*this, mask, source);
+  return trace::autograd::rebind(*this, tj::masked_scatter(*this, mask, source), "masked_scatter_");
 }
 
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
@@ -172,8 +174,7 @@ Tensor take(const Tensor& input, const Tensor& index) {
 
 Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx,
                  bool scale_grad_by_freq, bool sparse) {
-  (void)scale_grad_by_freq;  // affect gradients only, as in PyTorch
-  (void)sparse;
+  (void)sparse;  // gradients are dense
   const auto& w = trace::impl_of(weight, "embedding");
   const auto& ix = trace::impl_of(indices, "embedding");
   check_index_dtype(indices, "embedding");
@@ -187,7 +188,21 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_id
   out.push_back(width);
   const int64_t n = shape_numel(ix->shape);
   Tensor flat = indices.reshape({n, 1}).expand({n, width});
-  return gather_node(weight, 0, flat, IndexApi::embedding, false, 0).reshape(out);
+  auto rows_of = [&](const Tensor& from) {
+    return gather_node(from, 0, flat, IndexApi::embedding, false, 0).reshape(out);
+  };
+  if (!weight.requires_grad() || !GradMode::is_enabled()) return rows_of(weight);
+  if (scale_grad_by_freq)
+    fail(
+        "embedding: scale_grad_by_freq=true is not available yet for a weight that requires "
+        "grad; leave it false");
+  if (padding_idx == -1) return rows_of(weight);
+  // The padding row reads the weight but passes no gradient to it, as in torch.
+  Shape mask_shape = ix->shape;
+  mask_shape.push_back(1);
+  Tensor at_pad =
+      (indices == (padding_idx < 0 ? padding_idx + rows : padding_idx)).reshape(mask_shape);
+  return where(at_pad, rows_of(weight.detach()), rows_of(weight));
 }
 
 Tensor Tensor::gather(int64_t dim, const Tensor& index) const {

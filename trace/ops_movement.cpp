@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "trace/autograd.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -12,16 +13,20 @@ using ir::Op;
 
 namespace {
 
-const trace::TensorImpl::Ptr& get(const Tensor& x, std::string_view op) {
-  return trace::impl_of(x, op);
-}
+trace::TensorImpl::Ptr get(const Tensor& x, std::string_view op) { return trace::impl_of(x, op); }
 
-Tensor view_of(const trace::TensorImpl& x, Shape shape, Strides strides, int64_t offset) {
+/// A view of the computed tensor `src`, which is `op` (with `attrs`) of it:
+/// autograd records it as that op.
+Tensor view_of(const trace::TensorImpl::Ptr& src, Op op, const std::vector<int64_t>& attrs,
+               Shape shape, Strides strides, int64_t offset) {
+  const trace::TensorImpl& x = *src;
   BufferView v = x.value;
   v.shape = std::move(shape);
   v.strides = std::move(strides);
   v.offset = offset;
-  return Tensor(trace::make_ready(std::move(v), x.device));
+  Tensor out(trace::make_ready(std::move(v), x.device));
+  trace::autograd::on_record(op, {src}, attrs, out);
+  return out;
 }
 
 Shape resolve_shape(std::string_view op, const Shape& from, const Shape& to) {
@@ -59,13 +64,14 @@ Tensor Tensor::reshape(const Shape& shape) const {
   if (to == x->shape) return *this;
   if (x->is_ready())
     if (auto st = reshape_strides(x->shape, x->value.strides, to))
-      return view_of(*x, to, *st, x->value.offset);
+      return view_of(x, Op::Reshape, {}, to, *st, x->value.offset);
   // A reshape of a pending reshape is one reshape of its input: a kernel can
   // index [8, 5] -> [40] -> [8, 5] without a buffer, not each step alone.
   trace::TensorImpl::Ptr inner;
   {
     std::lock_guard lock(x->mu);
-    if (!x->is_ready() && x->op == Op::Reshape && x->inputs.size() == 1) inner = x->inputs[0];
+    if (!x->is_ready() && x->op == Op::Reshape && x->inputs.size() == 1 && !x->autograd)
+      inner = x->inputs[0];
   }
   if (inner) return Tensor(inner).reshape(to);
   return trace::record(Op::Reshape, {*this}, {.shape = to}, "reshape");
@@ -101,7 +107,7 @@ Tensor Tensor::permute(const Axes& dims) const {
   if (x->is_ready()) {
     Strides st(r);
     for (int64_t i = 0; i < r; ++i) st[i] = x->value.strides[perm[i]];
-    return view_of(*x, ts.shape, st, x->value.offset);
+    return view_of(x, Op::Permute, perm, ts.shape, st, x->value.offset);
   }
   return trace::record(Op::Permute, {*this}, {.attrs = perm}, "permute");
 }
@@ -149,7 +155,7 @@ Tensor Tensor::expand(const Shape& shape) const {
     Strides st(to.size(), 0);
     for (size_t i = 0; i < in.size(); ++i)
       st[lead + i] = in[i] == to[lead + i] ? x->value.strides[i] : 0;
-    return view_of(*x, to, st, x->value.offset);
+    return view_of(x, Op::Expand, {}, to, st, x->value.offset);
   }
   return trace::record(Op::Expand, {*this}, {.shape = to}, "expand");
 }
@@ -199,16 +205,16 @@ Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) cons
   Shape out = x->shape;
   out[d] = len;
   if (len == 0) s = 0;
-  if (x->is_ready()) {
-    Strides st = x->value.strides;
-    int64_t off = x->value.offset + s * st[d];
-    st[d] *= step;
-    return view_of(*x, out, st, off);
-  }
   std::vector<int64_t> attrs(2 * r, 0);
   for (int64_t i = 0; i < r; ++i) attrs[r + i] = 1;
   attrs[d] = s;
   attrs[r + d] = step;
+  if (x->is_ready()) {
+    Strides st = x->value.strides;
+    int64_t off = x->value.offset + s * st[d];
+    st[d] *= step;
+    return view_of(x, Op::Slice, attrs, out, st, off);
+  }
   return trace::record(Op::Slice, {*this}, {.attrs = attrs, .shape = out}, "slice");
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "trace/autocast.h"
+#include "trace/autograd.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -174,7 +175,7 @@ Tensor Tensor::multinomial(int64_t num_samples, bool replacement) const {
 Tensor Tensor::bernoulli() const { return tj::bernoulli(*this); }
 Tensor& Tensor::cumsum_(int64_t dim) { return *this = tj::cumsum(*this, dim, dtype()).to(dtype()); }
 Tensor& Tensor::cumprod_(int64_t dim) {
-  return *this = tj::cumprod(*this, dim, dtype()).to(dtype());
+  return trace::autograd::rebind(*this, tj::cumprod(*this, dim, dtype()).to(dtype()), "cumprod_");
 }
 Tensor& Tensor::bernoulli_(double p) { return *this = tj::bernoulli(*this, p); }
 

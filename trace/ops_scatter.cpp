@@ -6,6 +6,7 @@
 // last write wins; sums are taken in index order). The values written and the
 // indices are computed in that kernel. The in-place forms rebind the handle,
 // as every in-place form does (tilejit/tensor.h).
+#include "trace/autograd.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -299,26 +300,28 @@ Tensor Tensor::select_scatter(const Tensor& src, int64_t dim, int64_t index) con
 }
 
 Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, const Tensor& src) {
-  return *this = tj::scatter(*this, dim, index, src);
+  return trace::autograd::rebind(*this, tj::scatter(*this, dim, index, src), "scatter_");
 }
 Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, Scalar value) {
-  return *this = tj::scatter(*this, dim, index, value);
+  return trace::autograd::rebind(*this, tj::scatter(*this, dim, index, value), "scatter_");
 }
 Tensor& Tensor::scatter_add_(int64_t dim, const Tensor& index, const Tensor& src) {
-  return *this = tj::scatter_add(*this, dim, index, src);
+  return trace::autograd::rebind(*this, tj::scatter_add(*this, dim, index, src), "scatter_add_");
 }
 Tensor& Tensor::index_copy_(int64_t dim, const Tensor& index, const Tensor& source) {
-  return *this = tj::index_copy(*this, dim, index, source);
+  return trace::autograd::rebind(*this, tj::index_copy(*this, dim, index, source), "index_copy_");
 }
 Tensor& Tensor::index_add_(int64_t dim, const Tensor& index, const Tensor& source, Scalar alpha) {
-  return *this = tj::index_add(*this, dim, index, source, alpha);
+  return trace::autograd::rebind(*this, tj::index_add(*this, dim, index, source, alpha),
+                                 "index_add_");
 }
 Tensor& Tensor::index_fill_(int64_t dim, const Tensor& index, Scalar value) {
-  return *this = tj::index_fill(*this, dim, index, value);
+  return trace::autograd::rebind(*this, tj::index_fill(*this, dim, index, value), "index_fill_");
 }
 Tensor& Tensor::index_put_(const std::vector<Tensor>& indices, const Tensor& values,
                            bool accumulate) {
-  return *this = tj::index_put(*this, indices, values, accumulate);
+  return trace::autograd::rebind(*this, tj::index_put(*this, indices, values, accumulate),
+                                 "index_put_");
 }
 
 }  // namespace tj

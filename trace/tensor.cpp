@@ -3,6 +3,8 @@
 
 #include "ir/dtype.h"
 #include "jit/backend.h"
+#include "tilejit/autograd.h"
+#include "trace/autograd.h"
 #include "trace/ops_util.h"
 
 namespace tj {
@@ -83,6 +85,12 @@ Tensor Tensor::to(Device device) const {
   const auto& i = trace::impl_of(*this, "to");
   if (i->device == device) return *this;
   trace::check_device(device, "to");
+  if (trace::autograd::requires_grad(*i) && GradMode::is_enabled())
+    fail(
+        "to: moving a tensor that requires grad to {} is not differentiable yet; move the leaves "
+        "(parameters, inputs) to the device first and compute there, or move it under "
+        "tj::NoGradGuard",
+        device.str());
   // A transfer is not traced: the value is computed, made dense on its own
   // device, then copied (the copy waits for the kernels that produced it).
   trace::ensure_ready(i, FlushReason::untraceable);
@@ -145,8 +153,7 @@ Tensor& assign_in_place(Tensor& self, Tensor result, std::string_view op) {
         "{}: the result has dtype {}, which cannot be stored in this {} tensor in place (write "
         "x = x op y instead, or cast)",
         op, dtype_name(result.dtype()), dtype_name(si->dtype));
-  self = trace::cast_to(result, si->dtype);
-  return self;
+  return trace::autograd::rebind(self, trace::cast_to(result, si->dtype), op);
 }
 
 }  // namespace
@@ -174,8 +181,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   // A broadcast view is made contiguous so the tensor owns dense values.
   if (v.impl()->is_ready() && !v.impl()->value.contiguous())
     v = trace::record(ir::Op::Copy, {v}, {}, "copy_");
-  *this = v;
-  return *this;
+  return trace::autograd::rebind(*this, std::move(v), "copy_");
 }
 
 Tensor Tensor::eval() const {

@@ -19,6 +19,10 @@
 
 namespace tj::trace {
 
+namespace autograd {
+struct Meta;
+}
+
 struct TensorImpl {
   using Ptr = std::shared_ptr<TensorImpl>;
 
@@ -39,6 +43,10 @@ struct TensorImpl {
 
   std::atomic<int32_t> handles{0};
   std::mutex mu;
+
+  // Autograd (trace/autograd.h): null for a tensor that never required grad.
+  // Set when the impl is made; a leaf's may be set later by requires_grad_().
+  std::shared_ptr<autograd::Meta> autograd;
 
   TensorImpl() = default;
   TensorImpl(const TensorImpl&) = delete;

@@ -12,6 +12,7 @@
 #include "jit/backend.h"
 #include "jit/executor.h"
 #include "jit/observe/observe.h"
+#include "trace/autograd.h"
 #include "trace/config_sync.h"
 #include "trace/stats.h"
 
@@ -161,22 +162,27 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
 
 }  // namespace
 
-const TensorImpl::Ptr& impl_of(const Tensor& t, std::string_view op) {
+TensorImpl::Ptr impl_of(const Tensor& t, std::string_view op) {
   if (!t.defined())
     fail(
         "{}: the tensor is undefined (default-constructed or moved from); assign it a value "
         "first",
         op);
-  return t.impl();
+  const TensorImpl::Ptr& p = t.impl();
+  if (p->autograd) [[unlikely]]
+    return autograd::newest(p);
+  return p;
 }
 
 Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
               std::string_view user_op, Device device) {
   std::vector<ir::TypeRef> types;
   types.reserve(inputs.size());
-  if (!inputs.empty()) device = impl_of(inputs[0], user_op)->device;
-  for (const Tensor& t : inputs) {
-    const auto& impl = impl_of(t, user_op);
+  std::vector<TensorImpl::Ptr> in;
+  in.reserve(inputs.size());
+  for (const Tensor& t : inputs) in.push_back(impl_of(t, user_op));
+  if (!in.empty()) device = in[0]->device;
+  for (const TensorImpl::Ptr& impl : in) {
     if (impl->device != device)
       fail("{}: tensors are on different devices ({} and {}); move one with .to(device)", user_op,
            device.str(), impl->device.str());
@@ -196,12 +202,13 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
   impl->device = device;
   impl->op = op;
   impl->attrs = std::move(args.attrs);
-  impl->inputs.reserve(inputs.size());
-  for (const Tensor& t : inputs) impl->inputs.push_back(t.impl());
+  impl->inputs = in;
   count_op();
   if (locating()) obs::note_origin(impl);  // where the user called the op
 
   Tensor out(impl);
+  // The Node backward() walks, when gradients are on.
+  autograd::on_record(op, in, impl->attrs, out);
   if (!lazy) {
     materialize({impl}, FlushReason::eager);
     return out;

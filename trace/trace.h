@@ -46,8 +46,10 @@ void flush(FlushReason reason);
 /// impl belongs to another thread's trace, computes it directly.
 void ensure_ready(const TensorImpl::Ptr& impl, FlushReason reason);
 
-/// The impl behind a handle; throws tj::Error naming `op` when undefined.
-const TensorImpl::Ptr& impl_of(const Tensor& t, std::string_view op);
+/// The impl behind a handle; throws tj::Error naming `op` when undefined. For
+/// a leaf that requires grad and was updated in place through another handle
+/// (an optimizer step), the newest value (trace/autograd.h).
+TensorImpl::Ptr impl_of(const Tensor& t, std::string_view op);
 
 /// Pending ops in this thread's trace (including ones no handle holds).
 size_t pending_count();

@@ -410,6 +410,31 @@ Tensor interpolate(const Tensor& x, const std::vector<int64_t>& size,
                    const std::vector<double>& scale_factor = {}, std::string_view mode = "nearest",
                    std::optional<bool> align_corners = {});
 
+// ---- losses ------------------------------------------------------------------------
+// As torch.nn.functional's, differentiable (tilejit/autograd.h), each one
+// fused with the ops around it.
+/// How a loss reduces its per-element values: as torch's reduction="none", "mean", "sum".
+enum class Reduction : uint8_t { none, mean, sum };
+/// (input - target)^2, target broadcast to input.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+/// Negative log-likelihood of log-probabilities `input` ([N, C], [C], or
+/// [N, C, d...]) at integer class `target` ([N], [], or [N, d...]): targets
+/// equal to ignore_index count for nothing; `weight` ([C]) weighs each class,
+/// and the mean divides by the weights of the counted targets.
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = {},
+                int64_t ignore_index = -100, Reduction reduction = Reduction::mean);
+/// nll_loss of log_softmax(input, 1), as one row kernel, with torch's label
+/// smoothing. `target` may also be class probabilities of input's shape.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = {},
+                     int64_t ignore_index = -100, Reduction reduction = Reduction::mean,
+                     double label_smoothing = 0.0);
+/// Sigmoid and binary cross-entropy in one, stable for large |input|;
+/// `pos_weight` weighs the positive term (broadcast along the last dim).
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        const Tensor& weight = {},
+                                        Reduction reduction = Reduction::mean,
+                                        const Tensor& pos_weight = {});
+
 // ---- attention and dropout -----------------------------------------------------
 /// As torch.nn.functional.dropout: each element zeroed with probability p
 /// (Philox, so manual_seed fixes the mask), the others scaled by 1 / (1 - p);

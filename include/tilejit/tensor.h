@@ -236,6 +236,27 @@ class Tensor {
   /// Each element 1 with probability p, else 0.
   Tensor& bernoulli_(double p);
 
+  // ---- autograd (tilejit/autograd.h) ---------------------------------------
+  /// Marks this tensor (a floating-point leaf) as one whose gradient
+  /// backward() computes; false turns that off again.
+  Tensor& requires_grad_(bool requires_grad = true);
+  /// True for a leaf marked with requires_grad_() and for the results of
+  /// differentiable ops on such tensors (recorded with gradients on).
+  bool requires_grad() const;
+  /// True unless this tensor is the result of a recorded differentiable op.
+  bool is_leaf() const;
+  /// The gradient accumulated by backward() (undefined before the first).
+  const Tensor& grad() const;
+  /// The same, assignable: `t.mutable_grad() = tj::Tensor()` clears it.
+  Tensor& mutable_grad();
+  /// Computes the gradients of this tensor with respect to every leaf that
+  /// requires grad and adds them to those leaves' grad(). `gradient` (this
+  /// tensor's shape) is d output / d this; it may be left out for a tensor
+  /// of one element. The graph is released afterwards unless retain_graph.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  /// The same values, cut off from the graph (a leaf that requires no grad).
+  Tensor detach() const;
+
   // ---- host access: computes what is pending -------------------------------
   /// Computes this tensor now (with everything pending in this thread).
   Tensor eval() const;

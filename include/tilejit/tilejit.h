@@ -7,9 +7,11 @@
 #pragma once
 
 #include "tilejit/autocast.h"
+#include "tilejit/autograd.h"
 #include "tilejit/config.h"
 #include "tilejit/device.h"
 #include "tilejit/dtype.h"
 #include "tilejit/error.h"
 #include "tilejit/ops.h"
+#include "tilejit/optim.h"
 #include "tilejit/tensor.h"

@@ -1,0 +1,124 @@
+// Optimizers, as libtorch's torch::optim: each step() updates every
+// parameter that has a gradient, in place (every handle of a parameter sees
+// the new value), recorded into the lazy trace like any other op, so the
+// update of a training step fuses with its forward and backward passes.
+//
+//   tj::optim::AdamW opt({w1, b1, w2, b2}, tj::optim::AdamWOptions(1e-3));
+//   for (...) {
+//     opt.zero_grad();
+//     tj::Tensor loss = tj::cross_entropy(model(x), y);
+//     loss.backward();
+//     opt.step();
+//   }
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "tilejit/tensor.h"
+
+namespace tj::optim {
+
+// Options read as opts.lr() and set as opts.lr(0.1), chainable, as libtorch's.
+#define TJ_OPTIM_ARG(T, name, ...)          \
+ public:                                    \
+  auto& name(T v) {                         \
+    name##_ = std::move(v);                 \
+    return *this;                           \
+  }                                         \
+  const T& name() const { return name##_; } \
+                                            \
+ private:                                   \
+  T name##_ = __VA_ARGS__;
+
+/// Adam's (beta1, beta2).
+using Betas = std::pair<double, double>;
+
+struct SGDOptions {
+  explicit SGDOptions(double lr) : lr_(lr) {}
+  TJ_OPTIM_ARG(double, lr, 0)
+  TJ_OPTIM_ARG(double, momentum, 0)
+  TJ_OPTIM_ARG(double, dampening, 0)
+  TJ_OPTIM_ARG(double, weight_decay, 0)
+  TJ_OPTIM_ARG(bool, nesterov, false)
+};
+
+struct AdamOptions {
+  explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
+  TJ_OPTIM_ARG(double, lr, 1e-3)
+  TJ_OPTIM_ARG(Betas, betas, std::make_pair(0.9, 0.999))
+  TJ_OPTIM_ARG(double, eps, 1e-8)
+  TJ_OPTIM_ARG(double, weight_decay, 0)
+  TJ_OPTIM_ARG(bool, amsgrad, false)
+};
+
+struct AdamWOptions {
+  explicit AdamWOptions(double lr = 1e-3) : lr_(lr) {}
+  TJ_OPTIM_ARG(double, lr, 1e-3)
+  TJ_OPTIM_ARG(Betas, betas, std::make_pair(0.9, 0.999))
+  TJ_OPTIM_ARG(double, eps, 1e-8)
+  TJ_OPTIM_ARG(double, weight_decay, 1e-2)
+  TJ_OPTIM_ARG(bool, amsgrad, false)
+};
+
+#undef TJ_OPTIM_ARG
+
+class Optimizer {
+ public:
+  /// Every parameter must be a floating-point leaf that requires grad.
+  Optimizer(std::vector<Tensor> params, const char* name);
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  /// One update of every parameter whose grad() is defined (recorded with
+  /// gradients off).
+  virtual void step() = 0;
+  /// Clears every parameter's gradient: undefined (set_to_none, torch's
+  /// default), or zeros.
+  void zero_grad(bool set_to_none = true);
+  const std::vector<Tensor>& parameters() const { return params_; }
+
+ protected:
+  std::vector<Tensor> params_;
+};
+
+/// Stochastic gradient descent with momentum (dampening, nesterov) and L2
+/// weight decay, as torch.optim.SGD.
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, SGDOptions options);
+  void step() override;
+  SGDOptions& options() { return options_; }
+
+ private:
+  SGDOptions options_;
+  std::vector<Tensor> momentum_;  // per parameter, after its first step with momentum
+};
+
+/// Adam (L2 weight decay added to the gradient) or, with decoupled weight
+/// decay, AdamW; as torch.optim.Adam and AdamW (amsgrad too).
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, AdamOptions options);
+  void step() override;
+  AdamOptions& options() { return options_; }
+  int64_t steps() const { return step_; }
+
+ protected:
+  Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled, const char* name);
+
+ private:
+  AdamOptions options_;
+  bool decoupled_ = false;
+  int64_t step_ = 0;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
+};
+
+class AdamW : public Adam {
+ public:
+  AdamW(std::vector<Tensor> params, AdamWOptions options);
+};
+
+}  // namespace tj::optim

@@ -1,0 +1,78 @@
+// Reverse-mode autograd over the primitive ops of the op table.
+//
+// Every differentiable public op is a composition of primitive ops recorded
+// by trace::record, so gradients are defined once per primitive (a Node per
+// recorded op whose inputs require grad) and every composite (softmax,
+// layer_norm, gelu, linear, mse_loss, ...) is differentiable through them.
+// backward() walks the Nodes from the output in reverse topological order and
+// records each formula as ordinary traced ops (with recording off), so the
+// backward pass joins the lazy trace and fuses with the forward pass.
+//
+// Memory: a Node keeps its inputs' impls (to reach their Nodes; not counted
+// as handles, so they are not stored at a flush for that) and, as counted
+// handles, only the inputs its formula reads (stored at a flush, as
+// PyTorch's saved tensors). backward() without retain_graph releases both.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "ir/op.h"
+#include "tilejit/tensor.h"
+#include "trace/tensor_impl.h"
+
+namespace tj::trace::autograd {
+
+struct Node;
+
+/// What autograd knows about one impl.
+struct Meta {
+  bool requires_grad = false;
+  std::shared_ptr<Node> grad_fn;  // null for a leaf
+  std::mutex mu;                  // guards grad and current
+  Tensor grad;                    // leaves: the accumulated gradient
+  // Leaves updated in place (rebind): the newest value. Not owning (the
+  // value owns this Meta); handles of older values find it through here.
+  std::weak_ptr<TensorImpl> current;
+};
+
+struct Node {
+  ir::Op op = ir::Op::Copy;
+  std::vector<int64_t> attrs;
+  Shape out_shape;
+  DType out_dtype = DType::f32;
+  std::vector<TensorImpl::Ptr> inputs;  // every input (their Meta lead further back)
+  std::vector<Shape> in_shapes;
+  std::vector<DType> in_dtypes;
+  std::vector<Tensor> saved;  // per input: its value when the formula reads it
+  bool released = false;      // by a backward() without retain_graph
+  std::mutex mu;
+  ~Node();
+};
+
+/// Called by trace::record (and for views of computed tensors) for the
+/// result `out` of `op` with `attrs` on `inputs`: makes out's Node when
+/// recording is on and some floating input requires grad.
+void on_record(ir::Op op, const std::vector<TensorImpl::Ptr>& inputs,
+               const std::vector<int64_t>& attrs, const Tensor& out);
+
+/// `p`, or for a leaf that requires grad and has been updated in place since
+/// `p` was its value, its newest value: every handle of a parameter sees an
+/// optimizer's update, while the ops recorded before it keep the value they read.
+TensorImpl::Ptr newest(const TensorImpl::Ptr& p);
+
+/// Whether `impl` requires grad.
+inline bool requires_grad(const TensorImpl& impl) {
+  return impl.autograd != nullptr && impl.autograd->requires_grad;
+}
+
+/// Tensor::backward: accumulates d root / d leaf into every leaf's grad().
+void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph);
+
+/// `self = value` for an in-place op named `op`: a leaf that requires grad
+/// keeps its identity (its Meta moves to the new value) when recording is
+/// off, and is an error when it is on.
+Tensor& rebind(Tensor& self, Tensor value, std::string_view op);
+
+}  // namespace tj::trace::autograd
