@@ -229,13 +229,33 @@ class CudaPrinter : public BodyPrinter {
       names += fmt::format("a{}, ", i);
     }
     params += fmt::format("const {}_p& p", k_.name);
+    const size_t sites = k_.checks.size();
+    // Out-of-range gather indices: each site's largest, kept in registers by
+    // the body and reported once after it (a report inside an unrolled loop
+    // makes ptxas spill), even when the body returns early.
     out_ +=
-        fmt::format("template <bool V>\nstatic __device__ __forceinline__ void {}_body({}) {{\n",
-                    k_.name, params);
+        fmt::format("template <bool V>\nstatic __device__ __forceinline__ void {}_{}({}{}) {{\n",
+                    k_.name, sites ? "run" : "body", params,
+                    sites ? ", int64_t* __restrict__ tj_bad, int* __restrict__ tj_any" : "");
     out_ += L_.idx32 ? "  typedef int I;\n" : "  typedef int64_t I;\n";
     out_ += "  (void)p;\n";
     print_kernel_body();
     out_ += "}\n";
+    if (sites) {
+      out_ +=
+          fmt::format("template <bool V>\nstatic __device__ __forceinline__ void {}_body({}) {{\n",
+                      k_.name, params);
+      out_ += fmt::format("  int64_t tj_bad[{0}]; int tj_any[{0}];\n", sites);
+      out_ += fmt::format(
+          "  #pragma unroll\n  for (int s = 0; s < {}; ++s) {{ tj_bad[s] = INT64_MIN; tj_any[s] = "
+          "0; }}\n",
+          sites);
+      out_ += fmt::format("  {}_run<V>({}p, tj_bad, tj_any);\n", k_.name, names);
+      for (size_t q = 0; q < sites; ++q)
+        out_ += fmt::format("  if (tj_any[{0}]) tj_index_report(a{1}, tj_bad[{0}], {2});\n", q,
+                            k_.check_arg, site_args(static_cast<int32_t>(q)));
+      out_ += "}\n";
+    }
     std::string value_params = params;
     value_params.replace(value_params.rfind("const "), std::string::npos,
                          fmt::format("const {}_p p", k_.name));
@@ -264,8 +284,10 @@ class CudaPrinter : public BodyPrinter {
 
   void gather_report(int32_t i, const std::string& indent) override {
     const KInstr& in = k_.body[i];
-    out_ += fmt::format("{}if (!ok{}) tj_index_report(a{}, {}, {});\n", indent, i, k_.check_arg,
-                        v(in.a), site_args(in.param));
+    out_ += fmt::format(
+        "{0}tj_any[{1}] |= !ok{2}; tj_bad[{1}] = (!ok{2} && {3} > tj_bad[{1}]) ? {3} : "
+        "tj_bad[{1}];\n",
+        indent, in.param, i, v(in.a));
   }
 
   void store(int32_t i, const std::vector<std::string>& idx, const std::string& indent) override {
