@@ -260,6 +260,49 @@ def main():
                         "unit_seconds": med / holder["iters"], "first_seconds": first,
                         "max_abs_diff_vs_numpy": diff})
 
+    if selected(args, "train_step"):
+        bsz = 64 if args.quick else 256
+        shapes = [(512, 784), (512,), (512, 512), (512,), (10, 512), (10,)]
+        params = [jax.device_put(rand(np, 30 + i, s, -0.05, 0.05)) for i, s in enumerate(shapes)]
+        xb = jax.device_put(rand(np, 18, (bsz, 784), -1, 1))
+        yb = jax.device_put(np.floor(rand(np, 24, (bsz,), 0, 10)).astype(np.int32))
+
+        def loss_fn(p, x, y):
+            h = jax.nn.relu(x @ p[0].T + p[1])
+            h = jax.nn.relu(h @ p[2].T + p[3])
+            logits = h @ p[4].T + p[5]
+            logp = jax.nn.log_softmax(logits, axis=-1)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+        def step(p, m, v, t, x, y):  # AdamW as torch's: lr 1e-3, betas (0.9, 0.999), wd 1e-2
+            loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+            t = t + 1
+            out_p, out_m, out_v = [], [], []
+            for pi, gi, mi, vi in zip(p, g, m, v):
+                pi = pi * (1 - 1e-3 * 1e-2)
+                mi = 0.9 * mi + 0.1 * gi
+                vi = 0.999 * vi + 0.001 * gi * gi
+                mh = mi / (1 - 0.9 ** t)
+                vh = vi / (1 - 0.999 ** t)
+                out_p.append(pi - 1e-3 * mh / (jnp.sqrt(vh) + 1e-8))
+                out_m.append(mi)
+                out_v.append(vi)
+            return out_p, out_m, out_v, t, loss
+
+        f = jax.jit(step)
+        state = {"p": params, "m": [jnp.zeros_like(q) for q in params],
+                 "v": [jnp.zeros_like(q) for q in params], "t": jnp.float32(0)}
+
+        def train():
+            s2 = state
+            s2["p"], s2["m"], s2["v"], s2["t"], loss = f(s2["p"], s2["m"], s2["v"], s2["t"], xb, yb)
+            loss.block_until_ready()
+
+        first, med = timed(train, budget, max_reps)
+        results.append({"name": "train_step", "size": f"MLP {bsz}x784-512-512-10, AdamW",
+                        "unit_seconds": med, "first_seconds": first,
+                        "max_abs_diff_vs_numpy": float("nan")})
+
     meta = {"jax": jax.__version__, "device": str(jax.devices()[0]), "cores": os.cpu_count(),
             "quick": args.quick}
     if args.json:

@@ -38,9 +38,25 @@ class Case : public TorchCase {
   Case(std::string name, const std::vector<HostTensor>& inputs) : name_(std::move(name)) {
     for (const auto& h : inputs) in_.push_back(to_torch(h));
     if (name_.rfind("ops:", 0) == 0) ops_ = std::stoi(name_.substr(4));
+    if (name_ == "train_step") {
+      in_[1] = in_[1].to(torch::kLong);
+      for (size_t i = 2; i < in_.size(); ++i) params_.push_back(in_[i].requires_grad_());
+      adamw_ = std::make_unique<torch::optim::AdamW>(params_, torch::optim::AdamWOptions(1e-3));
+    }
   }
 
   void run() override {
+    if (name_ == "train_step") {
+      adamw_->zero_grad();
+      auto& p = params_;
+      auto h = torch::relu(torch::linear(in_[0], p[0], p[1]));
+      h = torch::relu(torch::linear(h, p[2], p[3]));
+      auto loss = torch::nn::functional::cross_entropy(torch::linear(h, p[4], p[5]), in_[1]);
+      loss.backward();
+      adamw_->step();
+      out_ = loss.detach().reshape({1});
+      return;
+    }
     torch::NoGradGuard no_grad;
     const auto& x = in_[0];
     if (name_ == "chain8") {
@@ -91,6 +107,8 @@ class Case : public TorchCase {
   std::vector<torch::Tensor> in_;
   torch::Tensor out_;
   int ops_ = 0;
+  std::vector<torch::Tensor> params_;  // train_step
+  std::unique_ptr<torch::optim::AdamW> adamw_;
 };
 
 }  // namespace

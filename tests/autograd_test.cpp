@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 
 #include "test_util.h"
@@ -208,6 +209,50 @@ std::vector<GradCase> cases() {
                }});
   c.push_back({"attention", {{2, 4, 3}, {2, 4, 3}, {2, 4, 3}}, [](auto& x) {
                  return scaled_dot_product_attention(x[0], x[1], x[2], {}, 0.0, true);
+               }});
+  // Convolution, pooling, normalization, resizing.
+  c.push_back({"conv2d", {{2, 3, 5, 6}, {4, 3, 3, 2}, {4}}, [](auto& x) {
+                 return conv2d(x[0], x[1], x[2], {1}, {1, 0});
+               }});
+  c.push_back({"conv2d_stride_dilation", {{1, 2, 7, 7}, {3, 2, 2, 3}}, [](auto& x) {
+                 return conv2d(x[0], x[1], {}, {2, 3}, {1}, {2, 1});
+               }});
+  c.push_back({"conv2d_groups", {{2, 4, 5, 5}, {6, 2, 3, 3}}, [](auto& x) {
+                 return conv2d(x[0], x[1], {}, {1}, {1}, {1}, 2);
+               }});
+  c.push_back({"conv2d_depthwise_same", {{1, 3, 4, 5}, {3, 1, 3, 3}}, [](auto& x) {
+                 return conv2d(x[0], x[1], {}, {1}, kSame, {1}, 3);
+               }});
+  c.push_back({"conv1d", {{2, 2, 9}, {3, 2, 3}, {3}}, [](auto& x) {
+                 return conv1d(x[0], x[1], x[2], {2}, {1});
+               }});
+  c.push_back({"conv_transpose2d", {{1, 2, 3, 4}, {2, 3, 3, 3}}, [](auto& x) {
+                 return conv_transpose2d(x[0], x[1], {}, {2}, {1}, {1});
+               }});
+  c.push_back({"max_pool2d", {{1, 2, 5, 6}}, [](auto& x) {
+                 return max_pool2d(x[0], {3, 2}, {2}, {1});
+               }});
+  c.push_back({"avg_pool2d", {{1, 2, 5, 6}}, [](auto& x) {
+                 return avg_pool2d(x[0], {2}, {2}, {1}, true, false);
+               }});
+  c.push_back({"adaptive_avg_pool2d", {{2, 1, 5, 7}}, [](auto& x) {
+                 return adaptive_avg_pool2d(x[0], {2, 3});
+               }});
+  c.push_back({"batch_norm_training", {{3, 2, 2, 2}, {2}, {2}}, [](auto& x) {
+                 return batch_norm(x[0], {}, {}, x[1], x[2], /*training=*/true);
+               }});
+  c.push_back({"group_norm", {{2, 4, 3}, {4}, {4}}, [](auto& x) {
+                 return group_norm(x[0], 2, x[1], x[2]);
+               }});
+  c.push_back({"interpolate_bilinear", {{1, 1, 3, 4}}, [](auto& x) {
+                 return interpolate(x[0], {5, 7}, {}, "bilinear", true);
+               }});
+  c.push_back({"interpolate_nearest", {{1, 2, 2, 3}}, [](auto& x) {
+                 return interpolate(x[0], {4, 5});
+               }});
+  c.push_back({"dropout_fixed_mask", {{4, 5}}, [](auto& x) {
+                 manual_seed(3);
+                 return dropout(x[0], 0.4);
                }});
   // Losses.
   c.push_back({"mse_loss", {{4, 3}, {3}}, [](auto& x) { return mse_loss(x[0], x[1]); }});
@@ -531,6 +576,37 @@ TEST(OptimTest, StepsMatchTheUpdateRules) {
   EXPECT_TRUE(testing::throws_error(
       [] { optim::SGD({from_vector(std::vector<float>{1})}, optim::SGDOptions(0.1)); },
       {"SGD", "parameter 0", "requires_grad_()"}));
+}
+
+/// An inf gradient skips the step and halves the scale; good steps grow it
+/// after growth_interval; the unscaled gradient is the true one.
+TEST(GradScalerTest, SkipsInfStepsAndAdjustsTheScale) {
+  Tensor w = from_vector(std::vector<float>{1.0f, 2.0f}).requires_grad_();
+  optim::SGD opt({w}, optim::SGDOptions(0.5));
+  GradScaler scaler(GradScalerOptions{.init_scale = 1024, .growth_interval = 2});
+  auto run_step = [&](const Tensor& factor) {
+    opt.zero_grad();
+    scaler.scale((w * factor).sum()).backward();
+    const bool stepped = scaler.step(opt);
+    scaler.update();
+    return stepped;
+  };
+  // d/dw = factor; scaled by 1024 in f16 that overflows only for a huge factor.
+  EXPECT_TRUE(run_step(from_vector(std::vector<float>{1.0f, -1.0f})));
+  EXPECT_TRUE(testing::all_close(w, {0.5, 2.5}, 1e-6, 1e-6));  // the unscaled gradient
+  EXPECT_EQ(scaler.get_scale(), 1024);
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_FALSE(run_step(from_vector(std::vector<float>{inf, 1.0f})));
+  EXPECT_TRUE(testing::all_close(w, {0.5, 2.5}, 0, 0));  // skipped
+  EXPECT_EQ(scaler.get_scale(), 512);
+  EXPECT_TRUE(run_step(from_vector(std::vector<float>{1.0f, 1.0f})));
+  EXPECT_TRUE(run_step(from_vector(std::vector<float>{1.0f, 1.0f})));
+  EXPECT_EQ(scaler.get_scale(), 1024);  // grown after 2 good steps
+  EXPECT_TRUE(testing::all_close(w, {-0.5, 1.5}, 1e-6, 1e-6));
+  GradScaler off(GradScalerOptions{.enabled = false});
+  EXPECT_EQ(off.get_scale(), 1.0);
+  EXPECT_TRUE(testing::throws_error([] { GradScaler(GradScalerOptions{.growth_factor = 0.5}); },
+                                    {"GradScaler", "growth_factor"}));
 }
 
 /// Gaussian blobs, 4 classes in 2-D: a 3-layer MLP trained with AdamW and

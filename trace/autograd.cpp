@@ -55,6 +55,8 @@ bool reads_input(Op op, size_t i) {
     case Op::Gather:
     case Op::Scatter:
       return i == (op == Op::Where ? 0 : 1);
+    case Op::Conv:
+      return i < 2;  // not the bias
     default:
       return true;
   }
@@ -339,6 +341,36 @@ std::vector<Tensor> input_grads(const Node& n, const Tensor& g, const std::vecto
       set(0, [&] { return matmul(g, y.transpose(-1, -2)); });
       set(1, [&] { return matmul(x.transpose(-1, -2), g); });
       break;
+    case Op::Conv: {
+      // x [N, C, H, W], w [O, C / groups, KH, KW], g [N, O, OH, OW].
+      const std::vector<int64_t>& a = n.attrs;
+      const std::vector<int64_t> stride{a[0], a[1]}, padding{a[2], a[3]}, dilation{a[4], a[5]};
+      const int64_t groups = a[6];
+      const Shape &xs = s[0], &ws = s[1];
+      set(0, [&] {
+        // The transposed convolution, with the output padding that gives back H and W.
+        std::vector<int64_t> out_pad(2);
+        for (int q = 0; q < 2; ++q)
+          out_pad[q] = xs[2 + q] + 2 * padding[q] - dilation[q] * (ws[2 + q] - 1) - 1 -
+                       (n.out_shape[2 + q] - 1) * stride[q];
+        return conv_transpose2d(g, y, {}, stride, padding, out_pad, groups, dilation);
+      });
+      set(1, [&] {
+        // Per group, a convolution of the input by the gradient with the batch
+        // as channels (stride and dilation trade places), cropped to the kernel.
+        const int64_t cg = ws[1], og = ws[0] / groups;
+        std::vector<Tensor> parts;
+        for (int64_t gi = 0; gi < groups; ++gi) {
+          Tensor xg = x.slice(1, gi * cg, (gi + 1) * cg).transpose(0, 1);
+          Tensor gg = g.slice(1, gi * og, (gi + 1) * og).transpose(0, 1);
+          Tensor r = conv2d(xg, gg, {}, dilation, padding, stride);
+          parts.push_back(r.slice(2, 0, ws[2]).slice(3, 0, ws[3]).transpose(0, 1));
+        }
+        return parts.size() == 1 ? parts[0] : cat(parts, 0);
+      });
+      set(2, [&] { return g.sum({0, 2, 3}); });
+      break;
+    }
     default:
       unsupported(n);
   }

@@ -3,6 +3,7 @@
 #include "tilejit/optim.h"
 
 #include <cmath>
+#include <limits>
 
 #include "ir/check.h"
 #include "tilejit/autograd.h"
@@ -117,3 +118,64 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
            true, "AdamW") {}
 
 }  // namespace tj::optim
+
+namespace tj {
+
+GradScaler::GradScaler() : GradScaler(GradScalerOptions{}) {}
+
+GradScaler::GradScaler(GradScalerOptions options) : options_(options), scale_(options.init_scale) {
+  if (!(scale_ > 0) || !(options_.growth_factor > 1) || !(options_.backoff_factor > 0) ||
+      !(options_.backoff_factor < 1) || options_.growth_interval < 1)
+    fail(
+        "GradScaler: needs init_scale > 0, growth_factor > 1, backoff_factor in (0, 1) and "
+        "growth_interval >= 1; got {}, {}, {}, {}",
+        scale_, options_.growth_factor, options_.backoff_factor, options_.growth_interval);
+}
+
+Tensor GradScaler::scale(const Tensor& loss) const {
+  if (!options_.enabled) return loss;
+  return loss * scale_;
+}
+
+void GradScaler::unscale_(optim::Optimizer& opt) {
+  if (!options_.enabled || unscaled_) return;
+  NoGradGuard no_grad;
+  Tensor bad;  // the count of non-finite gradient elements, one reduction per gradient
+  for (const Tensor& p : opt.parameters()) {
+    Tensor& g = const_cast<Tensor&>(p).mutable_grad();
+    if (!g.defined()) continue;
+    g = g * (1.0 / scale_);
+    Tensor gf = g.cast(DType::f32);
+    Tensor n = logical_or(gf != gf, abs(gf) == std::numeric_limits<double>::infinity())
+                   .cast(DType::f32)
+                   .sum();
+    bad = bad.defined() ? bad + n : n;
+  }
+  found_inf_ = bad.defined() && bad.item<float>() > 0;
+  unscaled_ = true;
+}
+
+bool GradScaler::step(optim::Optimizer& opt) {
+  if (!options_.enabled) {
+    opt.step();
+    return true;
+  }
+  unscale_(opt);
+  stepped_ = !found_inf_;
+  if (stepped_) opt.step();
+  return stepped_;
+}
+
+void GradScaler::update() {
+  if (!options_.enabled) return;
+  if (found_inf_) {
+    scale_ *= options_.backoff_factor;
+    good_steps_ = 0;
+  } else if (++good_steps_ >= options_.growth_interval) {
+    scale_ *= options_.growth_factor;
+    good_steps_ = 0;
+  }
+  unscaled_ = found_inf_ = stepped_ = false;
+}
+
+}  // namespace tj

@@ -122,3 +122,44 @@ class AdamW : public Adam {
 };
 
 }  // namespace tj::optim
+
+namespace tj {
+
+/// Loss scaling for f16 training, as torch.amp.GradScaler: scale() the loss
+/// before backward(), then step(optimizer) unscales the gradients, checks
+/// them for inf/NaN in one fused reduction and skips the step (lowering the
+/// scale by backoff_factor) when any is found; update() raises the scale by
+/// growth_factor after growth_interval steps in a row without one.
+/// step() reads that check on the host (one flush per step, as PyTorch's).
+struct GradScalerOptions {
+  double init_scale = 65536.0;
+  double growth_factor = 2.0;
+  double backoff_factor = 0.5;
+  int64_t growth_interval = 2000;
+  bool enabled = true;
+};
+
+class GradScaler {
+ public:
+  GradScaler();
+  explicit GradScaler(GradScalerOptions options);
+  /// loss * scale (the loss itself when disabled).
+  Tensor scale(const Tensor& loss) const;
+  /// Divides the optimizer's gradients by the scale (once per step).
+  void unscale_(optim::Optimizer& opt);
+  /// Unscales if not done yet; runs opt.step() unless a gradient is inf or
+  /// NaN. Returns whether it stepped.
+  bool step(optim::Optimizer& opt);
+  /// Adjusts the scale after step().
+  void update();
+  double get_scale() const { return options_.enabled ? scale_ : 1.0; }
+  bool is_enabled() const { return options_.enabled; }
+
+ private:
+  GradScalerOptions options_;
+  double scale_;
+  int64_t good_steps_ = 0;
+  bool unscaled_ = false, found_inf_ = false, stepped_ = false;
+};
+
+}  // namespace tj
