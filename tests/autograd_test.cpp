@@ -578,6 +578,32 @@ TEST(OptimTest, StepsMatchTheUpdateRules) {
       {"SGD", "parameter 0", "requires_grad_()"}));
 }
 
+/// The update is the parameter's value for every handle, however the
+/// handles that took part die: the optimizer first, then the one the
+/// update went through.
+TEST(OptimTest, UpdatedParametersKeepTheirValueWhenOtherHandlesDie) {
+  Tensor keep;
+  {
+    Tensor w = from_vector(std::vector<double>{1.0, 2.0}).requires_grad_();
+    keep = w;
+    {
+      optim::SGD opt({w}, optim::SGDOptions(0.5));
+      (w * w).sum().backward();
+      opt.step();  // w - 0.5 * 2w = 0
+    }
+    EXPECT_TRUE(testing::all_close(keep, {0.0, 0.0}, 0, 0));
+  }
+  EXPECT_TRUE(testing::all_close(keep, {0.0, 0.0}, 0, 0));
+  {
+    optim::SGD opt({keep}, optim::SGDOptions(1.0));
+    opt.zero_grad();  // the first gradient is still there
+    (keep - 3.0).sum().backward();  // gradient 1
+    opt.step();
+  }
+  EXPECT_TRUE(testing::all_close(keep, {-1.0, -1.0}, 0, 0));
+  EXPECT_TRUE(keep.is_leaf() && keep.requires_grad());
+}
+
 /// An inf gradient skips the step and halves the scale; good steps grow it
 /// after growth_interval; the unscaled gradient is the true one.
 TEST(GradScalerTest, SkipsInfStepsAndAdjustsTheScale) {

@@ -400,8 +400,24 @@ TensorImpl::Ptr newest(const TensorImpl::Ptr& p) {
   Meta& m = *p->autograd;
   if (m.grad_fn) return p;
   std::lock_guard lock(m.mu);
-  TensorImpl::Ptr c = m.current.lock();
-  return c ? c : p;
+  return m.current ? m.current : p;
+}
+
+void handle_added(TensorImpl& impl) { impl.autograd->handles.fetch_add(1); }
+
+void handle_dropped(TensorImpl& impl) {
+  std::shared_ptr<Meta> m = impl.autograd;  // may outlive `impl` below
+  if (m->handles.fetch_sub(1) != 1) return;
+  TensorImpl::Ptr last;
+  {
+    std::lock_guard lock(m->mu);
+    last = std::move(m->current);  // freed outside the lock
+  }
+}
+
+void attach(TensorImpl& impl, std::shared_ptr<Meta> m) {
+  m->handles.fetch_add(impl.handles.load());
+  impl.autograd = std::move(m);
 }
 
 void on_record(Op op, const std::vector<TensorImpl::Ptr>& inputs, const std::vector<int64_t>& attrs,
@@ -428,7 +444,7 @@ void on_record(Op op, const std::vector<TensorImpl::Ptr>& inputs, const std::vec
   auto m = std::make_shared<Meta>();
   m->requires_grad = true;
   m->grad_fn = std::move(n);
-  o.autograd = std::move(m);
+  attach(o, std::move(m));
 }
 
 Tensor& rebind(Tensor& self, Tensor value, std::string_view op) {
@@ -449,11 +465,13 @@ Tensor& rebind(Tensor& self, Tensor value, std::string_view op) {
   const TensorImpl::Ptr vi = impl_of(value, op);
   if (vi->autograd || vi->handles.load(std::memory_order_relaxed) > 1 || vi->is_ready())
     value = record(Op::Copy, {value}, {}, op);
+  TensorImpl::Ptr previous;  // freed outside the lock
   {
     std::lock_guard lock(meta->mu);
+    previous = std::move(meta->current);
     meta->current = value.impl();
   }
-  value.impl()->autograd = std::move(meta);
+  attach(*value.impl(), std::move(meta));
   self = std::move(value);
   return self;
 }
@@ -562,7 +580,7 @@ Tensor& Tensor::requires_grad_(bool on) {
     fail("requires_grad_: only floating-point tensors can require gradients; this one is {} {}",
          dtype_name(impl->dtype), shape_str(impl->shape));
   std::lock_guard lock(impl->mu);
-  if (!impl->autograd) impl->autograd = std::make_shared<Meta>();
+  if (!impl->autograd) trace::autograd::attach(*impl, std::make_shared<Meta>());
   impl->autograd->requires_grad = on;
   return *this;
 }
@@ -585,7 +603,7 @@ const Tensor& Tensor::grad() const {
 Tensor& Tensor::mutable_grad() {
   const auto& impl = trace::impl_of(*this, "mutable_grad");
   std::lock_guard lock(impl->mu);
-  if (!impl->autograd) impl->autograd = std::make_shared<Meta>();
+  if (!impl->autograd) trace::autograd::attach(*impl, std::make_shared<Meta>());
   return impl->autograd->grad;
 }
 

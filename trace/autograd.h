@@ -14,6 +14,7 @@
 // PyTorch's saved tensors). backward() without retain_graph releases both.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -32,10 +33,19 @@ struct Meta {
   std::shared_ptr<Node> grad_fn;  // null for a leaf
   std::mutex mu;                  // guards grad and current
   Tensor grad;                    // leaves: the accumulated gradient
-  // Leaves updated in place (rebind): the newest value. Not owning (the
-  // value owns this Meta); handles of older values find it through here.
-  std::weak_ptr<TensorImpl> current;
+  // Leaves updated in place (rebind): the newest value, which handles of
+  // older values find through here. Owned while any handle of any version
+  // lives (`handles` counts them all); the last one going resets it, which
+  // breaks the cycle newest -> Meta -> newest.
+  TensorImpl::Ptr current;
+  std::atomic<int32_t> handles{0};
 };
+
+/// Tensor handles of impls with a Meta also count in it (see Meta::current).
+void handle_added(TensorImpl& impl);
+void handle_dropped(TensorImpl& impl);
+/// Gives `impl` the Meta `m`, counting the handles it already has.
+void attach(TensorImpl& impl, std::shared_ptr<Meta> m);
 
 struct Node {
   ir::Op op = ir::Op::Copy;

@@ -12,10 +12,16 @@ namespace tj {
 namespace {
 
 void retain(const std::shared_ptr<trace::TensorImpl>& p) {
-  if (p) p->handles.fetch_add(1, std::memory_order_relaxed);
+  if (!p) return;
+  p->handles.fetch_add(1, std::memory_order_relaxed);
+  if (p->autograd) [[unlikely]]
+    trace::autograd::handle_added(*p);
 }
 void release(const std::shared_ptr<trace::TensorImpl>& p) {
-  if (p) p->handles.fetch_sub(1, std::memory_order_relaxed);
+  if (!p) return;
+  p->handles.fetch_sub(1, std::memory_order_relaxed);
+  if (p->autograd) [[unlikely]]
+    trace::autograd::handle_dropped(*p);
 }
 
 const trace::TensorImpl& ready_impl(const Tensor& t, std::string_view op) {

@@ -12,6 +12,7 @@
 #include "tilejit/device.h"
 #include "tilejit/dtype.h"
 #include "tilejit/error.h"
+#include "tilejit/nn.h"
 #include "tilejit/ops.h"
 #include "tilejit/optim.h"
 #include "tilejit/tensor.h"
