@@ -167,7 +167,7 @@ TEST(NnTest, StateDictRoundTripsAndBadFilesAreRefused) {
                                     {"load", "ends early"}));
   EXPECT_TRUE(testing::throws_error(
       [&] { other.load(write("magic.tjs", "hello world, not a state dict")); },
-      {"load", "not a tilejit state dict"}));
+      {"load", "not a tilejit state file"}));
   EXPECT_TRUE(testing::throws_error([&] { other.load(scratch("missing.tjs").string()); },
                                     {"load", "cannot open"}));
   nn::Linear wrong(2, 5);
@@ -183,7 +183,75 @@ TEST(NnTest, StateDictRoundTripsAndBadFilesAreRefused) {
   EXPECT_TRUE(testing::throws_error([&] { wide.load(scratch("small.tjs").string()); },
                                     {"load", "weight", "[16, 2] in the file", "[16, 3]"}));
   EXPECT_EQ(values_of(other), before);  // nothing was loaded by a failed load
+  EXPECT_TRUE(testing::throws_error(
+      [&] { net.save((scratch("no-such-dir") / "net.tjs").string()); }, {"save", "no-such-dir"}));
+  // Only the saved files are there: no temporary file was left behind.
+  for (const auto& e : fs::directory_iterator(path.parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
   fs::remove_all(path.parent_path());
+}
+
+/// Training resumed from a saved module and optimizer continues exactly as
+/// the run that never stopped.
+TEST(NnTest, OptimizerStateRoundTripsAndResumesTraining) {
+  const Tensor x = randn({32, 2}), y = (randn({32}) > 0).cast(DType::i64);
+  auto train = [&](Net& net, optim::Optimizer& opt, int steps) {
+    for (int i = 0; i < steps; ++i) {
+      opt.zero_grad();
+      cross_entropy(net(x), y).backward();
+      opt.step();
+    }
+    sync();
+  };
+  for (int kind = 0; kind < 3; ++kind) {
+    auto make = [&](Net& net) -> std::unique_ptr<optim::Optimizer> {
+      if (kind == 0)
+        return std::make_unique<optim::SGD>(net.parameters(),
+                                            optim::SGDOptions(0.1).momentum(0.9));
+      if (kind == 1)
+        return std::make_unique<optim::Adam>(net.parameters(),
+                                             optim::AdamOptions(0.01).amsgrad(true));
+      return std::make_unique<optim::AdamW>(net.parameters(), optim::AdamWOptions(0.01));
+    };
+    Net a;
+    a.eval();  // no dropout: both runs see the same function
+    auto opt_a = make(a);
+    train(a, *opt_a, 3);
+    const fs::path mp = scratch("a.tjs"), op = scratch("a.opt");
+    a.save(mp.string());
+    opt_a->save(op.string());
+    train(a, *opt_a, 2);
+
+    Net b;
+    b.eval();
+    auto opt_b = make(b);
+    b.load(mp.string());
+    opt_b->load(op.string());
+    train(b, *opt_b, 2);
+    EXPECT_EQ(values_of(b), values_of(a)) << "optimizer " << kind;
+  }
+
+  Net net;
+  optim::SGD sgd(net.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  train(net, sgd, 1);
+  sgd.save(scratch("sgd.opt").string());
+  optim::AdamW adamw(net.parameters(), optim::AdamWOptions());
+  EXPECT_TRUE(testing::throws_error([&] { adamw.load(scratch("sgd.opt").string()); },
+                                    {"load", "SGD.parameters", "not the state of AdamW"}));
+  const std::vector<Tensor> ps = net.parameters();
+  optim::SGD fewer(std::vector<Tensor>(ps.begin(), ps.begin() + 2),
+                   optim::SGDOptions(0.1).momentum(0.9));
+  EXPECT_TRUE(testing::throws_error([&] { fewer.load(scratch("sgd.opt").string()); },
+                                    {"load", "over 6 parameters", "this one has 2"}));
+  Net other;
+  std::vector<Tensor> swapped = other.parameters();
+  std::swap(swapped[0], swapped[1]);  // weight [16, 2] where the file has the bias [16]
+  optim::SGD mismatched(swapped, optim::SGDOptions(0.1).momentum(0.9));
+  EXPECT_TRUE(testing::throws_error([&] { mismatched.load(scratch("sgd.opt").string()); },
+                                    {"load", "SGD.0.momentum_buffer", "[16, 2]", "parameter 0"}));
+  EXPECT_TRUE(testing::throws_error([&] { sgd.load(scratch("a.tjs").string()); },
+                                    {"load", "fc1.weight", "not the state of SGD"}));
+  fs::remove_all(scratch("x").parent_path());
 }
 
 }  // namespace

@@ -9,113 +9,9 @@
 #include "ir/check.h"
 #include "ir/shape.h"
 #include "tilejit/autograd.h"
+#include "trace/state_file.h"
 
 namespace tj::nn {
-
-namespace {
-
-constexpr char kMagic[8] = {'T', 'J', 'S', 'T', 'A', 'T', 'E', '1'};
-constexpr uint32_t kVersion = 1;
-
-uint64_t fnv1a(const std::string& bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-
-template <class T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-
-/// Reads the file's fields in order; every read past the end is an error.
-struct Reader {
-  const std::string& bytes;
-  const std::string& path;
-  size_t at = 0;
-  template <class T>
-  T get() {
-    need(sizeof(T));
-    T v;
-    std::memcpy(&v, bytes.data() + at, sizeof(T));
-    at += sizeof(T);
-    return v;
-  }
-  std::string take(size_t n) {
-    need(n);
-    std::string s = bytes.substr(at, n);
-    at += n;
-    return s;
-  }
-  void need(size_t n) const {
-    if (n > bytes.size() - at)
-      fail("load: {} ends early (truncated or damaged): it is not a whole tilejit state dict",
-           path);
-  }
-};
-
-template <class T>
-std::string raw_of(const Tensor& t) {
-  std::vector<T> v = t.to_vector<T>();
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
-}
-
-std::string bytes_of(const Tensor& t) {
-  switch (t.dtype()) {
-    case DType::f32:
-      return raw_of<float>(t);
-    case DType::f16:
-      return raw_of<half>(t);
-    case DType::bf16:
-      return raw_of<bfloat16>(t);
-    case DType::f64:
-      return raw_of<double>(t);
-    case DType::i32:
-      return raw_of<int32_t>(t);
-    case DType::i64:
-      return raw_of<int64_t>(t);
-    case DType::bool_: {
-      std::string s;
-      for (bool b : t.to_vector<bool>()) s.push_back(b ? 1 : 0);
-      return s;
-    }
-  }
-  return {};
-}
-
-template <class T>
-Tensor from_raw(const std::string& b, const Shape& s, Device d) {
-  std::vector<T> v(b.size() / sizeof(T));
-  std::memcpy(v.data(), b.data(), v.size() * sizeof(T));
-  return from_vector(v, s, d);
-}
-
-Tensor tensor_of(const std::string& b, DType t, const Shape& s, Device d) {
-  switch (t) {
-    case DType::f32:
-      return from_raw<float>(b, s, d);
-    case DType::f16:
-      return from_raw<half>(b, s, d);
-    case DType::bf16:
-      return from_raw<bfloat16>(b, s, d);
-    case DType::f64:
-      return from_raw<double>(b, s, d);
-    case DType::i32:
-      return from_raw<int32_t>(b, s, d);
-    case DType::i64:
-      return from_raw<int64_t>(b, s, d);
-    case DType::bool_: {
-      std::vector<bool> v;
-      for (char c : b) v.push_back(c != 0);
-      return from_vector(v, s, d);
-    }
-  }
-  return {};
-}
-
-}  // namespace
 
 Module::~Module() = default;
 
@@ -170,78 +66,31 @@ void Module::zero_grad() {
 }
 
 void Module::save(const std::string& path) const {
-  const auto named = named_parameters();
-  std::string out(kMagic, sizeof kMagic);
-  put<uint32_t>(out, kVersion);
-  put<uint32_t>(out, static_cast<uint32_t>(named.size()));
-  for (const auto& [name, p] : named) {
-    put<uint32_t>(out, static_cast<uint32_t>(name.size()));
-    out += name;
-    put<uint8_t>(out, static_cast<uint8_t>(p.dtype()));
-    put<uint32_t>(out, static_cast<uint32_t>(p.dim()));
-    for (int64_t s : p.shape()) put<int64_t>(out, s);
-    const std::string b = bytes_of(p);
-    put<uint64_t>(out, b.size());
-    out += b;
-  }
-  put<uint64_t>(out, fnv1a(out));
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) fail("save: cannot open {} for writing: {}", path, std::strerror(errno));
-  f.write(out.data(), static_cast<std::streamsize>(out.size()));
-  f.close();
-  if (!f) fail("save: writing {} failed (disk full?): {}", path, std::strerror(errno));
+  trace::write_state_file(path, named_parameters(), "save");
 }
 
 void Module::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("load: cannot open {}: {}", path, std::strerror(errno));
-  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  Reader r{bytes, path};
-  if (r.take(sizeof kMagic) != std::string(kMagic, sizeof kMagic))
-    fail("load: {} is not a tilejit state dict (it does not start with TJSTATE1)", path);
-  const uint32_t version = r.get<uint32_t>();
-  if (version != kVersion)
-    fail("load: {} has format version {}; this tilejit reads version {}", path, version, kVersion);
-  if (bytes.size() < sizeof kMagic + 16) r.need(bytes.size());
-  const size_t body = bytes.size() - sizeof(uint64_t);
-  uint64_t stored;
-  std::memcpy(&stored, bytes.data() + body, sizeof stored);
-  if (stored != fnv1a(bytes.substr(0, body)))
-    fail("load: {} is damaged (its checksum does not match); nothing was loaded", path);
   const auto named = named_parameters();
-  const uint32_t count = r.get<uint32_t>();
-  if (count != named.size())
-    fail("load: {} holds {} tensors but this module has {} parameters", path, count, named.size());
-  std::vector<Tensor> values;
-  for (uint32_t i = 0; i < count; ++i) {
-    const std::string name = r.take(r.get<uint32_t>());
-    const uint8_t code = r.get<uint8_t>();
-    if (code >= kNumDTypes)
-      fail("load: {}: tensor \"{}\" has an unknown dtype code {}", path, name, code);
-    const DType t = static_cast<DType>(code);
-    const uint32_t rank = r.get<uint32_t>();
-    if (rank > 64) fail("load: {}: tensor \"{}\" has rank {}: damaged", path, name, rank);
-    Shape s(rank);
-    for (int64_t& d : s) d = r.get<int64_t>();
-    const uint64_t nbytes = r.get<uint64_t>();
+  const trace::NamedTensors values = trace::read_state_file(path, Device::cpu(), "load");
+  if (values.size() != named.size())
+    fail("load: {} holds {} tensors but this module has {} parameters", path, values.size(),
+         named.size());
+  for (size_t i = 0; i < named.size(); ++i) {
+    const auto& [name, v] = values[i];
     const auto& [want_name, p] = named[i];
     if (name != want_name)
       fail("load: {}: tensor {} is \"{}\" but the module's parameter {} is \"{}\"", path, i, name,
            i, want_name);
-    if (t != p.dtype() || s != p.shape())
+    if (v.dtype() != p.dtype() || v.shape() != p.shape())
       fail("load: {}: \"{}\" is {} {} in the file but {} {} in the module", path, name,
-           dtype_name(t), shape_str(s), dtype_name(p.dtype()), shape_str(p.shape()));
-    const uint64_t want_bytes =
-        static_cast<uint64_t>(shape_numel(s)) * static_cast<uint64_t>(dtype_size(t));
-    if (nbytes != want_bytes)
-      fail("load: {}: \"{}\" holds {} bytes, {} expected: damaged", path, name, nbytes, want_bytes);
-    values.push_back(tensor_of(r.take(nbytes), t, s, p.device()));
+           dtype_name(v.dtype()), shape_str(v.shape()), dtype_name(p.dtype()),
+           shape_str(p.shape()));
   }
   // Everything read and checked: only now are the parameters replaced.
   NoGradGuard no_grad;
   for (size_t i = 0; i < named.size(); ++i) {
     Tensor p = named[i].second;
-    p.copy_(values[i]);
+    p.copy_(values[i].second.to(p.device()));
   }
 }
 

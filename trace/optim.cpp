@@ -9,10 +9,12 @@
 #include "tilejit/autograd.h"
 #include "tilejit/ops.h"
 #include "trace/ops_util.h"
+#include "trace/state_file.h"
 
 namespace tj::optim {
 
-Optimizer::Optimizer(std::vector<Tensor> params, const char* name) : params_(std::move(params)) {
+Optimizer::Optimizer(std::vector<Tensor> params, const char* name)
+    : params_(std::move(params)), name_(name) {
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     if (!p.defined()) fail("{}: parameter {} is an undefined tensor", name, i);
@@ -32,6 +34,70 @@ void Optimizer::zero_grad(bool set_to_none) {
     Tensor& g = p.mutable_grad();
     if (!g.defined()) continue;
     g = set_to_none ? Tensor() : zeros_like(g);
+  }
+}
+
+void Optimizer::save(const std::string& path) const {
+  trace::NamedTensors entries;
+  const std::string kind = name_;
+  entries.emplace_back(kind + ".parameters",
+                       scalar_tensor(static_cast<int64_t>(params_.size()), DType::i64));
+  for (const Slot& s : const_cast<Optimizer*>(this)->slots()) {
+    if (s.count)
+      entries.emplace_back(kind + "." + s.name, scalar_tensor(*s.count, DType::i64));
+    else if (s.tensor->defined())
+      entries.emplace_back(kind + "." + s.name, *s.tensor);
+  }
+  trace::write_state_file(path, entries, "save");
+}
+
+void Optimizer::load(const std::string& path) {
+  const trace::NamedTensors entries = trace::read_state_file(path, Device::cpu(), "load");
+  const std::string kind = std::string(name_) + ".";
+  std::vector<Slot> slots = this->slots();
+  std::vector<const Tensor*> found(slots.size(), nullptr);
+  bool counted = false;
+  for (const auto& [name, v] : entries) {
+    if (name.rfind(kind, 0) != 0)
+      fail("load: {} holds \"{}\", which is not the state of {} (entries start with \"{}\")", path,
+           name, name_, kind);
+    const std::string key = name.substr(kind.size());
+    if (key == "parameters") {
+      const int64_t n = v.dtype() == DType::i64 && v.dim() == 0 ? v.item<int64_t>() : -1;
+      if (n != static_cast<int64_t>(params_.size()))
+        fail("load: {} is the state of {} over {} parameters; this one has {}", path, name_, n,
+             params_.size());
+      counted = true;
+      continue;
+    }
+    size_t i = 0;
+    while (i < slots.size() && slots[i].name != key) ++i;
+    if (i == slots.size())
+      fail("load: {} holds \"{}\", which {} with these options does not have", path, name, name_);
+    const Slot& s = slots[i];
+    if (s.count) {
+      if (v.dtype() != DType::i64 || v.dim() != 0 || v.item<int64_t>() < 0)
+        fail("load: {}: \"{}\" must be a non-negative i64 scalar, got {} {}", path, name,
+             dtype_name(v.dtype()), shape_str(v.shape()));
+    } else {
+      const Tensor& p = params_[static_cast<size_t>(s.param)];
+      if (v.dtype() != p.dtype() || v.shape() != p.shape())
+        fail("load: {}: \"{}\" is {} {} but parameter {} is {} {}", path, name,
+             dtype_name(v.dtype()), shape_str(v.shape()), s.param, dtype_name(p.dtype()),
+             shape_str(p.shape()));
+    }
+    found[i] = &v;
+  }
+  if (!counted)
+    fail("load: {} has no \"{}parameters\" entry: it is not an optimizer state", path, kind);
+  // Everything checked: only now is the state replaced.
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].count)
+      *slots[i].count = found[i] ? found[i]->item<int64_t>() : 0;
+    else
+      *slots[i].tensor =
+          found[i] ? found[i]->to(params_[static_cast<size_t>(slots[i].param)].device()).eval()
+                   : Tensor();
   }
 }
 
@@ -59,6 +125,13 @@ void SGD::step() {
     }
     p -= g * o.lr();
   }
+}
+
+std::vector<Optimizer::Slot> SGD::slots() {
+  std::vector<Slot> s;
+  for (size_t i = 0; i < params_.size(); ++i)
+    s.push_back({std::to_string(i) + ".momentum_buffer", &momentum_[i], static_cast<int64_t>(i)});
+  return s;
 }
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options)
@@ -108,6 +181,18 @@ void Adam::step() {
   }
 }
 
+std::vector<Optimizer::Slot> Adam::slots() {
+  std::vector<Slot> s = {{"step", nullptr, -1, &step_}};
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string n = std::to_string(i);
+    const auto p = static_cast<int64_t>(i);
+    s.push_back({n + ".exp_avg", &exp_avg_[i], p});
+    s.push_back({n + ".exp_avg_sq", &exp_avg_sq_[i], p});
+    if (options_.amsgrad()) s.push_back({n + ".max_exp_avg_sq", &max_exp_avg_sq_[i], p});
+  }
+  return s;
+}
+
 AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
     : Adam(std::move(params),
            AdamOptions(o.lr())
@@ -141,8 +226,8 @@ void GradScaler::unscale_(optim::Optimizer& opt) {
   if (!options_.enabled || unscaled_) return;
   NoGradGuard no_grad;
   Tensor bad;  // the count of non-finite gradient elements, one reduction per gradient
-  for (const Tensor& p : opt.parameters()) {
-    Tensor& g = const_cast<Tensor&>(p).mutable_grad();
+  for (Tensor& p : opt.parameters()) {
+    Tensor& g = p.mutable_grad();
     if (!g.defined()) continue;
     g = g * (1.0 / scale_);
     Tensor gf = g.cast(DType::f32);

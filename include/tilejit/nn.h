@@ -21,6 +21,9 @@
 // count and the row-major values; then a u64 FNV-1a checksum of every byte
 // before it. All little-endian. load() refuses a file that is damaged, of
 // another format, or whose names, shapes or dtypes differ from the module's.
+// save() writes a new file beside the target and renames it over it, so an
+// interrupted save leaves the old file whole. Optimizers save their state in
+// the same format (tilejit/optim.h).
 #pragma once
 
 #include <functional>

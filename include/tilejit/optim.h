@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -79,9 +80,30 @@ class Optimizer {
   /// default), or zeros.
   void zero_grad(bool set_to_none = true);
   const std::vector<Tensor>& parameters() const { return params_; }
+  std::vector<Tensor>& parameters() { return params_; }
+
+  /// Writes the optimizer's state (momentum buffers, moments, the step
+  /// count) to `path`, in nn::Module::save's file format, entries named
+  /// "AdamW.step", "AdamW.0.exp_avg", ... (parameter 0's first moment).
+  void save(const std::string& path) const;
+  /// Reads the state back. The file must come from an optimizer of the same
+  /// kind over as many parameters of the same shapes and dtypes; anything
+  /// else is refused before the state is touched.
+  void load(const std::string& path);
 
  protected:
+  /// One piece of state: a tensor shaped like parameter `param` (undefined
+  /// before that parameter's first step), or a count.
+  struct Slot {
+    std::string name;
+    Tensor* tensor = nullptr;
+    int64_t param = -1;
+    int64_t* count = nullptr;
+  };
+  virtual std::vector<Slot> slots() = 0;
+
   std::vector<Tensor> params_;
+  const char* name_;
 };
 
 /// Stochastic gradient descent with momentum (dampening, nesterov) and L2
@@ -91,6 +113,9 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, SGDOptions options);
   void step() override;
   SGDOptions& options() { return options_; }
+
+ protected:
+  std::vector<Slot> slots() override;
 
  private:
   SGDOptions options_;
@@ -108,6 +133,7 @@ class Adam : public Optimizer {
 
  protected:
   Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled, const char* name);
+  std::vector<Slot> slots() override;
 
  private:
   AdamOptions options_;
