@@ -582,26 +582,33 @@ TEST(OptimTest, StepsMatchTheUpdateRules) {
 /// handles that took part die: the optimizer first, then the one the
 /// update went through.
 TEST(OptimTest, UpdatedParametersKeepTheirValueWhenOtherHandlesDie) {
-  Tensor keep;
-  {
-    Tensor w = from_vector(std::vector<double>{1.0, 2.0}).requires_grad_();
-    keep = w;
+  for (bool lazy : {false, true}) {
+    SCOPED_TRACE(testing::mode_name(lazy));
+    ConfigGuard g;
+    g->lazy = lazy;
+    Tensor keep;
     {
-      optim::SGD opt({w}, optim::SGDOptions(0.5));
-      (w * w).sum().backward();
-      opt.step();  // w - 0.5 * 2w = 0
+      Tensor w = from_vector(std::vector<double>{1.0, 2.0}).requires_grad_();
+      keep = w;
+      {
+        optim::SGD opt({w}, optim::SGDOptions(0.5));
+        (w * w).sum().backward();
+        opt.step();  // w - 0.5 * 2w = 0
+      }
+      sync();  // computes the update: a handle still reaches it
+      EXPECT_TRUE(keep.is_materialized());
+      EXPECT_TRUE(testing::all_close(keep, {0.0, 0.0}, 0, 0));
     }
     EXPECT_TRUE(testing::all_close(keep, {0.0, 0.0}, 0, 0));
+    {
+      optim::SGD opt({keep}, optim::SGDOptions(1.0));
+      opt.zero_grad();                // the first gradient is still there
+      (keep - 3.0).sum().backward();  // gradient 1
+      opt.step();
+    }
+    EXPECT_TRUE(testing::all_close(keep, {-1.0, -1.0}, 0, 0));
+    EXPECT_TRUE(keep.is_leaf() && keep.requires_grad());
   }
-  EXPECT_TRUE(testing::all_close(keep, {0.0, 0.0}, 0, 0));
-  {
-    optim::SGD opt({keep}, optim::SGDOptions(1.0));
-    opt.zero_grad();  // the first gradient is still there
-    (keep - 3.0).sum().backward();  // gradient 1
-    opt.step();
-  }
-  EXPECT_TRUE(testing::all_close(keep, {-1.0, -1.0}, 0, 0));
-  EXPECT_TRUE(keep.is_leaf() && keep.requires_grad());
 }
 
 /// An inf gradient skips the step and halves the scale; good steps grow it

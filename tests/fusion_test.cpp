@@ -599,6 +599,85 @@ std::vector<FusionCase> fusion_cases() {
                  return std::vector<Tensor>{softmax(f32_input({0, 5}, 37), 1)};
                },
                0});
+  // ---- gradients: forward, backward and an update traced into one flush ----------------
+  // (the kernel counts are upper bounds: they say the backward formulas fuse;
+  // the gradients are returned in the order the graph's outputs have, the
+  // order backward() computes them in)
+  c.push_back({"backward_cross_entropy_of_linear",
+               [] {
+                 Tensor x = input({16, 12}, f32, 130);
+                 Tensor w = input({5, 12}, f32, 131).requires_grad_();
+                 Tensor b = input({5}, f32, 132).requires_grad_();
+                 Tensor t = input({16}, i64, 133, 0, 4);
+                 cross_entropy(linear(x, w, b), t, {}, -100, Reduction::mean, 0.1).backward();
+                 return std::vector<Tensor>{b.grad(), w.grad()};
+               },
+               13, true, Tol{1e-5, 1e-6}});
+  c.push_back({"backward_layer_norm_gelu",
+               [] {
+                 Tensor x = input({24, 40}, f32, 134).requires_grad_();
+                 Tensor w = input({40}, f32, 135).requires_grad_();
+                 Tensor b = input({40}, f32, 136).requires_grad_();
+                 Tensor g = input({24, 40}, f32, 137);
+                 (gelu(layer_norm(x, {40}, w, b), "tanh") * g).sum().backward();
+                 return std::vector<Tensor>{b.grad(), w.grad(), x.grad()};
+               },
+               5, true, Tol{1e-4, 1e-5}});
+  c.push_back({"backward_softmax_max_ties_cumsum",
+               [] {
+                 // values on a coarse grid: max has ties, its gradient is shared among them
+                 Tensor x2 = input({6, 33}, i64, 138, -4, 4).cast(f32).requires_grad_();
+                 Tensor g = input({6, 33}, f32, 139);
+                 Tensor y = softmax(x2, 1) * g + cumsum(x2, 1) * 0.01;
+                 (y.sum() + x2.max({1}).sum()).backward();
+                 return std::vector<Tensor>{x2.grad()};
+               },
+               3, true, Tol{1e-5, 1e-6}});
+  c.push_back({"backward_embedding_repeated_rows",
+               [] {
+                 Tensor w = input({9, 8}, f32, 140).requires_grad_();
+                 Tensor ids = from_vector(std::vector<int64_t>{3, 1, 3, 8, 0, 3, 1}, {7});
+                 Tensor g = input({7, 8}, f32, 141);
+                 (embedding(w, ids) * g).sum().backward();
+                 return std::vector<Tensor>{w.grad()};
+               },
+               2, true});
+  c.push_back({"backward_conv2d_bias_relu",
+               [] {
+                 Tensor x = input({2, 3, 7, 6}, f32, 142).requires_grad_();
+                 Tensor w = input({4, 3, 3, 3}, f32, 143).requires_grad_();
+                 Tensor b = input({4}, f32, 144).requires_grad_();
+                 Tensor g = input({2, 4, 4, 6}, f32, 145);
+                 (relu(conv2d(x, w, b, {2, 1}, {1, 1})) * g).sum().backward();
+                 return std::vector<Tensor>{x.grad(), w.grad(), b.grad()};
+               },
+               12, true, Tol{1e-4, 1e-5}});
+  c.push_back({"training_step_mlp_adamw",
+               [] {
+                 Tensor x = input({32, 10}, f32, 146), y = input({32, 3}, f32, 147);
+                 Tensor w1 = input({16, 10}, f32, 148, -0.3, 0.3).requires_grad_();
+                 Tensor b1 = input({16}, f32, 149, -0.3, 0.3).requires_grad_();
+                 Tensor w2 = input({3, 16}, f32, 150, -0.3, 0.3).requires_grad_();
+                 optim::AdamW opt({w1, b1, w2}, optim::AdamWOptions(0.01));
+                 mse_loss(linear(silu(linear(x, w1, b1)), w2), y).backward();
+                 opt.step();
+                 opt.zero_grad();  // the new parameters are the flush's only outputs
+                 return std::vector<Tensor>{w1, b1, w2};
+               },
+               14, true, Tol{1e-5, 1e-6}});
+  c.push_back({"backward_bf16_autocast_linear",
+               [] {
+                 Tensor x = input({8, 16}, f32, 151);
+                 Tensor w = input({4, 16}, f32, 152).requires_grad_();
+                 Tensor l;
+                 {
+                   autocast ac(DType::bf16);
+                   l = (tanh(linear(x, w)) * 0.5).sum();
+                 }
+                 l.backward();
+                 return std::vector<Tensor>{w.grad()};
+               },
+               6, true, Tol{2e-2, 5e-2}});
   return c;
 }
 

@@ -415,6 +415,14 @@ void handle_dropped(TensorImpl& impl) {
   }
 }
 
+bool in_use(const TensorImpl& impl) {
+  if (impl.handles.load(std::memory_order_relaxed) > 0) return true;
+  Meta* m = impl.autograd.get();
+  if (!m || m->handles.load() <= 0) return false;
+  std::lock_guard lock(m->mu);
+  return m->current.get() == &impl;
+}
+
 void attach(TensorImpl& impl, std::shared_ptr<Meta> m) {
   m->handles.fetch_add(impl.handles.load());
   impl.autograd = std::move(m);

@@ -46,6 +46,10 @@ void handle_added(TensorImpl& impl);
 void handle_dropped(TensorImpl& impl);
 /// Gives `impl` the Meta `m`, counting the handles it already has.
 void attach(TensorImpl& impl, std::shared_ptr<Meta> m);
+/// Whether a tensor handle reaches `impl`: one of its own or, for the newest
+/// value of a parameter updated in place, a handle of an older version. A
+/// flush computes exactly the pending values that are in use.
+bool in_use(const TensorImpl& impl);
 
 struct Node {
   ir::Op op = ir::Op::Copy;

@@ -123,7 +123,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
         id = b.add(p->op, in_ids, {.attrs = p->attrs, .dtype = p->dtype, .shape = p->shape});
         if (locate) b.set_origin(id, obs::origin_of(p));  // for dumps and traces
         bool is_root = root_set.count(p) != 0;
-        if (is_root || p->handles.load(std::memory_order_relaxed) > 0) {
+        if (is_root || autograd::in_use(*p)) {
           outs.push_back(f.impl);
           out_ids.push_back(id);
         }
@@ -246,8 +246,7 @@ void flush(FlushReason reason) {
   std::vector<TensorImpl::Ptr> roots;
   for (auto& w : pending) {
     TensorImpl::Ptr p = w.lock();
-    if (p && !p->is_ready() && p->handles.load(std::memory_order_relaxed) > 0)
-      roots.push_back(std::move(p));
+    if (p && !p->is_ready() && autograd::in_use(*p)) roots.push_back(std::move(p));
   }
   pending.clear();
   if (roots.empty()) return;
