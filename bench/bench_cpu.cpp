@@ -251,6 +251,9 @@ struct Row {
   double diff_xla = kNaN;            // against NumPy in float64
   StatList stats_lazy, stats_eager;  // empty: not measured
   StatList stats_cold;               // the first lazy run (compiles included)
+  // train_step: the most bytes allocated during one step above what was live
+  // before it (activations, gradients, temporaries); NaN: not measured
+  double peak_lazy = kNaN, peak_eager = kNaN, peak_torch = kNaN;
   std::string stats_unit = "run";
   std::string error;
 };
@@ -919,6 +922,11 @@ Row run_train_step(const Options& o) {
     tj::reset_stats();
     Timing t = measure(o, step, [] { tj::reset_stats(); });
     (lazy ? row.stats_lazy : row.stats_eager) = stats_per(t.runs);
+    const double before = static_cast<double>(tj::memory_stats().allocated_bytes);
+    tj::reset_peak_memory_stats();
+    step();
+    (lazy ? row.peak_lazy : row.peak_eager) =
+        static_cast<double>(tj::memory_stats().peak_allocated_bytes) - before;
     return t;
   };
   try {
@@ -940,6 +948,7 @@ Row run_train_step(const Options& o) {
       tc->run();
       return -1.0;
     });
+    if (const double b = tc->peak_step_bytes(); b >= 0) row.peak_torch = b;
   }
   return row;
 }
@@ -1026,6 +1035,19 @@ void print_table(const std::vector<Row>& rows, const std::string& xla_version) {
       fmt::print("  {:<11} eager per {:<4}: {}\n", r.name, r.stats_unit, stats_line(r.stats_eager));
     if (!r.stats_cold.empty())
       fmt::print("  {:<11} lazy, first (cold) run: {}\n", r.name, stats_line(r.stats_cold));
+  }
+  for (const Row& r : rows) {
+    if (!std::isfinite(r.peak_lazy)) continue;
+    auto mib = [](double b) {
+      return std::isfinite(b) ? fmt::format("{:.1f} MiB", b / (1 << 20)) : std::string("-");
+    };
+    fmt::print(
+        "\npeak memory of one {} (allocated above what was live before it; tilejit's in its "
+        "allocator's size classes):\n  tilejit lazy {}, eager {}, libtorch {}{}\n",
+        r.name, mib(r.peak_lazy), mib(r.peak_eager), mib(r.peak_torch),
+        std::isfinite(r.peak_torch) && r.peak_torch > 0
+            ? fmt::format(" (lazy/libtorch {:.2f}x)", r.peak_lazy / r.peak_torch)
+            : "");
   }
 }
 
@@ -1209,9 +1231,10 @@ void write_json(const Options& o, const std::vector<Row>& rows, double total_s, 
         json_num(r.diff_xla));
     js << fmt::format(
         "\"stats_per\": {}, \"stats_lazy\": {}, \"stats_eager\": {}, \"stats_lazy_cold\": {}, "
-        "\"error\": {}}}",
+        "\"peak_step_bytes\": {{\"lazy\": {}, \"eager\": {}, \"torch\": {}}}, \"error\": {}}}",
         json_str(r.stats_unit), json_stats(r.stats_lazy), json_stats(r.stats_eager),
-        json_stats(r.stats_cold), r.error.empty() ? "null" : json_str(r.error));
+        json_stats(r.stats_cold), json_num(r.peak_lazy), json_num(r.peak_eager),
+        json_num(r.peak_torch), r.error.empty() ? "null" : json_str(r.error));
     js << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   js << "  ]\n}\n";

@@ -4,7 +4,11 @@
 #include "bench_util.h"
 
 #if TJ_BENCH_HAVE_TORCH
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <atomic>
 #endif
 
 namespace bench {
@@ -33,12 +37,57 @@ torch::Tensor cycle_op(const torch::Tensor& t, const torch::Tensor& a, const tor
   }
 }
 
+/// Counts the bytes of live CPU tensors allocated through it (those
+/// allocated before it was installed are not counted) and their peak.
+class CountingAllocator final : public c10::Allocator {
+ public:
+  explicit CountingAllocator(c10::Allocator* base) : base_(base) {}
+  c10::DataPtr allocate(size_t n) const override {
+    c10::DataPtr inner = base_->allocate(n);
+    void* data = inner.get();
+    auto* ctx = new Ctx{std::move(inner), n, this};
+    const int64_t now = live_.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n);
+    int64_t peak = peak_.load();
+    while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
+    }
+    return {data, ctx, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  void reset_peak() { peak_ = live_.load(); }
+  int64_t live() const { return live_; }
+  int64_t peak() const { return peak_; }
+
+ private:
+  struct Ctx {
+    c10::DataPtr inner;
+    size_t n;
+    const CountingAllocator* owner;
+  };
+  static void release(void* p) {
+    auto* ctx = static_cast<Ctx*>(p);
+    ctx->owner->live_.fetch_sub(static_cast<int64_t>(ctx->n));
+    delete ctx;  // frees through the base allocator's own deleter
+  }
+  c10::Allocator* base_;
+  mutable std::atomic<int64_t> live_{0}, peak_{0};
+};
+
+CountingAllocator& counting_allocator() {
+  static CountingAllocator* a = [] {
+    auto* c = new CountingAllocator(c10::GetCPUAllocator());
+    c10::SetCPUAllocator(c, /*priority=*/100);
+    return c;
+  }();
+  return *a;
+}
+
 class Case : public TorchCase {
  public:
   Case(std::string name, const std::vector<HostTensor>& inputs) : name_(std::move(name)) {
     for (const auto& h : inputs) in_.push_back(to_torch(h));
     if (name_.rfind("ops:", 0) == 0) ops_ = std::stoi(name_.substr(4));
     if (name_ == "train_step") {
+      counting_allocator();  // installed before the parameters and their state exist
       in_[1] = in_[1].to(torch::kLong);
       for (size_t i = 2; i < in_.size(); ++i) params_.push_back(in_[i].requires_grad_());
       adamw_ = std::make_unique<torch::optim::AdamW>(params_, torch::optim::AdamWOptions(1e-3));
@@ -94,6 +143,15 @@ class Case : public TorchCase {
     } else {
       throw std::runtime_error("bench_torch: unknown workload " + name_);
     }
+  }
+
+  double peak_step_bytes() override {
+    if (name_ != "train_step") return -1;
+    CountingAllocator& a = counting_allocator();
+    const int64_t before = a.live();
+    a.reset_peak();
+    run();
+    return static_cast<double>(a.peak() - before);
   }
 
   std::vector<float> result() override {

@@ -201,6 +201,10 @@ class TorchCase {
   /// Runs the workload once; the result stays inside for `result()`.
   virtual void run() = 0;
   virtual std::vector<float> result() = 0;
+  /// train_step: the most bytes allocated during one run() above what was
+  /// live before it (a counting wrapper around libtorch's CPU allocator);
+  /// negative where not measured.
+  virtual double peak_step_bytes() { return -1; }
 };
 
 bool torch_available();

@@ -71,6 +71,26 @@ TEST_F(TraceTest, DeadTensorsAreNotComputed) {
   EXPECT_TRUE(all_close(y, {2, 3, 4}));
 }
 
+/// tj::memory_stats(Device::cpu()) follows the host allocator: a live
+/// tensor's bytes are allocated, its temporaries count toward the peak only.
+TEST_F(TraceTest, HostMemoryStatsFollowLiveTensorsAndThePeak) {
+  const int64_t n = 1 << 18;  // 1 MiB of f32
+  const MemoryStats before = memory_stats();
+  reset_peak_memory_stats();
+  EXPECT_EQ(memory_stats().peak_allocated_bytes, before.allocated_bytes);
+  {
+    Tensor y = (ones({n}) * 2 + 1).eval();
+    const MemoryStats live = memory_stats();
+    EXPECT_GE(live.allocated_bytes, before.allocated_bytes + n * 4);
+    EXPECT_GE(live.peak_allocated_bytes, live.allocated_bytes);
+    EXPECT_GT(live.allocations, before.allocations);
+  }
+  const MemoryStats after = memory_stats();
+  EXPECT_EQ(after.allocated_bytes, before.allocated_bytes);  // back to the cache
+  EXPECT_GE(after.peak_allocated_bytes, before.allocated_bytes + n * 4);
+  EXPECT_GE(after.reserved_bytes, after.allocated_bytes);
+}
+
 TEST_F(TraceTest, IntermediatesOnlyHeldByOtherOpsAreNotStored) {
   Tensor x = from_vector<float>({1, 2, 3}, {3});
   Tensor y = (x + 1) * (x - 1);  // two intermediates nobody holds

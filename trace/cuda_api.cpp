@@ -1,7 +1,7 @@
 // The public tj::cuda API: a thin layer over the backend of a CUDA device
 // (jit/backend.h) that first checks that tilejit can use CUDA here, so a
 // program calling it on a machine without a GPU gets one clear error instead
-// of a driver code.
+// of a driver code. Also tj::memory_stats for any device.
 #include <fmt/format.h>
 
 #include "ir/check.h"
@@ -29,6 +29,18 @@ jit::Backend& require_device(const char* what, int device) {
   return jit::backend(Device::cuda(device));
 }
 
+MemoryStats to_public(const jit::MemoryStats& m) {
+  MemoryStats s;
+  s.allocated_bytes = m.allocated_bytes;
+  s.reserved_bytes = m.reserved_bytes;
+  s.peak_allocated_bytes = m.peak_allocated_bytes;
+  s.allocations = m.allocations;
+  s.cache_hits = m.cache_hits;
+  s.device_mallocs = m.device_mallocs;
+  s.oom_retries = m.oom_retries;
+  return s;
+}
+
 }  // namespace
 
 bool is_available() { return cuda_is_available(); }
@@ -50,16 +62,7 @@ void synchronize(int device) {
 }
 
 MemoryStats memory_stats(int device) {
-  const jit::MemoryStats m = require_device("memory_stats", device).memory_stats();
-  MemoryStats s;
-  s.allocated_bytes = m.allocated_bytes;
-  s.reserved_bytes = m.reserved_bytes;
-  s.peak_allocated_bytes = m.peak_allocated_bytes;
-  s.allocations = m.allocations;
-  s.cache_hits = m.cache_hits;
-  s.device_mallocs = m.device_mallocs;
-  s.oom_retries = m.oom_retries;
-  return s;
+  return to_public(require_device("memory_stats", device).memory_stats());
 }
 
 void reset_peak_memory_stats(int device) {
@@ -95,3 +98,17 @@ float Event::elapsed_ms(const Event& end) const {
 }
 
 }  // namespace tj::cuda
+
+namespace tj {
+
+MemoryStats memory_stats(Device device) {
+  if (device.is_cuda()) return cuda::memory_stats(device.index);
+  return cuda::to_public(jit::backend(device).memory_stats());
+}
+
+void reset_peak_memory_stats(Device device) {
+  if (device.is_cuda()) return cuda::reset_peak_memory_stats(device.index);
+  jit::backend(device).reset_peak_memory_stats();
+}
+
+}  // namespace tj

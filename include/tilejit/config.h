@@ -119,4 +119,19 @@ void reset_stats();
 /// The TILEJIT_STATS line: `tilejit stats: flushes=N plan_hits=N ...`.
 std::string stats_line(const Stats& s);
 
+/// A device's caching allocator (the host's for Device::cpu()): tensors and
+/// kernel temporaries, not the compiled kernels.
+struct MemoryStats {
+  size_t allocated_bytes = 0;       // in live tensors and temporaries
+  size_t reserved_bytes = 0;        // allocated + cached for reuse
+  size_t peak_allocated_bytes = 0;  // since start-up or reset_peak_memory_stats()
+  int64_t allocations = 0;          // allocation requests
+  int64_t cache_hits = 0;           // requests served from the cache
+  int64_t device_mallocs = 0;       // requests that called the OS or the driver
+  int64_t oom_retries = 0;          // out-of-memory → cache freed → retried
+};
+/// Computes nothing: pending ops have not allocated yet (call tj::sync() first).
+MemoryStats memory_stats(Device device = Device::cpu());
+void reset_peak_memory_stats(Device device = Device::cpu());
+
 }  // namespace tj

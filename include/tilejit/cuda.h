@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tilejit/config.h"
+
 namespace tj::cuda {
 
 /// True when tilejit found a CUDA driver, a device and NVRTC, and can run
@@ -30,16 +32,8 @@ std::string device_name(int device = 0);
 /// work tilejit queued on it.
 void synchronize(int device = 0);
 
-/// The caching device allocator of one device.
-struct MemoryStats {
-  size_t allocated_bytes = 0;       // in live tensors and temporaries
-  size_t reserved_bytes = 0;        // allocated + cached for reuse
-  size_t peak_allocated_bytes = 0;  // since start-up or reset_peak_memory_stats()
-  int64_t allocations = 0;          // allocation requests
-  int64_t cache_hits = 0;           // requests served from the cache
-  int64_t device_mallocs = 0;       // requests that called the driver
-  int64_t oom_retries = 0;          // out-of-memory → cache freed → retried
-};
+/// The caching device allocator of one device (tj::memory_stats(Device::cuda(n))).
+using MemoryStats = tj::MemoryStats;
 MemoryStats memory_stats(int device = 0);
 void reset_peak_memory_stats(int device = 0);
 /// Returns cached, unused device memory to the driver.
