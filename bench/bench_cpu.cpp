@@ -227,6 +227,8 @@ StatList stat_list(const S& s) {
   if constexpr (requires { s.kernels_launched; })
     add("kernels_launched", static_cast<double>(s.kernels_launched));
   if constexpr (requires { s.compile_ms; }) add("compile_ms", static_cast<double>(s.compile_ms));
+  if constexpr (requires { s.buffers_donated; })
+    add("buffers_donated", static_cast<double>(s.buffers_donated));
   return v;
 }
 

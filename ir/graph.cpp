@@ -111,6 +111,13 @@ void GraphBuilder::set_origin(NodeId id, uint32_t origin) {
   if (g_.origins_[id] == 0) g_.origins_[id] = origin;
 }
 
+void GraphBuilder::allow_donation(NodeId id) {
+  const Node& n = g_.nodes_[id];
+  TJ_CHECK(n.op == Op::Buffer, "allow_donation: node {} is not a buffer", id);
+  if (g_.donatable_.size() <= static_cast<size_t>(n.slot)) g_.donatable_.resize(n.slot + 1, 0);
+  g_.donatable_[n.slot] = 1;
+}
+
 Graph GraphBuilder::finish(std::vector<NodeId> outputs) {
   for (NodeId o : outputs)
     TJ_CHECK(o >= 0 && static_cast<size_t>(o) < g_.nodes_.size(), "output {} out of range", o);
@@ -120,6 +127,8 @@ Graph GraphBuilder::finish(std::vector<NodeId> outputs) {
   for (const Node& n : g_.nodes_) h.add(node_hash(n));
   h.add(g_.outputs_.size());
   for (NodeId o : g_.outputs_) h.add(static_cast<uint64_t>(o));
+  for (size_t s = 0; s < g_.donatable_.size(); ++s)
+    if (g_.donatable_[s]) h.add(static_cast<uint64_t>(s) + 1);
   g_.hash_ = h.get();
   Graph out = std::move(g_);
   g_ = Graph{};

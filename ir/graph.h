@@ -62,6 +62,21 @@ class Graph {
     return static_cast<size_t>(id) < origins_.size() ? origins_[id] : 0;
   }
 
+  /// Whether the buffer in `slot` may be overwritten by this graph's
+  /// outputs: nothing outside the flush can read it any more (the tracer
+  /// decides, GraphBuilder::allow_donation). Part of the hash: a plan writes
+  /// into the buffers it was made for (a loop's iterations donate alike).
+  bool donatable(int32_t slot) const {
+    return static_cast<size_t>(slot) < donatable_.size() && donatable_[slot] != 0;
+  }
+
+  /// The same graph reading other buffers (one per slot, the same views).
+  Graph with_buffers(std::vector<BufferView> buffers) const {
+    Graph c = *this;
+    c.buffers_ = std::move(buffers);
+    return c;
+  }
+
   /// Lets tests break a graph on purpose to check the verifier.
   std::vector<Node>& nodes_for_testing() { return nodes_; }
 
@@ -71,7 +86,8 @@ class Graph {
   std::vector<NodeId> outputs_;
   std::vector<BufferView> buffers_;
   std::vector<ScalarValue> scalars_;
-  std::vector<uint32_t> origins_;  // by node; may be shorter than nodes_
+  std::vector<uint32_t> origins_;   // by node; may be shorter than nodes_
+  std::vector<uint8_t> donatable_;  // by buffer slot; may be shorter than buffers_
   uint64_t hash_ = 0;
 };
 
@@ -105,6 +121,13 @@ class GraphBuilder {
   /// Records where `id` came from (see Graph::origin). A node built from
   /// several places (hash-consed) keeps the first non-zero origin.
   void set_origin(NodeId id, uint32_t origin);
+  /// Marks the buffer of Buffer node `id` as donatable (Graph::donatable).
+  void allow_donation(NodeId id);
+  /// How many buffer slots (distinct views) of `storage` the graph has.
+  size_t views_of(const Storage* storage) const {
+    auto it = buffer_slots_.find(storage);
+    return it == buffer_slots_.end() ? 0 : it->second.size();
+  }
 
   const Node& node(NodeId id) const { return g_.nodes_[id]; }
   size_t size() const { return g_.nodes_.size(); }

@@ -76,6 +76,7 @@ std::string to_string(const Kernel& k) {
     s += fmt::format("  arg{}: {}*\n", i, dtype_name(k.args[i]));
   for (size_t i = 0; i < k.params.size(); ++i)
     s += fmt::format("  param{}: {}\n", i, dtype_name(k.params[i]));
+  for (const auto& [in, out] : k.aliases) s += fmt::format("  arg{} may be arg{}\n", out, in);
   for (size_t i = 0; i < k.accesses.size(); ++i) {
     const Access& a = k.accesses[i];
     s += fmt::format("  acc{}: arg{} {} strides={} offset={}", i, a.arg, dtype_name(a.dtype),

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/op.h"
@@ -122,6 +123,12 @@ struct Kernel {
   std::vector<CheckSite> checks;
   int32_t check_arg = -1;
   TileConfig tile;
+  // Buffer arguments that may be one buffer at run time: (input, output), the
+  // output written into the input's memory when the input is read nowhere
+  // else (sched::PlanBuffer::donor). Printed without restrict. Pointwise
+  // kernels only, where both are accessed at the same element offsets, so
+  // every element is read before it is written.
+  std::vector<std::pair<int32_t, int32_t>> aliases;
   // matmul kernels: accesses 0, 1, 2 are A, B, C over the domain
   // [batch..., M, N, K] (K reduced), computed in `acc` dtype.
   //
@@ -140,6 +147,12 @@ struct Kernel {
     return kind == Kind::scatter || kind == Kind::scan || kind == Kind::sort;
   }
   int64_t reduced_numel() const;
+  /// Whether buffer argument `arg` is one side of an alias pair.
+  bool aliased(int32_t arg) const {
+    for (const auto& [in, out] : aliases)
+      if (in == arg || out == arg) return true;
+    return false;
+  }
 };
 
 inline constexpr int kCheckCellSize = 6;

@@ -6,6 +6,7 @@
 #include <future>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "ir/check.h"
@@ -25,7 +26,7 @@ namespace {
 // ---- counters (reported through tj::stats()) ---------------------------------
 struct JitCounters {
   std::atomic<int64_t> plan_hits{0}, plan_misses{0}, compiled{0}, launched{0}, disk_hits{0},
-      mem_hits{0};
+      mem_hits{0}, donated{0};
   std::atomic<int64_t> compile_us{0};
 };
 JitCounters& counters() {
@@ -161,11 +162,30 @@ PlanCache& plan_cache() {
 std::vector<BufferView> execute(const ir::Graph& g, Device device, std::string* index_error) {
   Backend& be = backend(device);
   std::shared_ptr<const ReadyPlan> rp = plan_cache().get(g, be);
-  int64_t calls = 0;
+  // The hook reads the inputs after the run: it gets copies of those that an
+  // output may be written into.
+  std::optional<ir::Graph> before;
+  if (executed_hook()) {
+    std::vector<BufferView> bufs = g.buffers();
+    bool any = false;
+    for (size_t s = 0; s < bufs.size(); ++s) {
+      if (!g.donatable(static_cast<int32_t>(s))) continue;
+      const Storage& from = *bufs[s].storage;
+      std::vector<char> host(from.bytes);
+      be.copy_to_host(host.data(), from.data, from.bytes);
+      bufs[s].storage = be.alloc(from.bytes);
+      be.copy_from_host(bufs[s].storage->data, host.data(), from.bytes);
+      any = true;
+    }
+    if (any) before = g.with_buffers(std::move(bufs));
+  }
+  int64_t calls = 0, donated = 0;
   std::string bad_index;
-  std::vector<BufferView> out = run_plan(g, rp->plan, *rp->prepared, be, &calls, &bad_index);
+  std::vector<BufferView> out =
+      run_plan(g, rp->plan, *rp->prepared, be, &calls, &bad_index, &donated);
   counters().launched += calls;
-  if (executed_hook()) executed_hook()(g, out);
+  if (donated) counters().donated += donated;
+  if (executed_hook()) executed_hook()(before ? *before : g, out);
   if (!bad_index.empty()) {
     if (!index_error) fail("{}", bad_index);
     *index_error = std::move(bad_index);
@@ -194,6 +214,7 @@ JitStats jit_stats() {
   s.kernels_launched = c.launched.load();
   s.disk_hits = c.disk_hits.load();
   s.mem_hits = c.mem_hits.load();
+  s.buffers_donated = c.donated.load();
   s.compile_ms = static_cast<double>(c.compile_us.load()) / 1000.0;
   return s;
 }
@@ -207,6 +228,7 @@ void reset_jit_stats() {
   c.compile_us = 0;
   c.disk_hits = 0;
   c.mem_hits = 0;
+  c.donated = 0;
 }
 
 }  // namespace tj::jit

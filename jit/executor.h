@@ -25,7 +25,7 @@ std::vector<BufferView> execute(const ir::Graph& g, Device device = Device::cpu(
 
 struct JitStats {
   int64_t plan_hits = 0, plan_misses = 0, kernels_compiled = 0, kernels_launched = 0;
-  int64_t disk_hits = 0, mem_hits = 0;
+  int64_t disk_hits = 0, mem_hits = 0, buffers_donated = 0;
   double compile_ms = 0;
 };
 JitStats jit_stats();
@@ -42,8 +42,10 @@ size_t plans_in_memory();
 void set_new_plan_hook(std::function<void(const sched::Plan&)> hook);
 
 /// Called after every execute() with the graph and its outputs, on the
-/// device (test support: programs_test checks every flush against the
-/// reference evaluator through it). Not thread-safe to change while flushes run.
+/// device (test support: programs_test and the fuzzer check every flush
+/// against the reference evaluator through it). The inputs that an output
+/// was allowed to overwrite are copies taken before the run. Not thread-safe to change while
+/// flushes run.
 void set_executed_hook(std::function<void(const ir::Graph&, const std::vector<BufferView>&)> hook);
 
 }  // namespace tj::jit

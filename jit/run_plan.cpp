@@ -43,6 +43,8 @@ class PlanBuffers final : public RunBuffers {
     }
   }
 
+  int64_t donated() const { return donated_; }
+
   std::vector<BufferView> outputs() {
     std::vector<BufferView> out;
     out.reserve(p_.outputs.size());
@@ -63,8 +65,36 @@ class PlanBuffers final : public RunBuffers {
   void allocate(size_t b) {
     const sched::PlanBuffer& pb = p_.buffers[b];
     TJ_CHECK(pb.kind != sched::PlanBuffer::Kind::input, "input buffer {} is not bound", b);
-    store_[b] = be_.alloc(static_cast<size_t>(pb.numel * dtype_size(pb.dtype)));
+    const size_t bytes = static_cast<size_t>(pb.numel * dtype_size(pb.dtype));
+    if (pb.donor >= 0) {
+      // The input's memory, when this flush may overwrite it and the view is
+      // the start of its storage, dense, of the same size.
+      const sched::PlanBuffer& d = p_.buffers[pb.donor];
+      const BufferView& in = g_.buffers()[d.slot];
+      if (g_.donatable(d.slot) && in.offset == 0 && in.contiguous() && in.dtype == pb.dtype &&
+          in.numel() == pb.numel && in.storage->bytes >= bytes && others_done(in, b)) {
+        store_[b] = in.storage;
+        base_[b] = in.storage->data;
+        ++donated_;
+        return;
+      }
+    }
+    store_[b] = be_.alloc(bytes);
     base_[b] = store_[b]->data;
+  }
+
+  /// Whether every other view of `in`'s memory is last read before the step
+  /// that writes buffer `b` (its first use).
+  bool others_done(const BufferView& in, size_t b) const {
+    const int writer = p_.buffers[b].first_use;
+    for (size_t i = 0; i < p_.buffers.size(); ++i) {
+      const sched::PlanBuffer& q = p_.buffers[i];
+      if (q.kind == sched::PlanBuffer::Kind::input &&
+          static_cast<int32_t>(i) != p_.buffers[b].donor &&
+          g_.buffers()[q.slot].storage == in.storage && q.last_use >= writer)
+        return false;
+    }
+    return true;
   }
 
   const ir::Graph& g_;
@@ -72,13 +102,14 @@ class PlanBuffers final : public RunBuffers {
   Backend& be_;
   std::vector<std::shared_ptr<Storage>> store_;
   std::vector<void*> base_;
+  int64_t donated_ = 0;
 };
 
 }  // namespace
 
 std::vector<BufferView> run_plan(const ir::Graph& g, const sched::Plan& p,
                                  const PreparedPlan& prepared, Backend& backend, int64_t* calls,
-                                 std::string* index_error) {
+                                 std::string* index_error, int64_t* donated) {
   std::shared_ptr<void> run = backend.begin_run();
   PlanBuffers buffers(g, p, backend);
   int64_t queued = 0;
@@ -91,6 +122,7 @@ std::vector<BufferView> run_plan(const ir::Graph& g, const sched::Plan& p,
     s += l.steps;
   }
   if (calls) *calls = queued;
+  if (donated) *donated = buffers.donated();
   std::vector<BufferView> out = buffers.outputs();
   if (p.check_buffer >= 0) {
     int64_t cell[ir::kCheckCellSize] = {};

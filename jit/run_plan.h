@@ -22,8 +22,12 @@ namespace tj::jit {
 /// check cell: an out-of-range index is put in `index_error` (when given;
 /// the outputs are complete, with 0 where the index was bad) or thrown as
 /// a tj::Error.
+/// `donated`: how many outputs and temporaries were written into the memory
+/// of an input the graph allows it for (ir::Graph::donatable,
+/// sched::PlanBuffer::donor).
 std::vector<BufferView> run_plan(const ir::Graph& g, const sched::Plan& p,
                                  const PreparedPlan& prepared, Backend& backend,
-                                 int64_t* calls = nullptr, std::string* index_error = nullptr);
+                                 int64_t* calls = nullptr, std::string* index_error = nullptr,
+                                 int64_t* donated = nullptr);
 
 }  // namespace tj::jit

@@ -42,6 +42,7 @@ struct Buffers {
     b.slot = slot;
     b.node = n;
     b.dtype = g.node(n).dtype;
+    b.numel = shape_numel(g.node(n).shape);
     list.push_back(b);
     return by_input_slot[slot] = static_cast<int32_t>(list.size() - 1);
   }

@@ -5,6 +5,7 @@
 #include "ir/kernel.h"
 #include "ir/print.h"
 #include "scheduler/coalesce.h"
+#include "scheduler/donate.h"
 #include "scheduler/fuse.h"
 #include "scheduler/lower.h"
 #include "scheduler/name_kernel.h"
@@ -59,6 +60,7 @@ Plan make_plan(const ir::Graph& g, const Target& target, const PassDump& dump) {
   after("lower", [&] { return kernels_text(plan); });
   for (ir::Kernel& k : plan.kernels) coalesce(k);
   after("coalesce", [&] { return kernels_text(plan); });
+  choose_donors(plan, g);
   for (ir::Kernel& k : plan.kernels) k.tile = choose_tile(k, target);
   for (ir::Kernel& k : plan.kernels) k.name = kernel_name(k);
   merge_same_kernels(plan);  // kernels that became identical once coalesced and tiled

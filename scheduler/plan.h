@@ -28,6 +28,9 @@ struct PlanBuffer {
   DType dtype = DType::f32;
   int64_t numel = 0;
   int first_use = -1, last_use = -1;  // steps (temps)
+  // output/temp: the input buffer whose memory it may be written into
+  // (scheduler/donate.h), -1 for none
+  int32_t donor = -1;
 };
 
 struct Step {

@@ -8,6 +8,7 @@
 #include "jit/executor.h"
 #include "jit/kernel_cache.h"
 #include "test_util.h"
+#include "tilejit/optim.h"
 #include "trace/trace.h"
 
 namespace tj {
@@ -73,6 +74,80 @@ TEST_F(TraceTest, DeadTensorsAreNotComputed) {
 
 /// tj::memory_stats(Device::cpu()) follows the host allocator: a live
 /// tensor's bytes are allocated, its temporaries count toward the peak only.
+/// A buffer no handle can read any more, whose readers are all in the flush,
+/// takes the output of its last reader (no new memory); a buffer anything
+/// else can still read keeps its values.
+TEST_F(TraceTest, OutputsAreWrittenIntoBuffersNothingElseReads) {
+  ConfigGuard g;
+  g->lazy = true;
+  std::vector<float> av(4096);
+  for (size_t i = 0; i < av.size(); ++i) av[i] = static_cast<float>(i) * 0.5f;
+  std::vector<double> twice;
+  for (float v : av) twice.push_back(v * 2.0 + 1.0);
+  {
+    Tensor a = from_vector(av);
+    Tensor b = a * 2.0 + 1.0;
+    a = Tensor();  // the only handle
+    reset_stats();
+    sync();
+    EXPECT_EQ(stats().buffers_donated, 1);
+    EXPECT_TRUE(all_close(b, twice));
+  }
+  {
+    Tensor a = from_vector(av);
+    Tensor b = a * 2.0 + 1.0;
+    reset_stats();
+    sync();  // `a` can still be read
+    EXPECT_EQ(stats().buffers_donated, 0);
+    EXPECT_TRUE(all_close(b, twice));
+    EXPECT_EQ(a.to_vector<float>(), av);
+  }
+  {
+    // Two views of one buffer, read by two kernels: whichever runs last may
+    // write into it, after the other has read it.
+    Tensor a = from_vector(av);
+    Tensor rows = a.reshape({64, 64}).sum({1});
+    Tensor b = a * 2.0 + 1.0;
+    a = Tensor();
+    sync();
+    EXPECT_TRUE(all_close(b, twice));
+    std::vector<double> want(64, 0.0);
+    for (size_t i = 0; i < av.size(); ++i) want[i / 64] += av[i];
+    EXPECT_TRUE(all_close(rows, want, 1e-6, 1e-3));
+  }
+  {
+    // A reader recorded by another thread, not in this flush: no donation.
+    Tensor a = from_vector(av);
+    Tensor other;
+    std::thread t([&] { other = a + 5.0; });
+    t.join();
+    Tensor b = a * 2.0 + 1.0;
+    a = Tensor();
+    reset_stats();
+    b.eval();
+    EXPECT_EQ(stats().buffers_donated, 0);
+    EXPECT_TRUE(all_close(b, twice));
+    std::vector<double> plus5;
+    for (float v : av) plus5.push_back(v + 5.0);
+    EXPECT_TRUE(all_close(other, plus5));
+  }
+  {
+    // A parameter updated in place: its old value's memory holds the new one.
+    Tensor w = from_vector(av).requires_grad_();
+    Tensor keep = w;
+    (w * w).sum().backward();
+    optim::SGD opt({w}, optim::SGDOptions(0.25));
+    reset_stats();
+    opt.step();  // w - 0.25 * 2w = w / 2
+    sync();
+    EXPECT_GE(stats().buffers_donated, 1);
+    std::vector<double> half;
+    for (float v : av) half.push_back(v * 0.5);
+    EXPECT_TRUE(all_close(keep, half));
+    EXPECT_TRUE(all_close(w, half));
+  }
+}
+
 TEST_F(TraceTest, HostMemoryStatsFollowLiveTensorsAndThePeak) {
   const int64_t n = 1 << 18;  // 1 MiB of f32
   const MemoryStats before = memory_stats();

@@ -423,6 +423,13 @@ bool in_use(const TensorImpl& impl) {
   return m->current.get() == &impl;
 }
 
+bool superseded(const TensorImpl& impl) {
+  Meta* m = impl.autograd.get();
+  if (!m) return false;
+  std::lock_guard lock(m->mu);
+  return m->current && m->current.get() != &impl;
+}
+
 void attach(TensorImpl& impl, std::shared_ptr<Meta> m) {
   m->handles.fetch_add(impl.handles.load());
   impl.autograd = std::move(m);

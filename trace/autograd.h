@@ -50,6 +50,9 @@ void attach(TensorImpl& impl, std::shared_ptr<Meta> m);
 /// value of a parameter updated in place, a handle of an older version. A
 /// flush computes exactly the pending values that are in use.
 bool in_use(const TensorImpl& impl);
+/// Whether `impl` is an older version of a parameter updated in place
+/// (rebind): its handles read the newest value, never this one.
+bool superseded(const TensorImpl& impl);
 
 struct Node {
   ir::Op op = ir::Op::Copy;

@@ -56,15 +56,17 @@ Stats stats() {
   s.compile_ms = j.compile_ms;
   s.cache_disk_hits = j.disk_hits;
   s.cache_mem_hits = j.mem_hits;
+  s.buffers_donated = j.buffers_donated;
   return s;
 }
 
 std::string stats_line(const Stats& s) {
   return fmt::format(
       "tilejit stats: flushes={} plan_hits={} kernels_compiled={} kernels_launched={} "
-      "cache_mem_hits={} cache_disk_hits={} compile_ms={:.1f} plan_misses={} ops_traced={}",
+      "cache_mem_hits={} cache_disk_hits={} compile_ms={:.1f} plan_misses={} ops_traced={} "
+      "buffers_donated={}",
       s.flushes, s.plan_hits, s.kernels_compiled, s.kernels_launched, s.cache_mem_hits,
-      s.cache_disk_hits, s.compile_ms, s.plan_misses, s.ops_traced);
+      s.cache_disk_hits, s.compile_ms, s.plan_misses, s.ops_traced, s.buffers_donated);
 }
 
 void reset_stats() {

@@ -3,7 +3,12 @@
 namespace tj::trace {
 
 TensorImpl::~TensorImpl() {
-  if (!inputs.empty()) release_inputs(std::move(inputs));
+  if (!inputs.empty()) drop_inputs(std::move(inputs));
+}
+
+void drop_inputs(std::vector<TensorImpl::Ptr>&& in) {
+  for (const auto& p : in) p->pending_readers.fetch_sub(1, std::memory_order_relaxed);
+  release_inputs(std::move(in));
 }
 
 void release_inputs(std::vector<TensorImpl::Ptr>&& in) {

@@ -44,6 +44,13 @@ struct TensorImpl {
   std::atomic<int32_t> handles{0};
   std::mutex mu;
 
+  // Donation (scheduler/donate.h): how many pending impls hold this one in
+  // their `inputs` (counted by record() and drop_inputs()), and how many
+  // flushes are reading its value now (-1: a flush is writing an output into
+  // its memory; flushes that reach it wait, then find its readers computed).
+  std::atomic<int32_t> pending_readers{0};
+  std::atomic<int32_t> flush_readers{0};
+
   // Autograd (trace/autograd.h): null for a tensor that never required grad.
   // Set when the impl is made; a leaf's may be set later by requires_grad_().
   std::shared_ptr<autograd::Meta> autograd;
@@ -55,6 +62,9 @@ struct TensorImpl {
 
   bool is_ready() const { return ready.load(std::memory_order_acquire); }
 };
+
+/// Releases a pending impl's inputs (uncounting it as their reader).
+void drop_inputs(std::vector<TensorImpl::Ptr>&& in);
 
 /// A ready impl holding `view`.
 TensorImpl::Ptr make_ready(BufferView view, Device device);

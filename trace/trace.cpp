@@ -1,6 +1,8 @@
 #include "trace/trace.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -56,6 +58,59 @@ void check_device(const Device& d, std::string_view op) {
 
 namespace {
 
+/// Thrown by a graph build that reached a buffer another flush is writing
+/// into (TensorImpl::flush_readers == -1): the build starts again once that
+/// flush is done, when the pending values that read the buffer are computed.
+struct BufferTaken {
+  TensorImpl::Ptr impl;
+};
+
+/// The ready leaves a flush reads, counted in their flush_readers while it
+/// runs; those whose memory it takes for an output hold -1 instead.
+class LeafReaders {
+ public:
+  LeafReaders() = default;
+  LeafReaders(const LeafReaders&) = delete;
+  LeafReaders& operator=(const LeafReaders&) = delete;
+  ~LeafReaders() {
+    for (size_t i = 0; i < leaves_.size(); ++i)
+      if (taken_[i])
+        leaves_[i]->flush_readers.store(0, std::memory_order_release);
+      else
+        leaves_[i]->flush_readers.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  /// Counts this flush as a reader of `p`; throws BufferTaken when another
+  /// flush is writing into it.
+  void add(const TensorImpl::Ptr& p) {
+    int32_t n = p->flush_readers.load(std::memory_order_acquire);
+    do {
+      if (n < 0) throw BufferTaken{p};
+    } while (!p->flush_readers.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
+    leaves_.push_back(p);
+    taken_.push_back(false);
+  }
+  /// Takes the memory of leaf `i` when this flush is its only reader.
+  bool take(size_t i) {
+    int32_t one = 1;
+    if (!leaves_[i]->flush_readers.compare_exchange_strong(one, -1, std::memory_order_acq_rel))
+      return false;
+    taken_[i] = true;
+    return true;
+  }
+  const std::vector<TensorImpl::Ptr>& leaves() const { return leaves_; }
+
+ private:
+  std::vector<TensorImpl::Ptr> leaves_;
+  std::vector<bool> taken_;
+};
+
+/// Whether no tensor handle can read `p`'s value any more: none reaches it
+/// (the newest value of a parameter is reached by the handles of its older
+/// versions), or it is an older version (its handles read the newest).
+bool unreachable(const TensorImpl& p) { return !autograd::in_use(p) || autograd::superseded(p); }
+
+void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason);
+
 /// Builds the graph that computes `roots` (and every pending impl reached
 /// that a handle holds), executes it and stores the results.
 void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) {
@@ -70,14 +125,31 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
     materialize(rest, reason);
     return;
   }
-  JitScope jit_scope;  // this thread's configuration, for everything below
+  for (;;) {
+    try {
+      materialize_once(roots, reason);
+      return;
+    } catch (const BufferTaken& t) {
+      while (t.impl->flush_readers.load(std::memory_order_acquire) < 0)
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+}
+
+void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) {
+  const Device device = roots.empty() ? Device::cpu() : roots[0]->device;
+  std::vector<TensorImpl::Ptr> pending_roots;
+  for (const auto& r : roots)
+    if (!r->is_ready()) pending_roots.push_back(r);
+  if (pending_roots.empty()) return;  // computed by the flush this one waited for
+  JitScope jit_scope;                 // this thread's configuration, for everything below
   const bool locate = locating();
   ir::GraphBuilder b;
   std::unordered_map<TensorImpl*, ir::NodeId> ids;
   std::vector<TensorImpl::Ptr> outs;
   std::vector<ir::NodeId> out_ids;
   std::unordered_set<TensorImpl*> root_set;
-  for (const auto& r : roots) root_set.insert(r.get());
+  for (const auto& r : pending_roots) root_set.insert(r.get());
 
   // Iterative post-order walk: deep chains must not overflow the stack.
   struct Frame {
@@ -87,6 +159,8 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
     bool leaf = false;
   };
   std::vector<Frame> stack;
+  LeafReaders readers;
+  std::unordered_map<TensorImpl*, int32_t> reads;  // ready leaf -> pending impls reading it here
   auto push = [&](const TensorImpl::Ptr& p) {
     Frame f;
     f.impl = p;
@@ -97,7 +171,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
       f.inputs = p->inputs;
     stack.push_back(std::move(f));
   };
-  for (const auto& r : roots) {
+  for (const auto& r : pending_roots) {
     if (ids.count(r.get())) continue;
     push(r);
     while (!stack.empty()) {
@@ -110,6 +184,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
       TensorImpl* p = f.impl.get();
       ir::NodeId id;
       if (f.leaf && p->is_ready()) {
+        readers.add(f.impl);
         id = b.buffer(p->value);
       } else if (f.leaf) {
         // Never merged by value: a C++ scalar is a run-time argument, and two
@@ -119,7 +194,10 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
       } else {
         std::vector<ir::NodeId> in_ids;
         in_ids.reserve(f.inputs.size());
-        for (const auto& in : f.inputs) in_ids.push_back(ids.at(in.get()));
+        for (const auto& in : f.inputs) {
+          in_ids.push_back(ids.at(in.get()));
+          if (in->is_ready()) ++reads[in.get()];
+        }
         id = b.add(p->op, in_ids, {.attrs = p->attrs, .dtype = p->dtype, .shape = p->shape});
         if (locate) b.set_origin(id, obs::origin_of(p));  // for dumps and traces
         bool is_root = root_set.count(p) != 0;
@@ -134,6 +212,36 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
   }
   if (outs.empty()) return;
 
+  // Buffers nothing outside this flush can read any more: this graph holds
+  // every pending reader, no handle reaches them, no other flush reads them
+  // and no other tensor shares their memory. Outputs may be written there.
+  // Several views of one memory (a parameter and its transpose) must all
+  // qualify; the plan runner then checks that the views other than the
+  // donor are read only before the output is written.
+  if (!observer()) {  // an observer keeps the graph, inputs included
+    const auto& leaves = readers.leaves();
+    std::unordered_map<const Storage*, std::vector<size_t>> by_storage;
+    for (size_t i = 0; i < leaves.size(); ++i)
+      by_storage[leaves[i]->value.storage.get()].push_back(i);
+    for (auto& [storage, at] : by_storage) {
+      bool ok = true;
+      for (size_t i : at) {
+        TensorImpl& p = *leaves[i];
+        auto it = reads.find(&p);
+        ok = ok && it != reads.end() &&
+             it->second == p.pending_readers.load(std::memory_order_acquire) && unreachable(p);
+      }
+      // Referenced by these impls' views and the graph's, nothing else.
+      const long refs = static_cast<long>(at.size() + b.views_of(storage));
+      if (!ok || leaves[at[0]]->value.storage.use_count() != refs) continue;
+      for (size_t i : at) ok = ok && readers.take(i);
+      if (!ok) continue;
+      for (size_t i : at) {
+        const BufferView& v = leaves[i]->value;
+        if (v.offset == 0 && v.contiguous()) b.allow_donation(ids.at(leaves[i].get()));
+      }
+    }
+  }
   ir::Graph g = b.finish(out_ids);
   if (log_enabled(LogLevel::debug))
     log(LogLevel::debug, "flush ({}): {}", flush_reason_name(reason), ir::to_string(g));
@@ -152,6 +260,7 @@ void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) 
       impl.value = std::move(results[k]);
       dropped = std::move(impl.inputs);
       impl.inputs.clear();
+      for (const auto& p : dropped) p->pending_readers.fetch_sub(1, std::memory_order_relaxed);
       impl.attrs.clear();
       impl.ready.store(true, std::memory_order_release);
     }
@@ -202,6 +311,7 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
   impl->device = device;
   impl->op = op;
   impl->attrs = std::move(args.attrs);
+  for (const TensorImpl::Ptr& p : in) p->pending_readers.fetch_add(1, std::memory_order_relaxed);
   impl->inputs = in;
   count_op();
   if (locating()) obs::note_origin(impl);  // where the user called the op

@@ -112,6 +112,9 @@ struct Stats {
   int64_t cache_disk_hits = 0;   // kernels loaded from the on-disk cache
   int64_t kernels_launched = 0;  // kernel launches, GEMM calls included
   double compile_ms = 0;         // time spent in compilers
+  // outputs written into the memory of an input nothing else could read any
+  // more (the old value of `p -= lr * g`, a replaced optimizer moment)
+  int64_t buffers_donated = 0;
 };
 
 Stats stats();

@@ -36,7 +36,8 @@ class KernelPrinter : public BodyPrinter {
         k_.name);
     for (size_t i = 0; i < k_.args.size(); ++i) {
       const char* st = storage_type(k_.args[i]);
-      out_ += fmt::format("  {0}* __restrict a{1} = ({0}*)args[{1}];\n", st, i);
+      out_ += fmt::format("  {0}*{2} a{1} = ({0}*)args[{1}];\n", st, i,
+                          k_.aliased(static_cast<int32_t>(i)) ? "" : " __restrict");
     }
     out_ += "  (void)fp; (void)ip;\n";
     // Out-of-range gather indices: reductions over the program (vectorizable),

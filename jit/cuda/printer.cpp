@@ -224,8 +224,8 @@ class CudaPrinter : public BodyPrinter {
     if (k_.check_arg >= 0) written[k_.check_arg] = true;
     std::string params, names;
     for (size_t i = 0; i < k_.args.size(); ++i) {
-      params += fmt::format("{}{}* __restrict__ a{}, ", written[i] ? "" : "const ",
-                            storage_type(k_.args[i]), i);
+      params += fmt::format("{}{}*{} a{}, ", written[i] ? "" : "const ", storage_type(k_.args[i]),
+                            k_.aliased(static_cast<int32_t>(i)) ? "" : " __restrict__", i);
       names += fmt::format("a{}, ", i);
     }
     params += fmt::format("const {}_p& p", k_.name);
