@@ -6,21 +6,6 @@
 
 namespace tj::sched {
 
-namespace {
-
-/// The row-major strides of `domain`.
-Strides row_major_strides(const Shape& domain) {
-  Strides s(domain.size());
-  int64_t st = 1;
-  for (size_t d = domain.size(); d-- > 0;) {
-    s[d] = st;
-    st *= domain[d];
-  }
-  return s;
-}
-
-}  // namespace
-
 void choose_donors(Plan& p, const ir::Graph& g) {
   std::vector<bool> taken(p.buffers.size(), false);  // inputs already donated
   for (size_t si = 0; si < p.steps.size(); ++si) {
@@ -38,7 +23,7 @@ void choose_donors(Plan& p, const ir::Graph& g) {
         continue;
     }
     const int64_t n = k.kept_numel();
-    const Strides dense = row_major_strides(k.domain);
+    const Strides dense = contiguous_strides(k.domain);
     for (size_t store_at = 0; store_at < k.body.size(); ++store_at) {
       const ir::KInstr& in = k.body[store_at];
       if (in.kop != ir::KOp::Store) continue;

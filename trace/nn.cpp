@@ -2,9 +2,6 @@
 #include "tilejit/nn.h"
 
 #include <cmath>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "ir/check.h"
 #include "ir/shape.h"

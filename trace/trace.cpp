@@ -260,11 +260,10 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
       impl.value = std::move(results[k]);
       dropped = std::move(impl.inputs);
       impl.inputs.clear();
-      for (const auto& p : dropped) p->pending_readers.fetch_sub(1, std::memory_order_relaxed);
       impl.attrs.clear();
       impl.ready.store(true, std::memory_order_release);
     }
-    release_inputs(std::move(dropped));
+    drop_inputs(std::move(dropped));
   }
   if (!index_error.empty()) fail("{}", index_error);
 }
