@@ -9,10 +9,21 @@ namespace tj::ir {
 
 namespace {
 
-uint64_t node_hash(const Node& n) {
+/// With `sizes` false, only the rank of the node's shape (Graph::shape_class),
+/// and of a buffer whose strides are contiguous for its shape, that they are
+/// (a contiguous input's strides change with its sizes).
+uint64_t node_hash(const Node& n, bool sizes = true) {
   Hasher h;
-  h.add(static_cast<uint64_t>(n.op)).add(static_cast<uint64_t>(n.dtype)).add(n.shape);
-  h.add(n.attrs).add(static_cast<uint64_t>(static_cast<int64_t>(n.slot)));
+  h.add(static_cast<uint64_t>(n.op)).add(static_cast<uint64_t>(n.dtype));
+  if (sizes)
+    h.add(n.shape);
+  else
+    h.add(n.shape.size());
+  if (!sizes && n.op == Op::Buffer && n.attrs == contiguous_strides(n.shape))
+    h.add(uint64_t{0x636f6e746967ull});  // "contig"
+  else
+    h.add(n.attrs);
+  h.add(static_cast<uint64_t>(static_cast<int64_t>(n.slot)));
   h.add(n.inputs.size());
   for (NodeId i : n.inputs) h.add(static_cast<uint64_t>(i));
   return h.get();
@@ -118,18 +129,22 @@ void GraphBuilder::allow_donation(NodeId id) {
   g_.donatable_[n.slot] = 1;
 }
 
+uint64_t Graph::structure_hash(bool sizes) const {
+  Hasher h;
+  h.add(nodes_.size());
+  for (const Node& n : nodes_) h.add(node_hash(n, sizes));
+  h.add(outputs_.size());
+  for (NodeId o : outputs_) h.add(static_cast<uint64_t>(o));
+  for (size_t s = 0; s < donatable_.size(); ++s)
+    if (donatable_[s]) h.add(static_cast<uint64_t>(s) + 1);
+  return h.get();
+}
+
 Graph GraphBuilder::finish(std::vector<NodeId> outputs) {
   for (NodeId o : outputs)
     TJ_CHECK(o >= 0 && static_cast<size_t>(o) < g_.nodes_.size(), "output {} out of range", o);
   g_.outputs_ = std::move(outputs);
-  Hasher h;
-  h.add(g_.nodes_.size());
-  for (const Node& n : g_.nodes_) h.add(node_hash(n));
-  h.add(g_.outputs_.size());
-  for (NodeId o : g_.outputs_) h.add(static_cast<uint64_t>(o));
-  for (size_t s = 0; s < g_.donatable_.size(); ++s)
-    if (g_.donatable_[s]) h.add(static_cast<uint64_t>(s) + 1);
-  g_.hash_ = h.get();
+  g_.hash_ = g_.structure_hash(/*sizes=*/true);
   Graph out = std::move(g_);
   g_ = Graph{};
   interned_.clear();

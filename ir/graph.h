@@ -54,6 +54,11 @@ class Graph {
   /// Structural hash: ops, dtypes, shapes, attributes, wiring, which leaf is
   /// which input and which nodes are outputs — not data values.
   uint64_t hash() const { return hash_; }
+  /// The structural hash without sizes (ranks, attributes and the strides of
+  /// inputs that are not contiguous kept): equal for graphs that differ only
+  /// in their sizes (scheduler/dynamic.h).
+  /// Computed on each call.
+  uint64_t shape_class() const { return structure_hash(/*sizes=*/false) ^ 0x5a17e5; }
   /// Where a node came from, for diagnostics: an opaque non-zero id that the
   /// tracer handed to GraphBuilder::set_origin (jit/observe/observe.h turns it into
   /// the user's source location), 0 when unknown. Not part of the structure:
@@ -82,6 +87,7 @@ class Graph {
 
  private:
   friend class GraphBuilder;
+  uint64_t structure_hash(bool sizes) const;
   std::vector<Node> nodes_;
   std::vector<NodeId> outputs_;
   std::vector<BufferView> buffers_;

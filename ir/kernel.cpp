@@ -1,6 +1,7 @@
 #include "ir/kernel.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ir/check.h"
 
@@ -63,10 +64,11 @@ std::string to_string(const Kernel& k) {
                      : k.kind == Kernel::Kind::sort    ? "sort"
                      : k.kind == Kernel::Kind::conv    ? "conv"
                                                        : "matmul";
+  const std::string domain = domain_string(k, true);
   std::string s =
       fmt::format("kernel {} ({}): domain {} reduced {} tile(block={}, rows={}, vec={}{})\n",
-                  k.name, kind, shape_str(k.domain), k.reduced, k.tile.block, k.tile.rows,
-                  k.tile.vector_width, k.tile.persistent ? ", persistent" : "");
+                  k.name, kind, domain, k.reduced, k.tile.block, k.tile.rows, k.tile.vector_width,
+                  k.tile.persistent ? ", persistent" : "");
   s += fmt::format("  fuses: {}\n", k.summary);
   if (!k.conv.empty())
     s += fmt::format("  conv: stride={}x{} pad={}x{} dilation={}x{} groups={} input={}x{}\n",
@@ -79,8 +81,17 @@ std::string to_string(const Kernel& k) {
   for (const auto& [in, out] : k.aliases) s += fmt::format("  arg{} may be arg{}\n", out, in);
   for (size_t i = 0; i < k.accesses.size(); ++i) {
     const Access& a = k.accesses[i];
-    s += fmt::format("  acc{}: arg{} {} strides={} offset={}", i, a.arg, dtype_name(a.dtype),
-                     shape_str(a.strides), a.offset);
+    if (a.symbolic) {  // symbols as s=<value>
+      std::vector<std::string> st;
+      for (size_t d = 0; d < a.strides.size(); ++d)
+        st.push_back(a.symbolic_stride(d) ? fmt::format("s={}", a.strides[d])
+                                          : std::to_string(a.strides[d]));
+      s += fmt::format("  acc{}: arg{} {} strides=[{}] offset={}{}", i, a.arg, dtype_name(a.dtype),
+                       fmt::join(st, ", "), a.symbolic_offset() ? "s=" : "", a.offset);
+    } else {
+      s += fmt::format("  acc{}: arg{} {} strides={} offset={}", i, a.arg, dtype_name(a.dtype),
+                       shape_str(a.strides), a.offset);
+    }
     if (a.gather_size >= 0)
       s += fmt::format(" + index * {} (size {}{})", a.gather_stride, a.gather_size,
                        a.gather_wrap ? ", wrap" : "");
@@ -106,7 +117,43 @@ std::string to_string(const Kernel& k) {
   return s;
 }
 
+std::string domain_string(const Kernel& k, bool instance) {
+  if (!k.dynamic) return shape_str(k.domain);
+  std::vector<std::string> dims, sizes;
+  for (size_t d = 0; d < k.domain.size(); ++d) {
+    if (!k.symbolic(d)) {
+      dims.push_back(std::to_string(k.domain[d]));
+      continue;
+    }
+    const std::string name = fmt::format("s{}", sizes.size());
+    dims.push_back(name);
+    sizes.push_back(fmt::format("{}={}", name, k.domain[d]));
+  }
+  std::string s = fmt::format("[{}]", fmt::join(dims, ", "));
+  if (instance) s += fmt::format(" ({})", fmt::join(sizes, ", "));
+  return s;
+}
+
+std::string identity_string(const Kernel& k) {
+  Kernel c = k;
+  c.name.clear();
+  if (c.has_symbols()) {
+    for_each_symbol(c, [](int64_t& v) { v = 0; });
+    c.tile.block = c.tile.rows = 0;
+  }
+  return to_string(c);
+}
+
 void verify(const Kernel& k) {
+  TJ_CHECK(!k.dynamic || (k.domain.size() <= 31 && (k.dynamic >> k.domain.size()) == 0),
+           "{}: a symbolic dim past the domain", k.name);
+  TJ_CHECK(k.kind != Kernel::Kind::conv || (k.dynamic & ~1u) == 0,
+           "{}: a conv kernel's only symbolic dim is its batch", k.name);
+  for (const Access& a : k.accesses)
+    TJ_CHECK(!a.symbolic || (k.domain.size() <= 31 &&
+                             (a.symbolic & ~(1u << Access::kOffsetBit)) >> k.domain.size() == 0 &&
+                             k.kind != Kernel::Kind::conv),
+             "{}: a symbolic stride past the domain, or in a conv kernel", k.name);
   TJ_CHECK(k.reduced >= 0 && static_cast<size_t>(k.reduced) <= k.domain.size(), "{}", k.name);
   for (const Access& a : k.accesses) {
     TJ_CHECK(a.strides.size() == k.domain.size(), "{}: access with {} strides for a {}-d domain",

@@ -38,6 +38,12 @@ struct Access {
   int64_t gather_stride = 0;
   int64_t gather_size = -1;  // -1: not a gather access
   bool gather_wrap = false;
+  // Dynamic kernels (Kernel::dynamic): bit d set, strides[d] is read at
+  // launch; bit kOffsetBit, the offset. The fields hold the instance's values.
+  uint32_t symbolic = 0;
+  static constexpr int kOffsetBit = 31;
+  bool symbolic_stride(size_t d) const { return d < 31 && ((symbolic >> d) & 1u) != 0; }
+  bool symbolic_offset() const { return ((symbolic >> kOffsetBit) & 1u) != 0; }
 };
 
 enum class KOp : uint8_t {
@@ -111,6 +117,13 @@ struct Kernel {
   std::string summary;  // the fused graph ops, e.g. "max, sub, exp, sum, div"
   Shape domain;         // kept dims, then `reduced` reduced dims
   int reduced = 0;
+  // Bit d set: domain[d] is a symbol bound at launch, as are the accesses'
+  // strides and offsets marked Access::symbolic. The printed source reads
+  // the symbols' values from the kernel's arguments (after the scalar
+  // parameters, in for_each_symbol's order), so one compiled kernel serves
+  // every value of them (scheduler/dynamic.h). The fields hold the values of
+  // this plan's instance.
+  uint32_t dynamic = 0;
   std::vector<DType> args;    // buffer arguments
   std::vector<DType> params;  // scalar arguments
   std::vector<Access> accesses;
@@ -147,6 +160,14 @@ struct Kernel {
     return kind == Kind::scatter || kind == Kind::scan || kind == Kind::sort;
   }
   int64_t reduced_numel() const;
+  bool symbolic(size_t d) const { return d < 31 && ((dynamic >> d) & 1u) != 0; }
+  /// Any size, stride or offset is bound at launch.
+  bool has_symbols() const {
+    if (dynamic) return true;
+    for (const Access& a : accesses)
+      if (a.symbolic) return true;
+    return false;
+  }
   /// Whether buffer argument `arg` is one side of an alias pair.
   bool aliased(int32_t arg) const {
     for (const auto& [in, out] : aliases)
@@ -157,8 +178,32 @@ struct Kernel {
 
 inline constexpr int kCheckCellSize = 6;
 
-/// Readable text of a kernel (used in logs, dumps and tests).
+/// Readable text of a kernel (used in logs, dumps and tests). A dynamic
+/// kernel's domain reads [s0, 256] (its symbolic dims named s0, s1, ... in
+/// order), the instance's sizes beside it.
 std::string to_string(const Kernel& k);
+/// The domain as to_string prints it; with `instance`, the symbols' sizes too.
+std::string domain_string(const Kernel& k, bool instance);
+
+/// Calls f(value) for each value of `k` bound at launch, in the order of the
+/// kernel's arguments: the symbolic domain dims, then each access's symbolic
+/// strides (in dim order) and its offset if symbolic.
+template <class K, class F>
+void for_each_symbol(K& k, F&& f) {
+  for (size_t d = 0; d < k.domain.size(); ++d)
+    if (k.symbolic(d)) f(k.domain[d]);
+  for (auto& a : k.accesses) {
+    if (!a.symbolic) continue;
+    for (size_t d = 0; d < a.strides.size(); ++d)
+      if (a.symbolic_stride(d)) f(a.strides[d]);
+    if (a.symbolic_offset()) f(a.offset);
+  }
+}
+
+/// The text a kernel's name is the hash of: to_string without the name and,
+/// for a dynamic kernel, without what depends on the symbol's value (its
+/// size and the launch's tile of rows or elements).
+std::string identity_string(const Kernel& k);
 
 /// Checks a kernel's invariants (operands defined before use, accesses have
 /// one stride per domain dim, row-level values never depend on element-level

@@ -15,7 +15,7 @@ constexpr std::string_view kUnitRef = "tilejit unit ";
 std::string signature_of(const ir::Kernel& k) {
   std::string dts;
   for (DType t : k.args) dts += std::string(dts.empty() ? "" : ",") + std::string(dtype_name(t));
-  return fmt::format("{} over {}", dts, shape_str(k.domain));
+  return fmt::format("{} over {}", dts, ir::domain_string(k, /*instance=*/false));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "jit/observe/observe.h"
 #include "jit/options.h"
 #include "jit/run_plan.h"
+#include "scheduler/dynamic.h"
 #include "scheduler/make_plan.h"
 
 namespace tj::jit {
@@ -26,7 +27,7 @@ namespace {
 // ---- counters (reported through tj::stats()) ---------------------------------
 struct JitCounters {
   std::atomic<int64_t> plan_hits{0}, plan_misses{0}, compiled{0}, launched{0}, disk_hits{0},
-      mem_hits{0}, donated{0};
+      mem_hits{0}, donated{0}, dynamic_compiles{0}, dynamic_hits{0};
   std::atomic<int64_t> compile_us{0};
 };
 JitCounters& counters() {
@@ -53,6 +54,8 @@ struct ReadyPlan {
 /// Plans are cached per graph structure and backend: the same program on
 /// the CPU and on a GPU gets two plans (different targets, kernels, code).
 uint64_t plan_key(uint64_t graph_hash, const Backend& be) {
+  // TILEJIT_DYNAMIC=static never runs an instance of a dynamic plan.
+  if (!options().dynamic) graph_hash = Hasher().add(graph_hash).add("static sizes").get();
   // A CPU plan prepared without oneDNN runs generated kernels where one
   // prepared with it calls the library: two plans.
   if (be.device().is_cpu())
@@ -96,9 +99,8 @@ class PlanCache {
       obs::plan_ready(g, rp->plan, /*hit=*/true);
       return rp;
     }
-    ++counters().plan_misses;
     try {
-      std::shared_ptr<const ReadyPlan> rp = make(g, be);
+      std::shared_ptr<const ReadyPlan> rp = plan_for(g, be);
       std::lock_guard lock(mu_);
       lru_.push_front(key);
       ready_[key] = {rp, lru_.begin()};
@@ -106,6 +108,11 @@ class PlanCache {
       while (ready_.size() > cap) {
         ready_.erase(lru_.back());
         lru_.pop_back();
+      }
+      if (classes_.size() > 4 * cap) {  // a program with endless structures
+        for (auto it = classes_.begin(); it != classes_.end();)
+          it = it->second.dynamic ? std::next(it) : classes_.erase(it);
+        if (classes_.size() > 4 * cap) classes_.clear();
       }
       inflight_.erase(key);
       mine.set_value(rp);
@@ -119,15 +126,137 @@ class PlanCache {
   }
 
  private:
-  static std::shared_ptr<const ReadyPlan> make(const ir::Graph& g, Backend& be) {
-    ir::verify(g);  // every new graph structure is checked once
-    auto rp = std::make_shared<ReadyPlan>();
-    {
-      obs::ScheduleScope observe;
-      rp->plan = sched::make_plan(g, be.target(), obs::pass_dumper());
+  /// What the executor knows of one shape class (ir::Graph::shape_class) on one
+  /// backend: the first plan made for it, until a second size either makes
+  /// it dynamic or shows that it stays static.
+  struct ShapeClass {
+    std::shared_ptr<const ir::Graph> first_graph;  // its structure only (no buffers held)
+    std::shared_ptr<const sched::Plan> first_plan;
+    std::shared_ptr<const sched::DynamicPlan> dynamic;
+    // An affine plan of the first two sizes (sched::DynamicPlan::affine),
+    // made dynamic when a third size (compared with the second, held in
+    // first_graph) gives the same rules.
+    std::shared_ptr<const sched::DynamicPlan> candidate;
+    bool stays_static = false;
+  };
+
+  /// The plan of a graph the plan cache does not have: an instance of its
+  /// shape class's dynamic plan, or a new plan, which may make the class
+  /// dynamic.
+  std::shared_ptr<const ReadyPlan> plan_for(const ir::Graph& g, Backend& be) {
+    if (!options().dynamic || !be.target().dynamic_dims) {
+      ++counters().plan_misses;
+      return ready(g, schedule(g, be), be, /*made=*/true);
     }
-    obs::plan_ready(g, rp->plan, /*hit=*/false);
-    if (new_plan_hook()) new_plan_hook()(rp->plan);
+    const uint64_t ck = plan_key(g.shape_class(), be);
+    ShapeClass c;
+    {
+      std::lock_guard lock(mu_);
+      c = classes_[ck];
+    }
+    if (c.dynamic) {
+      std::string why;
+      if (std::optional<sched::Plan> p = sched::instantiate(*c.dynamic, g, be.target(), &why)) {
+        ++counters().plan_hits;
+        ++counters().dynamic_hits;
+        obs::plan_note(fmt::format("dynamic plan, s0={}",
+                                   g.node(c.dynamic->symbol).shape[c.dynamic->symbol_dim]));
+        return ready(g, std::move(*p), be, /*made=*/false);
+      }
+      log(LogLevel::debug, "graph {:016x} is planned apart from its dynamic plan: {}", g.hash(),
+          why);
+    }
+    ++counters().plan_misses;
+    sched::Plan p = schedule(g, be);
+    if (c.dynamic || c.stays_static) return ready(g, std::move(p), be, /*made=*/true);
+    if (!c.first_plan) {
+      c.first_graph = structure_of(g);
+      c.first_plan = std::make_shared<const sched::Plan>(p);
+      {
+        std::lock_guard lock(mu_);
+        ShapeClass& held = classes_[ck];
+        if (!held.first_plan && !held.dynamic && !held.stays_static) held = c;
+      }
+      return ready(g, std::move(p), be, /*made=*/true);
+    }
+    sched::Generalized gz = sched::generalize(*c.first_graph, *c.first_plan, g, p, be.target());
+    std::shared_ptr<const sched::DynamicPlan> dp;
+    if (gz.plan) dp = std::make_shared<const sched::DynamicPlan>(std::move(*gz.plan));
+    // Two sizes fit any line: an affine plan waits for a third.
+    std::shared_ptr<const sched::DynamicPlan> unconfirmed;
+    const std::string differ =
+        dp && dp->affine && c.candidate ? sched::rules_differ(*c.candidate, *dp) : "";
+    if (dp && dp->affine && (!c.candidate || !differ.empty())) {
+      if (c.candidate) {
+        gz.why_not = "sizes are not linear in one symbol over three sizes: " + differ;
+        dp.reset();
+      } else {
+        unconfirmed = std::move(dp);
+        gz.try_again = true;
+      }
+    }
+    {
+      std::lock_guard lock(mu_);  // not held while the kernels compile
+      ShapeClass& held = classes_[ck];
+      held.first_graph.reset();
+      held.first_plan.reset();
+      if (dp) {
+        held.dynamic = dp;
+        held.candidate.reset();
+      } else if (gz.try_again) {  // compare the next size with this one
+        held.first_graph = structure_of(g);
+        held.first_plan = std::make_shared<const sched::Plan>(p);
+        if (unconfirmed) held.candidate = unconfirmed;
+      } else {
+        held.stays_static = true;
+        held.candidate.reset();
+      }
+    }
+    if (unconfirmed) {
+      log(LogLevel::debug,
+          "graph {:016x}: dim {} of %{} changed {} -> {}: dynamic if the next size "
+          "confirms its sizes' lines",
+          g.hash(), gz.dim, gz.node, gz.from, gz.to);
+      return ready(g, std::move(p), be, /*made=*/true);
+    }
+    if (!dp) {
+      if (!gz.try_again) {
+        log(LogLevel::info, "graph {:016x} keeps constant sizes: {}", g.hash(), gz.why_not);
+        obs::plan_note("static: " + gz.why_not);
+      }
+      return ready(g, std::move(p), be, /*made=*/true);
+    }
+    const std::string why = fmt::format("dim {} of %{} changed {} -> {}: compiling dynamic", gz.dim,
+                                        gz.node, gz.from, gz.to);
+    log(LogLevel::info, "graph {:016x}: {} ({} kernel(s) for a symbolic size)", g.hash(), why,
+        dp->dynamic_kernels);
+    obs::plan_note(why);
+    ++counters().dynamic_compiles;
+    return ready(g, dp->plan, be, /*made=*/true);
+  }
+
+  /// `g` without its buffers' memory (a shape class keeps no tensor alive).
+  static std::shared_ptr<const ir::Graph> structure_of(const ir::Graph& g) {
+    std::vector<BufferView> views = g.buffers();
+    for (BufferView& v : views) v.storage.reset();
+    return std::make_shared<const ir::Graph>(g.with_buffers(std::move(views)));
+  }
+
+  /// A new plan for `g`.
+  static sched::Plan schedule(const ir::Graph& g, Backend& be) {
+    ir::verify(g);  // every new graph structure is checked once
+    obs::ScheduleScope observe;
+    return sched::make_plan(g, be.target(), obs::pass_dumper());
+  }
+
+  /// Plan `p` of `g` prepared (its kernels compiled, loaded or found);
+  /// `made`: scheduled just now (not an instance of a dynamic plan).
+  static std::shared_ptr<const ReadyPlan> ready(const ir::Graph& g, sched::Plan p, Backend& be,
+                                                bool made) {
+    auto rp = std::make_shared<ReadyPlan>();
+    rp->plan = std::move(p);
+    obs::plan_ready(g, rp->plan, /*hit=*/!made);
+    if (made && new_plan_hook()) new_plan_hook()(rp->plan);
     PrepareStats ps;
     rp->prepared = be.prepare(rp->plan, &ps);
     counters().compiled += ps.compiled;
@@ -150,6 +279,7 @@ class PlanCache {
   std::unordered_map<uint64_t, Held> ready_;
   std::list<uint64_t> lru_;  // front: most recently used
   std::unordered_map<uint64_t, std::shared_future<std::shared_ptr<const ReadyPlan>>> inflight_;
+  std::unordered_map<uint64_t, ShapeClass> classes_;  // by plan_key of the shape class
 };
 
 PlanCache& plan_cache() {
@@ -193,8 +323,10 @@ std::vector<BufferView> execute(const ir::Graph& g, Device device, std::string* 
   return out;
 }
 
-void set_new_plan_hook(std::function<void(const sched::Plan&)> hook) {
-  new_plan_hook() = std::move(hook);
+std::function<void(const sched::Plan&)> set_new_plan_hook(
+    std::function<void(const sched::Plan&)> hook) {
+  std::swap(new_plan_hook(), hook);
+  return hook;
 }
 
 void set_executed_hook(std::function<void(const ir::Graph&, const std::vector<BufferView>&)> hook) {
@@ -215,6 +347,8 @@ JitStats jit_stats() {
   s.disk_hits = c.disk_hits.load();
   s.mem_hits = c.mem_hits.load();
   s.buffers_donated = c.donated.load();
+  s.dynamic_compiles = c.dynamic_compiles.load();
+  s.dynamic_hits = c.dynamic_hits.load();
   s.compile_ms = static_cast<double>(c.compile_us.load()) / 1000.0;
   return s;
 }
@@ -229,6 +363,8 @@ void reset_jit_stats() {
   c.disk_hits = 0;
   c.mem_hits = 0;
   c.donated = 0;
+  c.dynamic_compiles = 0;
+  c.dynamic_hits = 0;
 }
 
 }  // namespace tj::jit

@@ -26,6 +26,7 @@ std::vector<BufferView> execute(const ir::Graph& g, Device device = Device::cpu(
 struct JitStats {
   int64_t plan_hits = 0, plan_misses = 0, kernels_compiled = 0, kernels_launched = 0;
   int64_t disk_hits = 0, mem_hits = 0, buffers_donated = 0;
+  int64_t dynamic_compiles = 0, dynamic_hits = 0;
   double compile_ms = 0;
 };
 JitStats jit_stats();
@@ -39,7 +40,9 @@ size_t plans_in_memory();
 /// Called with every new plan, after scheduling and before its kernels are
 /// compiled (test support: the test suite compiles each kernel's CUDA form
 /// with NVRTC through it). Not thread-safe to change while flushes run.
-void set_new_plan_hook(std::function<void(const sched::Plan&)> hook);
+/// Returns the hook it replaces.
+std::function<void(const sched::Plan&)> set_new_plan_hook(
+    std::function<void(const sched::Plan&)> hook);
 
 /// Called after every execute() with the graph and its outputs, on the
 /// device (test support: programs_test and the fuzzer check every flush

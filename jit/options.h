@@ -18,6 +18,7 @@ struct Options {
       cuda_home;  // the CUDA toolkit loaded at run time (empty: the build's, then the loader's)
   bool allow_tf32 = false;         // f32 GEMMs on CUDA may use TF32
   bool onednn = true;              // CPU GEMMs through oneDNN when the build has it
+  bool dynamic = true;             // a changing dim 0 becomes a symbol (sched/dynamic.h)
   double compile_timeout_s = 300;  // a host compiler run past this is killed (0: no limit)
   int64_t plan_cache_size = 1024;  // plans kept in memory (least recently used out first);
                                    // the kernel cache keeps 4x as many kernels

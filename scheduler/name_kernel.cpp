@@ -36,9 +36,7 @@ std::string row_kind(const ir::Kernel& k) {
 }  // namespace
 
 std::string kernel_name(const ir::Kernel& k) {
-  ir::Kernel unnamed = k;
-  unnamed.name.clear();
-  const uint64_t h = Hasher().add(ir::to_string(unnamed)).get();
+  const uint64_t h = Hasher().add(ir::identity_string(k)).get();
   std::string kind;
   switch (k.kind) {
     case ir::Kernel::Kind::pointwise:

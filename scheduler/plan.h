@@ -70,6 +70,8 @@ struct Target {
   int threads = 1;
   int vector_bytes = 32;
   int64_t l2_bytes = 1 << 20;
+  // The backend's printer takes a symbolic dim 0 (ir::Kernel::dynamic).
+  bool dynamic_dims = false;
 };
 
 }  // namespace tj::sched

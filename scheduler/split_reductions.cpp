@@ -37,6 +37,12 @@ Split plan_split(const Graph& g, const Node& r, const Target& t) {
 
 }  // namespace
 
+std::vector<int64_t> split_choices(const Graph& g, const Target& t) {
+  std::vector<int64_t> s(g.size(), 0);
+  for (size_t i = 0; i < g.size(); ++i) s[i] = plan_split(g, g.node(static_cast<NodeId>(i)), t).s;
+  return s;
+}
+
 SplitGraph split_reductions(const Graph& g, const Target& t) {
   bool any = false;
   for (const Node& n : g.nodes()) any = any || plan_split(g, n, t).s > 0;

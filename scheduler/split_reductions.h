@@ -30,4 +30,9 @@ struct SplitGraph {
 
 SplitGraph split_reductions(const ir::Graph& g, const Target& t);
 
+/// Per node of `g`: the S its reduction is split into (0: not split). A
+/// dynamic plan holds only for sizes that split alike (scheduler/dynamic.h):
+/// a split changes a long reduction's accuracy, not only its speed.
+std::vector<int64_t> split_choices(const ir::Graph& g, const Target& t);
+
 }  // namespace tj::sched

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <set>
 
 #include "ir/check.h"
 #include "jit/backend.h"
@@ -30,6 +31,7 @@ sched::Target gpu_target() {
   t.threads = 132 * 4;
   t.vector_bytes = 16;
   t.l2_bytes = int64_t{50} << 20;
+  t.dynamic_dims = true;
   return t;
 }
 
@@ -75,10 +77,19 @@ class EmulatorBackend final : public jit::Backend {
 
   std::shared_ptr<const jit::PreparedPlan> prepare(const sched::Plan& p,
                                                    jit::PrepareStats* st) override {
+    // Dynamic kernels under the name of their layout, as the CUDA backend
+    // compiles them (jit::cuda_variant_name).
+    std::vector<ir::Kernel> variants = p.kernels;
+    for (ir::Kernel& k : variants) k.name = jit::cuda_variant_name(k);
+    // Each name once (kernels equal but for the values they read at launch
+    // share one, as in the CUDA backend's kernel cache).
     std::vector<const ir::Kernel*> ks;
-    for (const ir::Kernel& k : p.kernels) ks.push_back(&k);
+    std::set<std::string> names;
+    for (const ir::Kernel& k : variants)
+      if (names.insert(k.name).second) ks.push_back(&k);
     std::string source = jit::print_cuda_unit(ks, jit::CudaEntries::both) + "\n";
-    for (const ir::Kernel& k : p.kernels) {
+    for (const ir::Kernel* kp : ks) {
+      const ir::Kernel& k = *kp;
       jit::CudaLaunchInfo info = jit::cuda_launch_info(k);
       source += wrapper(k, info.name);
       if (!info.scalar_name.empty()) source += wrapper(k, info.scalar_name);
@@ -90,7 +101,7 @@ class EmulatorBackend final : public jit::Backend {
         {"-std=c++17", "-O1", "-w", "-include", TJ_SOURCE_DIR "/tests/cuda_emulation.h"}, &ms);
     ++st->compiled;
     ep->launch = reinterpret_cast<LaunchFn>(ep->module->symbol("tj_emu_launch"));
-    for (const ir::Kernel& k : p.kernels) {
+    for (const ir::Kernel& k : variants) {
       EmulatedPlan::Entries e;
       e.info = jit::cuda_launch_info(k);
       e.main = reinterpret_cast<EntryFn>(ep->module->symbol(e.info.name + "_emu"));
@@ -111,7 +122,9 @@ class EmulatorBackend final : public jit::Backend {
     const EmulatedPlan::Entries& e = ep.kernels[st.kernel];
     std::vector<void*> args(st.args.size());
     for (size_t a = 0; a < st.args.size(); ++a) args[a] = r.buffers.at(st.args[a]);
-    if (e.info.grid == 0) return {};
+    // A dynamic kernel's grid is computed for each instance, as on a GPU.
+    const int64_t grid = k.has_symbols() ? jit::cuda_grid(k) : e.info.grid;
+    if (grid == 0) return {};
     std::vector<const ir::ScalarValue*> values;
     for (int32_t q : st.params) values.push_back(&r.scalars[q]);
     std::vector<uint64_t> params = jit::cuda_param_block(k, values);
@@ -119,8 +132,8 @@ class EmulatorBackend final : public jit::Backend {
     std::vector<void*> kp(args.size() + 1);
     for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
     kp[args.size()] = params.data();
-    ep.launch(fn, kp.data(), static_cast<unsigned>(e.info.grid),
-              static_cast<unsigned>(e.info.block), e.synchronising ? 1 : 0);
+    ep.launch(fn, kp.data(), static_cast<unsigned>(grid), static_cast<unsigned>(e.info.block),
+              e.synchronising ? 1 : 0);
     return {};
   }
 
@@ -159,10 +172,15 @@ class EmulatorBackend final : public jit::Backend {
 
 }  // namespace
 
+sched::Target emulated_target() { return gpu_target(); }
+
 EmulatedRun run_cuda_emulated(const ir::Graph& g, bool force_scalar) {
+  return run_cuda_emulated(g, sched::make_plan(g, gpu_target()), force_scalar);
+}
+
+EmulatedRun run_cuda_emulated(const ir::Graph& g, const sched::Plan& p, bool force_scalar) {
   EmulatedRun run;
   EmulatorBackend be(force_scalar);
-  const sched::Plan p = sched::make_plan(g, be.target());
   std::shared_ptr<const jit::PreparedPlan> prepared;
   try {
     jit::PrepareStats st;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "scheduler/plan.h"
 
 namespace tj::testing {
 
@@ -20,5 +21,11 @@ struct EmulatedRun {
 /// `force_scalar`: launch every kernel's scalar entry even where its
 /// arguments are aligned for the vector one.
 EmulatedRun run_cuda_emulated(const ir::Graph& g, bool force_scalar);
+/// The same with a given plan of `g` (made for emulated_target()), e.g. one
+/// whose kernels read their sizes at launch.
+EmulatedRun run_cuda_emulated(const ir::Graph& g, const sched::Plan& p, bool force_scalar);
+
+/// The scheduler's target of the emulated GPU (an H100's 132 SMs).
+sched::Target emulated_target();
 
 }  // namespace tj::testing

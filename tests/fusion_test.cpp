@@ -23,8 +23,12 @@
 #include "cuda_emulator.h"
 #include "ir/print.h"
 #include "ir/reference_eval.h"
+#include "jit/backend.h"
 #include "jit/cuda/driver.h"
+#include "jit/executor.h"
+#include "jit/run_plan.h"
 #include "scheduler/make_plan.h"
+#include "scheduler/name_kernel.h"
 #include "test_util.h"
 #include "tilejit/cuda.h"
 #include "trace/trace.h"
@@ -757,6 +761,28 @@ ir::Graph host_graph(const ir::Graph& g) {
 /// usable (otherwise the instance skips, saying why), and the CUDA printer's
 /// kernels on a CPU emulation of CUDA's thread model (tests/cuda_emulation.h),
 /// both with vector accesses and with the scalar fallback entries.
+/// `p` with every size, stride and offset of at least 2 read at launch
+/// (ir::Kernel::dynamic), as a dynamic plan's kernels read theirs
+/// (scheduler/dynamic.h); a convolution's batch only.
+sched::Plan symbolized(sched::Plan p) {
+  for (ir::Kernel& k : p.kernels) {
+    const bool conv = k.kind == ir::Kernel::Kind::conv;
+    k.dynamic = 0;
+    for (size_t d = 0; d < k.domain.size() && d < 31; ++d)
+      if (k.domain[d] >= 2 && (!conv || d == 0)) k.dynamic |= 1u << d;
+    for (ir::Access& a : k.accesses) {
+      a.symbolic = 0;
+      if (conv) continue;
+      for (size_t d = 0; d < a.strides.size() && d < 31; ++d)
+        if (a.strides[d] >= 2) a.symbolic |= 1u << d;
+      if (a.offset >= 2) a.symbolic |= 1u << ir::Access::kOffsetBit;
+    }
+    k.name = sched::kernel_name(k);
+    ir::verify(k);
+  }
+  return p;
+}
+
 enum class Backend { Cpu, Cuda, Emulated };
 void PrintTo(Backend b, std::ostream* os) {
   *os << (b == Backend::Cpu ? "cpu" : b == Backend::Cuda ? "cuda" : "cuda emulated on the cpu");
@@ -810,12 +836,42 @@ TEST_P(FusionTest, MatchesReferenceWithKernelCount) {
             << describe_plan(g);
       }
     }
+    // The same plan with its sizes, strides and offsets read at launch (what
+    // a dynamic plan's kernels compute): each kernel compiled with NVRTC
+    // where it is available (tests/nvrtc_check.cpp) and run on the emulation.
+    const sched::Plan sym = symbolized(sched::make_plan(g, testing::emulated_target()));
+    if (std::function<void(const sched::Plan&)> hook = jit::set_new_plan_hook({})) {
+      jit::set_new_plan_hook(hook);
+      hook(sym);
+    }
+    testing::EmulatedRun run = testing::run_cuda_emulated(g, sym, /*force_scalar=*/false);
+    ASSERT_TRUE(run.error.empty()) << run.error;
+    ASSERT_EQ(run.outputs.size(), outs.size());
+    for (size_t k = 0; k < outs.size(); ++k) {
+      Tensor t(trace::make_ready(run.outputs[k], Device::cpu()));
+      EXPECT_TRUE(matches_reference(t, ref[k], c.tol)) << "output " << k << " (symbolic sizes)\n"
+                                                       << describe_plan(g);
+    }
     return;
   }
   for (size_t k = 0; k < outs.size(); ++k) {
     ASSERT_TRUE(outs[k].is_materialized()) << "output " << k;
     EXPECT_TRUE(matches_reference(outs[k], ref[k], c.tol)) << "output " << k << "\n"
                                                            << describe_plan(g);
+  }
+  if (backend != Backend::Cpu) return;
+  // The same plan with its sizes, strides and offsets read at launch: what
+  // a dynamic plan's kernels compute.
+  jit::Backend& cpu = jit::backend(Device::cpu());
+  const sched::Plan sym = symbolized(sched::make_plan(g, cpu.target()));
+  jit::PrepareStats ps;
+  std::shared_ptr<const jit::PreparedPlan> prepared = cpu.prepare(sym, &ps);
+  std::vector<BufferView> got = jit::run_plan(g, sym, *prepared, cpu);
+  ASSERT_EQ(got.size(), outs.size());
+  for (size_t k = 0; k < got.size(); ++k) {
+    Tensor t(trace::make_ready(got[k], Device::cpu()));
+    EXPECT_TRUE(matches_reference(t, ref[k], c.tol)) << "output " << k << " (symbolic sizes)\n"
+                                                     << describe_plan(g);
   }
 }
 

@@ -4,9 +4,7 @@
 
 #include <functional>
 
-#include "ir/dtype.h"
-#include "ir/reference_eval.h"
-#include "jit/executor.h"
+#include "check_flush.h"
 #include "test_util.h"
 
 namespace tj {
@@ -66,39 +64,9 @@ std::vector<Tensor> mixed_dtype_program() {
 
 class ProgramsTest : public ::testing::TestWithParam<Case> {};
 
-/// Checks each executed graph's outputs against the reference evaluator
-/// while it is installed; counts the flushes and the elements compared.
-class CheckEveryFlush {
- public:
-  CheckEveryFlush() {
-    jit::set_executed_hook([this](const ir::Graph& g, const std::vector<BufferView>& out) {
-      const std::vector<ir::RefValue> want = ir::reference_eval(g);
-      ++flushes;
-      ASSERT_EQ(out.size(), want.size());
-      for (size_t k = 0; k < out.size(); ++k) {
-        ASSERT_TRUE(out[k].storage->device.is_cpu());
-        std::vector<double> got(static_cast<size_t>(want[k].numel()));
-        for (int64_t i = 0; i < want[k].numel(); ++i)
-          got[i] = load_as_double(out[k].data(), i, out[k].dtype);
-        std::vector<double> ref(got.size());
-        for (int64_t i = 0; i < want[k].numel(); ++i) ref[i] = want[k].as_double(i);
-        const bool exact = !is_floating(out[k].dtype);
-        const double tol = out[k].dtype == DType::f32 ? 2e-5 : 1e-2;  // half types: a few ulp
-        EXPECT_TRUE(testing::all_close(got, ref, exact ? 0 : tol, exact ? 0 : tol))
-            << "flush " << flushes << ", output " << k << " (" << dtype_name(out[k].dtype)
-            << shape_str(out[k].shape) << ")";
-        elements += want[k].numel();
-      }
-    });
-  }
-  ~CheckEveryFlush() { jit::set_executed_hook({}); }
-  int flushes = 0;
-  int64_t elements = 0;
-};
-
 TEST_P(ProgramsTest, EveryFlushMatchesTheReference) {
   for (bool lazy : {true, false}) {
-    CheckEveryFlush check;
+    testing::CheckEveryFlush check;
     ConfigGuard g;
     g->lazy = lazy;
     std::vector<Tensor> outs = GetParam().run();

@@ -37,6 +37,7 @@ constexpr const char* kKnownVars[] = {
     "TILEJIT_COMPILE_TIMEOUT",
     "TILEJIT_PLAN_CACHE_SIZE",
     "TILEJIT_ONEDNN",
+    "TILEJIT_DYNAMIC",
 };
 
 std::string lower(std::string s) {
@@ -167,6 +168,17 @@ Config from_environment() {
       warn_invalid("TILEJIT_ONEDNN", v,
                    "1 (CPU matmuls through oneDNN, the default) or 0 (without it)");
   }
+  if (const char* v = std::getenv("TILEJIT_DYNAMIC")) {
+    std::string s = lower(v);
+    if (s == "auto" || s == "1" || s == "on")
+      c.dynamic = true;
+    else if (s == "static" || s == "0" || s == "off")
+      c.dynamic = false;
+    else
+      warn_invalid("TILEJIT_DYNAMIC", v,
+                   "auto (a changing size becomes a symbol, the default) or static "
+                   "(compile every new size)");
+  }
   for (char** e = environ; e && *e; ++e) {
     if (std::strncmp(*e, "TILEJIT_", 8) != 0) continue;
     std::string name(*e, std::strcspn(*e, "="));
@@ -225,6 +237,7 @@ jit::Options jit_options_of(const Config& c) {
   o.cuda_home = c.cuda_home;
   o.allow_tf32 = c.allow_tf32;
   o.onednn = c.onednn;
+  o.dynamic = c.dynamic;
   o.compile_timeout_s = c.compile_timeout;
   o.plan_cache_size = c.plan_cache_size;
   o.trace = c.trace;
@@ -242,7 +255,7 @@ const jit::Options& synced_jit_options() {
   jit::Options& o = t_jit_options;
   // Usually nothing changed since the last call: compare, copy only when needed.
   if (o.cxx != c.cxx || o.cuda_home != c.cuda_home || o.allow_tf32 != c.allow_tf32 ||
-      o.onednn != c.onednn || o.compile_timeout_s != c.compile_timeout ||
+      o.onednn != c.onednn || o.dynamic != c.dynamic || o.compile_timeout_s != c.compile_timeout ||
       o.plan_cache_size != c.plan_cache_size || o.trace != c.trace || o.dump_dir != c.dump_dir ||
       o.timeline != c.timeline)
     o = jit_options_of(c);

@@ -57,6 +57,8 @@ Stats stats() {
   s.cache_disk_hits = j.disk_hits;
   s.cache_mem_hits = j.mem_hits;
   s.buffers_donated = j.buffers_donated;
+  s.dynamic_compiles = j.dynamic_compiles;
+  s.dynamic_hits = j.dynamic_hits;
   return s;
 }
 
@@ -64,9 +66,10 @@ std::string stats_line(const Stats& s) {
   return fmt::format(
       "tilejit stats: flushes={} plan_hits={} kernels_compiled={} kernels_launched={} "
       "cache_mem_hits={} cache_disk_hits={} compile_ms={:.1f} plan_misses={} ops_traced={} "
-      "buffers_donated={}",
+      "buffers_donated={} dynamic_compiles={} dynamic_hits={}",
       s.flushes, s.plan_hits, s.kernels_compiled, s.kernels_launched, s.cache_mem_hits,
-      s.cache_disk_hits, s.compile_ms, s.plan_misses, s.ops_traced, s.buffers_donated);
+      s.cache_disk_hits, s.compile_ms, s.plan_misses, s.ops_traced, s.buffers_donated,
+      s.dynamic_compiles, s.dynamic_hits);
 }
 
 void reset_stats() {

@@ -67,6 +67,13 @@ struct Config {
   /// has one, else tilejit's generated kernels). Plans made with and without
   /// it are cached apart.
   bool onednn = true;
+  /// TILEJIT_DYNAMIC: `auto` (the default) plans a graph with constant sizes
+  /// the first time its structure is flushed; when the same structure comes
+  /// again with another size (a batch, a number of tokens, a cache length
+  /// read through a view), the sizes that changed become a symbol and its
+  /// kernels are compiled once for every value of it. `static` (false)
+  /// compiles every new size.
+  bool dynamic = true;
 };
 
 /// The configuration in effect in the calling thread: its innermost
@@ -115,6 +122,11 @@ struct Stats {
   // outputs written into the memory of an input nothing else could read any
   // more (the old value of `p -= lr * g`, a replaced optimizer moment)
   int64_t buffers_donated = 0;
+  // dynamic sizes (Config::dynamic): graph structures whose kernels were
+  // compiled for a symbolic size, and flushes whose plan came from such a
+  // dynamic plan without scheduling or compiling
+  int64_t dynamic_compiles = 0;
+  int64_t dynamic_hits = 0;
 };
 
 Stats stats();

@@ -16,3 +16,4 @@
 #include "tilejit/ops.h"
 #include "tilejit/optim.h"
 #include "tilejit/tensor.h"
+#include "tilejit/warmup.h"

@@ -285,12 +285,31 @@ void BodyPrinter::store(int32_t i, const std::vector<std::string>& idx, const st
                       store_expr(in.dtype, v(in.a)));
 }
 
+BodyPrinter::BodyPrinter(const ir::Kernel& k) : k_(k) {
+  auto name = [&] { return "tj_s" + std::to_string(symbols_++); };
+  // Names in ir::for_each_symbol's order.
+  for (size_t d = 0; d < k.domain.size(); ++d)
+    dim_.push_back(k.symbolic(d) ? name() : std::to_string(k.domain[d]));
+  for (const Access& a : k.accesses) {
+    std::vector<std::string> st;
+    for (size_t d = 0; d < a.strides.size(); ++d)
+      st.push_back(a.symbolic_stride(d) ? name() : std::to_string(a.strides[d]));
+    stride_.push_back(std::move(st));
+    offset_.push_back(a.symbolic_offset() ? name() : std::to_string(a.offset));
+  }
+}
+
 // ---- offsets ----------------------------------------------------------------
-/// Expression for access k's element offset given domain index names.
+/// Expression for access k's element offset given domain index names. A
+/// symbolic stride is at least 2 (scheduler/dynamic.h), never 0 or 1.
 std::string BodyPrinter::offset_expr(int32_t acc, const std::vector<std::string>& idx) const {
   const Access& a = k_.accesses[acc];
-  std::string s = std::to_string(a.offset);
+  std::string s = offset(acc);
   for (size_t d = 0; d < idx.size(); ++d) {
+    if (a.symbolic_stride(d)) {
+      s += fmt::format(" + {} * {}", idx[d], stride(acc, d));
+      continue;
+    }
     if (a.strides[d] == 0) continue;
     if (a.strides[d] == 1)
       s += " + " + idx[d];
@@ -404,7 +423,7 @@ void BodyPrinter::line_body(const std::vector<std::string>& idx, const std::stri
   }
   scan_inits(indent);
   out_ += fmt::format("{0}for ({1} {2} = 0; {2} < {3}; ++{2}) {{\n", indent, index_type, idx.back(),
-                      k_.domain.back());
+                      dim(k_.domain.size() - 1));
   for (size_t i = 0; i < k_.body.size(); ++i)
     if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, indent + "  ");
   out_ += indent + "}\n";
@@ -425,7 +444,8 @@ void BodyPrinter::sort_line(const std::vector<std::string>& idx, const std::stri
   const char* t = value_type(sort.dtype);
   const bool desc = sort.param != 0, fl = is_float(sort.dtype);
   auto key = [&](const char* j) {
-    return load_expr(sort.dtype, fmt::format("kp[{} * {}]", j, keys.strides.back()));
+    return load_expr(sort.dtype,
+                     fmt::format("kp[{} * {}]", j, stride(sort.access, keys.strides.size() - 1)));
   };
   out_ += indent + "{\n";
   out_ += fmt::format("{}  const {}* kp = &{};\n", indent, storage_type(sort.dtype),
@@ -441,8 +461,9 @@ void BodyPrinter::sort_line(const std::vector<std::string>& idx, const std::stri
   out_ += fmt::format("{0}    if (x {1} y) return true;\n{0}    if (y {1} x) return false;\n",
                       indent, desc ? ">" : "<");
   out_ += fmt::format("{}    return p < q;\n{}  }};\n", indent, indent);
-  out_ += fmt::format("{}  tj_sort_line(op, {}, {}, before);\n{}}}\n", indent, out.strides.back(),
-                      k_.domain.back(), indent);
+  out_ += fmt::format("{}  tj_sort_line(op, {}, {}, before);\n{}}}\n", indent,
+                      stride(k_.body[oi].access, out.strides.size() - 1), dim(k_.domain.size() - 1),
+                      indent);
 }
 
 void BodyPrinter::scan_inits(const std::string& indent) {

@@ -35,7 +35,7 @@ std::string convert(DType from, DType to, const std::string& v);
 /// from `<fp>[q]` / `<ip>[q]`.
 class BodyPrinter {
  public:
-  explicit BodyPrinter(const ir::Kernel& k) : k_(k) {}
+  explicit BodyPrinter(const ir::Kernel& k);
   virtual ~BodyPrinter() = default;
 
  protected:
@@ -48,6 +48,17 @@ class BodyPrinter {
   /// Scatter and scan kernels (ir::Kernel::walks_lines).
   virtual void print_lines() = 0;
   void print_kernel_body();
+
+  /// The size of domain dim `d`, stride `d` of access `acc` and its offset as
+  /// the source spells them: a number, or for a value bound at launch
+  /// (ir::Kernel::dynamic) the variable tj_s<j>, j its place in
+  /// ir::for_each_symbol's order, which the skeleton declares from the
+  /// launch's arguments.
+  std::string dim(size_t d) const { return dim_[d]; }
+  std::string stride(int32_t acc, size_t d) const { return stride_[acc][d]; }
+  std::string offset(int32_t acc) const { return offset_[acc]; }
+  /// How many values the launch binds (tj_s0 ... tj_s<n-1>).
+  size_t symbols() const { return symbols_; }
 
   /// The value of Load instruction i (dialects may read a register instead).
   virtual std::string load(int32_t i, const std::vector<std::string>& idx);
@@ -108,6 +119,9 @@ class BodyPrinter {
   RowPasses row_passes() const;
 
   const ir::Kernel& k_;
+  std::vector<std::string> dim_, offset_;
+  std::vector<std::vector<std::string>> stride_;
+  size_t symbols_ = 0;
   std::string out_;
   std::string fp_ = "fp", ip_ = "ip";
   // > 0: scan_inits and scan keep one running value per lane `b` of a chunk

@@ -207,6 +207,8 @@ class CpuBackend final : public Backend {
       fp[q] = is_floating(k.params[q]) ? v.f : static_cast<double>(v.i);
       ip[q] = is_floating(k.params[q]) ? static_cast<int64_t>(v.f) : v.i;
     }
+    // The values a dynamic kernel reads at launch (ir::for_each_symbol).
+    if (k.has_symbols()) ir::for_each_symbol(k, [&](int64_t v) { ip.push_back(v); });
     const CpuPlan& cp = static_cast<const CpuPlan&>(r.prepared);
     obs::LaunchScope observe(
         k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel() : shape_numel(k.domain));
@@ -317,6 +319,7 @@ sched::Target host_target() {
   t.vector_bytes = 16;
 #endif
   t.l2_bytes = int64_t{1} << 20;
+  t.dynamic_dims = true;
   return t;
 }
 

@@ -40,6 +40,11 @@ class KernelPrinter : public BodyPrinter {
                           k_.aliased(static_cast<int32_t>(i)) ? "" : " __restrict");
     }
     out_ += "  (void)fp; (void)ip;\n";
+    // A dynamic kernel's sizes, strides and offsets bound at launch follow
+    // the scalar parameters (ir::Kernel::dynamic).
+    for (size_t j = 0; j < symbols(); ++j)
+      out_ += fmt::format("  const int64_t tj_s{0} = ip[{1}]; (void)tj_s{0};\n", j,
+                          k_.params.size() + j);
     // Out-of-range gather indices: reductions over the program (vectorizable),
     // reported once at its end.
     for (size_t p = 0; p < k_.checks.size(); ++p)
@@ -72,7 +77,7 @@ class KernelPrinter : public BodyPrinter {
   // ---- pointwise ------------------------------------------------------------------
   void print_pointwise() override {
     const size_t n = k_.domain.size();
-    const int64_t inner = k_.domain.back();
+    const std::string inner = dim(n - 1);
     std::vector<int32_t> all;
     for (size_t i = 0; i < k_.body.size(); ++i) all.push_back(static_cast<int32_t>(i));
     // Parameters are loop-invariant; print them once.
@@ -88,7 +93,7 @@ class KernelPrinter : public BodyPrinter {
       out_ += fmt::format("  for (int64_t i = begin; i < end;) {{\n");
       out_ += fmt::format("    const int64_t j0 = i % {0}; int64_t t = i / {0};\n", inner);
       for (size_t d = n - 1; d-- > 0;) {
-        out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+        out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, dim(d));
       }
       out_ += "    (void)t;\n";
       out_ += fmt::format(
@@ -122,7 +127,7 @@ class KernelPrinter : public BodyPrinter {
     out_ += "  for (int64_t row = begin; row < end; ++row) {\n";
     out_ += "    int64_t t = row; (void)t;\n";
     for (size_t d = kept; d-- > 0;)
-      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, dim(d));
     line_body(idx, "    ", "int64_t");
     out_ += "  }\n";
   }
@@ -144,17 +149,17 @@ class KernelPrinter : public BodyPrinter {
     out_ += "  for (int64_t row = begin; row < end;) {\n";
     out_ += "    int64_t t = row; (void)t;\n";
     for (size_t d = kept; d-- > 0;)
-      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, dim(d));
     // The chunk stays within one run of the innermost kept dim.
     out_ += fmt::format(
         "    int64_t len = end - row;\n    if (len > {0} - d{1}) len = {0} - d{1};\n"
         "    if (len > {2}) len = {2};\n",
-        k_.domain[in], in, kScanLanes);
+        dim(in), in, kScanLanes);
     scan_lanes_ = kScanLanes;
     scan_inits("    ");
     idx[in] = fmt::format("(d{} + b)", in);
     out_ += fmt::format("    for (int64_t {0} = 0; {0} < {1}; ++{0}) {{\n", idx.back(),
-                        k_.domain.back());
+                        dim(k_.domain.size() - 1));
     out_ += "      for (int64_t b = 0; b < len; ++b) {\n";
     for (size_t i = 0; i < k_.body.size(); ++i)
       if (k_.body[i].kop != KOp::Param) emit_instr(static_cast<int32_t>(i), idx, "        ");
@@ -171,7 +176,7 @@ class KernelPrinter : public BodyPrinter {
     out_ += "  for (int64_t row = begin; row < end; ++row) {\n";
     out_ += "    int64_t t = row; (void)t;\n";
     for (size_t d = kept; d-- > 0;)
-      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, k_.domain[d]);
+      out_ += fmt::format("    const int64_t d{0} = t % {1}; t /= {1};\n", d, dim(d));
     // Row-level index: reduced dims are 0.
     std::vector<std::string> row_idx = idx;
     for (size_t d = kept; d < n; ++d) row_idx[d] = "0";
@@ -209,8 +214,7 @@ class KernelPrinter : public BodyPrinter {
     for (size_t d = kept; d < n; ++d) {
       if (d + 1 == n)
         out_ += ind + (simd ? "#pragma omp simd" + clause + "\n" : "#pragma GCC ivdep\n");
-      out_ +=
-          fmt::format("{0}for (int64_t {1} = 0; {1} < {2}; ++{1}) {{\n", ind, idx[d], k_.domain[d]);
+      out_ += fmt::format("{0}for (int64_t {1} = 0; {1} < {2}; ++{1}) {{\n", ind, idx[d], dim(d));
       ind += "  ";
     }
     loop_indent_ = ind;
@@ -229,7 +233,7 @@ class KernelPrinter : public BodyPrinter {
   std::string flat_reduced_index(const std::vector<std::string>& idx) const {
     const size_t n = k_.domain.size(), kept = n - k_.reduced;
     std::string s = "0";
-    for (size_t d = kept; d < n; ++d) s = fmt::format("({}) * {} + {}", s, k_.domain[d], idx[d]);
+    for (size_t d = kept; d < n; ++d) s = fmt::format("({}) * {} + {}", s, dim(d), idx[d]);
     return s;
   }
 
@@ -305,7 +309,7 @@ class KernelPrinter : public BodyPrinter {
   // ---- matmul --------------------------------------------------------------------
   void print_matmul() override {
     const size_t n = k_.domain.size();  // [batch..., M, N, K]
-    const int64_t M = k_.domain[n - 3], N = k_.domain[n - 2], K = k_.domain[n - 1];
+    const std::string M = dim(n - 3), N = dim(n - 2), K = dim(n - 1);
     const Access& A = k_.accesses[0];
     const Access& B = k_.accesses[1];
     const Access& C = k_.accesses[2];
@@ -313,14 +317,15 @@ class KernelPrinter : public BodyPrinter {
     const char* at = value_type(acc);
     out_ += "  for (int64_t row = begin; row < end; ++row) {\n";
     out_ += fmt::format("    const int64_t m = row % {}; int64_t t = row / {}; (void)t;\n", M, M);
-    out_ += fmt::format("    int64_t oa = {}, ob = {}, oc = {};\n", A.offset, B.offset, C.offset);
+    out_ +=
+        fmt::format("    int64_t oa = {}, ob = {}, oc = {};\n", offset(0), offset(1), offset(2));
     for (size_t d = n - 3; d-- > 0;) {
       out_ += fmt::format(
           "    {{ const int64_t b = t % {0}; t /= {0}; oa += b * {1}; ob += b * {2}; oc += b * "
           "{3}; }}\n",
-          k_.domain[d], A.strides[d], B.strides[d], C.strides[d]);
+          dim(d), stride(0, d), stride(1, d), stride(2, d));
     }
-    out_ += fmt::format("    oa += m * {}; oc += m * {};\n", A.strides[n - 3], C.strides[n - 3]);
+    out_ += fmt::format("    oa += m * {}; oc += m * {};\n", stride(0, n - 3), stride(2, n - 3));
     out_ += fmt::format(
         "    for (int64_t n0 = 0; n0 < {0}; n0 += 256) {{\n      const int64_t nn = ({0} - n0) < "
         "256 ? ({0} - n0) : 256;\n",
@@ -331,11 +336,11 @@ class KernelPrinter : public BodyPrinter {
     out_ += fmt::format(
         "        const {} av = {};\n", at,
         convert(A.dtype, acc,
-                load_expr(A.dtype, fmt::format("a{}[oa + k * {}]", A.arg, A.strides[n - 1]))));
+                load_expr(A.dtype, fmt::format("a{}[oa + k * {}]", A.arg, stride(0, n - 1)))));
     std::string bl =
         convert(B.dtype, acc,
                 load_expr(B.dtype, fmt::format("a{}[ob + k * {} + (n0 + q) * {}]", B.arg,
-                                               B.strides[n - 1], B.strides[n - 2])));
+                                               stride(1, n - 1), stride(1, n - 2))));
     if (acc == DType::i64)
       out_ += fmt::format(
           "        #pragma GCC ivdep\n        for (int64_t q = 0; q < nn; ++q) acc[q] = "
@@ -349,7 +354,7 @@ class KernelPrinter : public BodyPrinter {
     out_ += "      }\n";
     out_ +=
         fmt::format("      for (int64_t q = 0; q < nn; ++q) a{}[oc + (n0 + q) * {}] = {};\n", C.arg,
-                    C.strides[n - 2], store_expr(C.dtype, convert(acc, C.dtype, "acc[q]")));
+                    stride(2, n - 2), store_expr(C.dtype, convert(acc, C.dtype, "acc[q]")));
     out_ += "    }\n  }\n";
   }
 

@@ -152,7 +152,18 @@ class CudaBackend final : public Backend {
   std::shared_ptr<const PreparedPlan> prepare(const sched::Plan& p, PrepareStats* st) override {
     std::vector<const ir::Kernel*> ks;
     ks.reserve(p.kernels.size());
-    for (const ir::Kernel& k : p.kernels) ks.push_back(&k);
+    // Dynamic kernels under the name of their layout at these sizes.
+    std::vector<ir::Kernel> variants;
+    variants.reserve(p.kernels.size());
+    for (const ir::Kernel& k : p.kernels) {
+      if (!k.has_symbols()) {
+        ks.push_back(&k);
+        continue;
+      }
+      variants.push_back(k);
+      variants.back().name = cuda_variant_name(k);
+      ks.push_back(&variants.back());
+    }
     auto cp = std::make_shared<CudaPlan>();
     const int dev = dev_;
     cp->kernels = kernel_cache().get(
@@ -200,7 +211,8 @@ class CudaBackend final : public Backend {
         k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel() : shape_numel(k.domain));
     const int64_t calls = lk.info.grid > 0 || k.kind == ir::Kernel::Kind::matmul ? 1 : 0;
     if (k.kind == ir::Kernel::Kind::matmul && run_cublaslt(k, args, dev_, tf32)) return {1, calls};
-    if (lk.info.grid == 0) return {1, calls};
+    const int64_t grid = k.has_symbols() ? cuda_grid(k) : lk.info.grid;
+    if (grid == 0) return {1, calls};
     std::vector<const ir::ScalarValue*> values;
     values.reserve(st.params.size());
     for (int32_t q : st.params) values.push_back(&r.scalars[q]);
@@ -210,8 +222,8 @@ class CudaBackend final : public Backend {
     for (size_t a = 0; a < args.size(); ++a) kp[a] = &args[a];
     kp[args.size()] = params.data();
     LaunchDims dims;
-    TJ_CHECK(lk.info.grid < (int64_t{1} << 31), "kernel {} needs {} blocks", k.name, lk.info.grid);
-    dims.grid[0] = static_cast<unsigned>(lk.info.grid);
+    TJ_CHECK(grid < (int64_t{1} << 31), "kernel {} needs {} blocks", k.name, grid);
+    dims.grid[0] = static_cast<unsigned>(grid);
     dims.block[0] = static_cast<unsigned>(lk.info.block);
     cuda::launch(dev_, fn, dims, kp.data(), fn == lk.fn ? lk.info.name : lk.info.scalar_name);
     return {1, calls};
@@ -241,9 +253,15 @@ class CudaBackend final : public Backend {
  private:
   /// The scalar variant of `k` (for a launch with a misaligned argument),
   /// compiled the first time it is needed.
-  void* scalar_entry(const ir::Kernel& k) {
+  void* scalar_entry(const ir::Kernel& plan_kernel) {
     PrepareStats ignored;
     const int dev = dev_;
+    std::optional<ir::Kernel> variant;
+    if (plan_kernel.has_symbols()) {
+      variant = plan_kernel;
+      variant->name = cuda_variant_name(plan_kernel);
+    }
+    const ir::Kernel& k = variant ? *variant : plan_kernel;
     std::vector<LoadedPtr> l = kernel_cache().get(
         name_ + "/scalar", {&k},
         [dev](const std::vector<const ir::Kernel*>& todo, PrepareStats* s) {
@@ -294,6 +312,7 @@ sched::Target target_of(int dev) {
   t.threads = std::max(1, d.sm_count) * 4;  // blocks in flight worth splitting a reduction for
   t.vector_bytes = 16;
   t.l2_bytes = d.l2_bytes > 0 ? d.l2_bytes : int64_t{40} << 20;
+  t.dynamic_dims = true;
   return t;
 }
 

@@ -44,6 +44,24 @@ struct Layout {
   int64_t iters = 1;
   bool persistent = false;
   std::set<int32_t> cached_loads;  // element-level loads held in registers
+  // A dynamic kernel's row length is read at launch: `iters` is a bound
+  // rounded up to a power of 2 (or, with runtime_iters, computed at launch)
+  // and every iteration checks that it is within the row.
+  bool dynamic_row = false;
+  bool runtime_iters = false;
+
+  /// What the printed code depends on besides the kernel's identity: a
+  /// dynamic kernel is compiled once per signature (cuda_variant).
+  std::string signature() const {
+    std::string s =
+        fmt::format("v{} t{} i{} m{} l{} it{} p{} r{}{} a", vec, threads, idx32 ? 32 : 64,
+                    static_cast<int>(mode), lanes, runtime_iters ? -1 : iters, persistent ? 1 : 0,
+                    dynamic_row ? 1 : 0, runtime_iters ? 1 : 0);
+    for (bool b : vector_access) s += b ? '1' : '0';
+    s += " c";
+    for (int32_t c : cached_loads) s += fmt::format("{},", c);
+    return s;
+  }
 };
 
 int64_t elem_size(DType t) { return dtype_size(t); }
@@ -158,10 +176,22 @@ Layout layout(const Kernel& k) {
         }
       }
       L.iters = (rl + int64_t{L.lanes} * L.vec - 1) / (int64_t{L.lanes} * L.vec);
+      for (size_t d = k.domain.size() - k.reduced; d < k.domain.size(); ++d)
+        L.dynamic_row = L.dynamic_row || k.symbolic(d);
+      if (L.dynamic_row) {
+        int64_t b = 1;
+        while (b < L.iters) b *= 2;
+        L.iters = b;
+      }
       L.cached_loads = multi_pass_loads(k);
       const int64_t values = static_cast<int64_t>(L.cached_loads.size()) * L.iters * L.vec;
-      L.persistent = L.iters > 0 && !L.cached_loads.empty() && values <= kPersistentValues;
+      // A dynamic row checks every iteration against its length read at
+      // launch: half the cached values leave registers for those checks.
+      const int64_t most = L.dynamic_row ? kPersistentValues / 2 : kPersistentValues;
+      L.persistent = L.iters > 0 && !L.cached_loads.empty() && values <= most;
       if (!L.persistent) L.cached_loads.clear();
+      // A long row read at launch: its loop bound is computed there.
+      L.runtime_iters = L.dynamic_row && !L.persistent && L.iters > 4;
       break;
     }
     case Kernel::Kind::scatter:
@@ -214,7 +244,11 @@ class CudaPrinter : public BodyPrinter {
   std::string print() {
     const int np = std::max<int>(static_cast<int>(k_.params.size()), 1);
     out_ += fmt::format("// {}: {}\n", k_.name, k_.summary);
-    out_ += fmt::format("struct {}_p {{ double f[{}]; int64_t i[{}]; }};\n", k_.name, np, np);
+    // A dynamic kernel's sizes, strides and offsets bound at launch follow
+    // the scalar parameters (ir::Kernel::dynamic, cuda_param_block).
+    const std::string sym = symbols() ? fmt::format(" int64_t s[{}];", symbols()) : "";
+    out_ +=
+        fmt::format("struct {}_p {{ double f[{}]; int64_t i[{}];{} }};\n", k_.name, np, np, sym);
     std::vector<bool> written(k_.args.size(), false);
     for (const KInstr& in : k_.body)
       if (in.kop == KOp::Store || in.kop == KOp::Scatter)
@@ -239,6 +273,11 @@ class CudaPrinter : public BodyPrinter {
                     sites ? ", int64_t* __restrict__ tj_bad, int* __restrict__ tj_any" : "");
     out_ += L_.idx32 ? "  typedef int I;\n" : "  typedef int64_t I;\n";
     out_ += "  (void)p;\n";
+    // The layout (vector width, threads per row, index type) was chosen for
+    // this instance's values and is part of the kernel's name (cuda_variant),
+    // so each value fits the index type.
+    for (size_t j = 0; j < symbols(); ++j)
+      out_ += fmt::format("  const I tj_s{0} = (I)p.s[{0}]; (void)tj_s{0};\n", j);
     print_kernel_body();
     out_ += "}\n";
     if (sites) {
@@ -272,6 +311,24 @@ class CudaPrinter : public BodyPrinter {
   }
 
  private:
+  /// The number of elements of domain dims [from, to) divided by `div` (a
+  /// divisor of it), as the source spells it: a number, or an expression of
+  /// the symbols bound at launch.
+  std::string extent(size_t from, size_t to, int64_t div = 1) const {
+    int64_t c = 1;
+    std::string sym;
+    for (size_t d = from; d < to; ++d) {
+      if (!k_.symbolic(d)) {
+        c *= k_.domain[d];
+        continue;
+      }
+      sym += (sym.empty() ? "" : " * ") + dim(d);
+    }
+    if (sym.empty()) return std::to_string(c / div);
+    std::string e = c == 1 ? sym : fmt::format("{} * {}", c, sym);
+    return div == 1 ? fmt::format("({})", e) : fmt::format("({} / {})", e, div);
+  }
+
   // ---- loads and stores: vector registers, cached rows, or memory ------------------
   std::string load(int32_t i, const std::vector<std::string>& idx) override {
     const KInstr& in = k_.body[i];
@@ -339,7 +396,7 @@ class CudaPrinter : public BodyPrinter {
     if (dims.empty()) return;
     out_ += fmt::format("{}I {} = {}; (void){};\n", ind, tmp, flat, tmp);
     for (size_t q = dims.size(); q-- > 0;) {
-      const int64_t size = k_.domain[dims[q]];
+      const std::string size = dim(dims[q]);
       if (q == 0) {
         out_ += fmt::format("{}const I {} = {};\n", ind, names[q], tmp);
       } else {
@@ -352,9 +409,8 @@ class CudaPrinter : public BodyPrinter {
   void print_pointwise() override {
     const size_t n = k_.domain.size();
     const int vec = L_.vec;
-    const int64_t units = k_.kept_numel() / vec;
     out_ += fmt::format("  const I t = (I)blockIdx.x * {} + (I)threadIdx.x;\n", L_.threads);
-    out_ += fmt::format("  if (t >= {}) return;\n", units);
+    out_ += fmt::format("  if (t >= {}) return;\n", extent(0, n, vec));
     std::vector<std::string> names(n), base(n), idx(n);
     std::vector<size_t> dims(n);
     for (size_t d = 0; d < n; ++d) {
@@ -384,7 +440,7 @@ class CudaPrinter : public BodyPrinter {
   void print_lines() override {
     const size_t n = k_.domain.size(), kept = n - 1;
     out_ += fmt::format("  const I t = (I)blockIdx.x * {} + (I)threadIdx.x;\n", L_.threads);
-    out_ += fmt::format("  if (t >= {}) return;\n", k_.kept_numel());
+    out_ += fmt::format("  if (t >= {}) return;\n", extent(0, kept));
     std::vector<std::string> idx(n), names;
     std::vector<size_t> dims;
     for (size_t d = 0; d < n; ++d) idx[d] = (d < kept ? "d" : "r") + std::to_string(d);
@@ -402,7 +458,7 @@ class CudaPrinter : public BodyPrinter {
   void print_row() override {
     const size_t n = k_.domain.size();
     const size_t kept = n - k_.reduced;
-    const int64_t rows = k_.kept_numel(), rl = k_.reduced_numel();
+    const std::string rows = extent(0, kept);
     switch (L_.mode) {
       case RowMode::thread:
         out_ += fmt::format("  const I row = (I)blockIdx.x * {} + (I)threadIdx.x;\n", L_.threads);
@@ -419,6 +475,14 @@ class CudaPrinter : public BodyPrinter {
     }
     // A warp leaves together (its shuffles need every lane).
     out_ += fmt::format("  if (row >= {}) return;\n  (void)lane;\n", rows);
+    if (L_.dynamic_row) {
+      // This thread's iterations within a row whose length is read at launch
+      // (rb < length exactly when it < tj_n): one bound instead of a check
+      // of every iteration's offset, which costs registers (ptxas spills).
+      const int64_t step = int64_t{L_.lanes} * L_.vec;
+      out_ += fmt::format("  const int tj_n = (int)(({} - (I)lane * {} + {}) / {});\n",
+                          extent(kept, n), L_.vec, step - 1, step);
+    }
     std::vector<std::string> idx(n);
     std::vector<size_t> kept_dims, red_dims;
     std::vector<std::string> kept_names, red_names;
@@ -435,7 +499,7 @@ class CudaPrinter : public BodyPrinter {
     if (!red_dims.empty()) elem_idx_[n - 1] = fmt::format("({} + e)", idx[n - 1]);
     red_dims_ = red_dims;
     red_names_ = red_names;
-    rl_ = rl;
+    rl_ = k_.reduced_numel();
 
     std::set<int32_t> emitted;
     auto emit_row_level = [&](const std::vector<int32_t>& roots) {
@@ -476,10 +540,15 @@ class CudaPrinter : public BodyPrinter {
     const int64_t step = int64_t{L_.lanes} * L_.vec;
     out_ += "  {\n";
     out_ += L_.persistent || L_.iters <= 4 ? "  #pragma unroll\n" : "  #pragma unroll 1\n";
-    out_ += fmt::format("  for (int it = 0; it < {}; ++it) {{\n", L_.iters);
+    out_ += fmt::format("  for (int it = 0; it < {}; ++it) {{\n",
+                        L_.runtime_iters ? "tj_n" : std::to_string(L_.iters));
     out_ += fmt::format("    const I rb = ((I)it * {} + (I)lane) * {};\n", L_.lanes, L_.vec);
     std::string ind = "    ";
-    if (rl_ % step != 0) {
+    if (L_.dynamic_row && !L_.runtime_iters) {
+      out_ += "    if (it < tj_n) {\n";
+      ind = "      ";
+      guarded_ = true;
+    } else if (!L_.dynamic_row && rl_ % step != 0) {
       out_ += fmt::format("    if (rb < {}) {{\n", rl_);
       ind = "      ";
       guarded_ = true;
@@ -622,8 +691,7 @@ class CudaPrinter : public BodyPrinter {
   // ---- matmul (a thread per output element) --------------------------------------------
   void print_matmul() override {
     const size_t n = k_.domain.size();  // [batch..., M, N, K]
-    const int64_t K = k_.domain[n - 1];
-    const int64_t outs = shape_numel(Shape(k_.domain.begin(), k_.domain.end() - 1));
+    const std::string K = dim(n - 1), outs = extent(0, n - 1);
     const Access& A = k_.accesses[0];
     const Access& B = k_.accesses[1];
     const Access& C = k_.accesses[2];
@@ -640,9 +708,11 @@ class CudaPrinter : public BodyPrinter {
     unflatten("t", dims, names, "  ", "q");
     names.push_back("k");
     auto off = [&](const Access& x) {
-      std::string s = std::to_string(x.offset);
+      const int32_t acc = static_cast<int32_t>(&x - k_.accesses.data());
+      std::string s = offset(acc);
       for (size_t d = 0; d < n; ++d)
-        if (x.strides[d] != 0) s += fmt::format(" + (I){} * {}", names[d], x.strides[d]);
+        if (x.strides[d] != 0 || x.symbolic_stride(d))
+          s += fmt::format(" + (I){} * {}", names[d], stride(acc, d));
       return s;
     };
     out_ += fmt::format("  {} acc = 0;\n", at);
@@ -667,7 +737,7 @@ class CudaPrinter : public BodyPrinter {
     const Shape& D = k_.domain;  // [N, O, OH, OW, Cg, KH, KW]
     const std::vector<int64_t>& cv = k_.conv;
     const int64_t O = D[1], OH = D[2], OW = D[3], Cg = D[4], KH = D[5], KW = D[6];
-    const int64_t outs = D[0] * O * OH * OW;
+    const std::string outs = extent(0, 4);
     const Access& X = k_.accesses[0];
     const Access& Wt = k_.accesses[1];
     const Access& Y = k_.accesses[2];
@@ -750,10 +820,21 @@ bool CudaLaunchInfo::aligned(const std::vector<void*>& args) const {
   return true;
 }
 
+std::string cuda_variant_name(const ir::Kernel& k) {
+  if (!k.has_symbols()) return k.name;
+  // FNV-1a of the layout's signature.
+  uint64_t h = 1469598103934665603ull;
+  for (char c : layout(k).signature()) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return fmt::format("{}_l{:08x}", k.name, static_cast<uint32_t>(h ^ (h >> 32)));
+}
+
+int64_t cuda_grid(const ir::Kernel& k) { return layout(k).grid; }
+
 std::vector<uint64_t> cuda_param_block(const ir::Kernel& k,
                                        const std::vector<const ir::ScalarValue*>& values) {
   const size_t np = std::max<size_t>(values.size(), 1);
   std::vector<uint64_t> block(2 * np, 0);
+  ir::for_each_symbol(k, [&](int64_t v) { block.push_back(static_cast<uint64_t>(v)); });
   for (size_t q = 0; q < values.size(); ++q) {
     const ir::ScalarValue& v = *values[q];
     const double f = is_floating(k.params[q]) ? v.f : static_cast<double>(v.i);

@@ -17,10 +17,11 @@
 // Every kernel has the signature
 //   extern "C" __global__ void NAME(T0* a0, T1* a1, ..., NAME_p p)
 // with `struct NAME_p { double f[n]; int64_t i[n]; }` carrying the scalar
-// parameters by value (each parameter in both arrays, as on the CPU). A
-// kernel with vector accesses also has `NAME_s`, the same kernel with scalar
-// accesses, launched when an argument is not aligned for the vector form
-// (printed and compiled on its own, the first time it is needed).
+// parameters by value (each parameter in both arrays, as on the CPU; a
+// dynamic kernel's struct also has `int64_t s[m]`, its sizes, strides and
+// offsets bound at launch, see cuda_variant_name). A kernel with vector accesses also has `NAME_s`,
+// the same kernel with scalar accesses, launched when an argument is not aligned for the vector
+// form (printed and compiled on its own, the first time it is needed).
 #pragma once
 
 #include <cstdint>
@@ -51,12 +52,26 @@ struct CudaLaunchInfo {
 
 /// The bytes of the kernel's `NAME_p` parameter struct for these scalar
 /// values (one per kernel parameter): the doubles, then the same values as
-/// int64, each read by the kernel in its parameter's dtype.
+/// int64, each read by the kernel in its parameter's dtype; then, for a
+/// dynamic kernel, its values bound at launch (ir::for_each_symbol).
 std::vector<uint64_t> cuda_param_block(const ir::Kernel& k,
                                        const std::vector<const ir::ScalarValue*>& values);
 
 /// How `k` is launched (computed by the same rules the printer uses).
 CudaLaunchInfo cuda_launch_info(const ir::Kernel& k);
+
+/// The name a kernel is compiled under. A dynamic kernel (ir::Kernel::
+/// has_symbols) reads its sizes at launch, but its layout (vector width,
+/// threads per row, the bound of a row's loop, the index type) is chosen
+/// for the instance's sizes: its name gets a suffix hashing that layout, so
+/// each layout compiles once and every instance that shares it shares the
+/// compiled kernel (as Inductor guards a kernel on the size properties its
+/// code assumes). Other kernels keep their name.
+std::string cuda_variant_name(const ir::Kernel& k);
+
+/// Blocks to launch for this instance of `k` (a dynamic kernel's grid
+/// changes with its sizes; cuda_launch_info has the first instance's).
+int64_t cuda_grid(const ir::Kernel& k);
 
 /// Which entry points a unit defines. The scalar variants are compiled only
 /// when a launch meets a misaligned argument (each entry point costs ptxas

@@ -79,6 +79,7 @@ struct FlushInfo {
   const ir::Graph* graph = nullptr;   // alive until flush_end
   std::vector<KernelOps> kernels;     // of the plan
   std::vector<std::string> refusals;  // of a plan made in this flush
+  std::string note;                   // obs::plan_note
   std::vector<char> written;          // per graph node: a kernel writes it
   int compiled = 0, disk = 0, mem = 0, launches = 0;
   double compile_ms = 0;
@@ -427,6 +428,7 @@ void flush_end(bool failed) {
                      : f.plan > 0
                          ? "plan cache hit"
                          : fmt::format("plan cache miss (scheduled in {:.2f} ms)", f.schedule_ms);
+  if (!f.note.empty()) plan += " (" + f.note + ")";
   std::string line = fmt::format(
       "tilejit trace: flush {} ({}): {} nodes, {} output{}, graph "
       "{:016x}, {}; {}",
@@ -505,6 +507,12 @@ void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, do
         fmt::format("\"kernels\":{},\"count\":{},\"ms\":{:.1f}", json_str(names), ks.size(), ms));
   }
   for (const ir::Kernel* k : ks) dump_kernel(*k, dump);
+}
+
+void plan_note(std::string note) {
+  FlushInfo& f = flush_info();
+  if (!f.note.empty()) f.note += "; ";
+  f.note += note;
 }
 
 void kernel_mem_hit(const ir::Kernel& k) {

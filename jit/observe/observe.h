@@ -97,6 +97,7 @@ void schedule_done(Clock::time_point start);
 void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_disk, double ms,
                     const KernelDump& dump);
 void kernel_mem_hit(const ir::Kernel& k);
+void plan_note(std::string note);
 void launch_done(const ir::Kernel& k, int64_t size, Clock::time_point start);
 }  // namespace detail
 
@@ -168,6 +169,11 @@ inline void kernels_loaded(const std::vector<const ir::Kernel*>& ks, bool from_d
 /// A kernel found in the in-memory kernel cache.
 inline void kernel_mem_hit(const ir::Kernel& k) {
   if (on()) detail::kernel_mem_hit(k);
+}
+/// Something the flush's trace line should say about its plan (a dim that
+/// became dynamic, a plan made from a dynamic one).
+inline void plan_note(std::string note) {
+  if (on()) detail::plan_note(std::move(note));
 }
 
 }  // namespace tj::obs
