@@ -1084,36 +1084,6 @@ std::string json_stats(const StatList& v) {
   return o + "}";
 }
 
-/// The standard output of `argv` (run without a shell, stderr passed
-/// through), trailing blanks trimmed; "" when it cannot start.
-std::string capture(const std::vector<std::string>& argv) {
-  int fds[2];
-  if (pipe(fds) != 0) return "";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  posix_spawn_file_actions_addclose(&fa, fds[1]);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  std::string out;
-  if (rc == 0) {
-    char buf[4096];
-    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
-      out.append(buf, static_cast<size_t>(n));
-    int status = 0;
-    waitpid(pid, &status, 0);
-  }
-  close(fds[0]);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
 /// XLA:CPU's times (bench/bench_jax.py --lines) into the rows it ran; the
 /// jax version, or why there is none.
 std::string run_xla(const Options& o, std::vector<Row>& rows) {
@@ -1121,7 +1091,7 @@ std::string run_xla(const Options& o, std::vector<Row>& rows) {
       "python3", std::string(TJ_BENCH_SOURCE_ROOT) + "/bench/bench_jax.py", "--lines"};
   if (o.quick) argv.push_back("--quick");
   for (const Row& r : rows) argv.push_back(r.name);
-  std::istringstream in(capture(argv));
+  std::istringstream in(bench::capture(argv));
   std::string version = "not run (python3 could not start bench/bench_jax.py)";
   for (std::string line; std::getline(in, line);) {
     std::istringstream ls(line);
@@ -1172,8 +1142,9 @@ void write_json(const Options& o, const std::vector<Row>& rows, double total_s, 
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   std::string root = TJ_BENCH_SOURCE_ROOT;
-  std::string commit = capture({"git", "-C", root, "rev-parse", "--short", "HEAD"});
-  if (!commit.empty() && !capture({"git", "-C", root, "status", "--porcelain", "-uno"}).empty())
+  std::string commit = bench::capture({"git", "-C", root, "rev-parse", "--short", "HEAD"});
+  if (!commit.empty() &&
+      !bench::capture({"git", "-C", root, "status", "--porcelain", "-uno"}).empty())
     commit += "-dirty";
   std::string env = "{";
   for (const char* k :

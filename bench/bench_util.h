@@ -9,6 +9,10 @@
 // memcpy bit casts and plain selects, which g++ vectorises (AVX-512 here).
 #pragma once
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,7 +26,54 @@
 #include <thread>
 #include <vector>
 
+extern char** environ;
+
 namespace bench {
+
+// ---- child processes --------------------------------------------------------------
+
+/// The standard output of `argv` (run without a shell, stderr passed
+/// through), trailing blanks trimmed; "" when it cannot start. `env`: NAME=value
+/// entries that replace or join this process's environment.
+inline std::string capture(const std::vector<std::string>& argv,
+                           const std::vector<std::string>& env = {}) {
+  std::vector<std::string> envs = env;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const std::string& x : env) replaced = replaced || x.substr(0, x.find('=')) == name;
+    if (!replaced) envs.push_back(entry);
+  }
+  std::vector<char*> envp;
+  for (std::string& x : envs) envp.push_back(x.data());
+  envp.push_back(nullptr);
+  int fds[2];
+  if (pipe(fds) != 0) return "";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addclose(&fa, fds[1]);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  std::string out;
+  if (rc == 0) {
+    char buf[4096];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+      out.append(buf, static_cast<size_t>(n));
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+  close(fds[0]);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
 
 // ---- timing -------------------------------------------------------------------
 
