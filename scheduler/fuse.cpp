@@ -447,6 +447,7 @@ class Fuser {
         inlined_by_group_.push_back(inl);
       }
     }
+    fuse_vertically(&s, &epoch);
     // Execution order: by epoch (stable).
     std::vector<size_t> order(s.groups.size());
     for (size_t k = 0; k < order.size(); ++k) order[k] = k;
@@ -461,6 +462,130 @@ class Fuser {
     s.groups = std::move(sorted);
     inlined_by_group_ = std::move(inl_sorted);
     return s;
+  }
+
+  /// The nodes a group computes: its roots and what it inlines.
+  std::set<NodeId> nodes_of(const Group& gr, size_t k) const {
+    std::set<NodeId> n(inlined_by_group_[k].begin(), inlined_by_group_[k].end());
+    n.insert(gr.roots.begin(), gr.roots.end());
+    return n;
+  }
+
+  /// Materialized nodes that `nodes` (a group's, with roots `roots`) read.
+  std::set<NodeId> reads_of(const std::set<NodeId>& nodes, const std::vector<NodeId>& roots) const {
+    std::set<NodeId> md;
+    for (NodeId n : nodes)
+      for (NodeId x : g_.node(n).inputs)
+        if (M_[x] && !is_leaf(g_.node(x)) &&
+            std::find(roots.begin(), roots.end(), x) == roots.end())
+          md.insert(x);
+    return md;
+  }
+
+  /// A pointwise group a backend may run as a GEMM's epilogue (an op that
+  /// reads a matmul or convolution result element for element) or one that
+  /// copies a reshape: left as it is.
+  bool keeps_its_kernel(const Group& gr, const std::set<NodeId>& nodes) const {
+    if (gr.kind != Group::Kind::pointwise || gr.reshape_copy) return true;
+    for (NodeId n : nodes) {
+      if (ir::is_movement(g_.node(n).op)) continue;
+      for (NodeId x : g_.node(n).inputs)
+        if (g_.node(x).op == Op::Matmul || g_.node(x).op == Op::Conv) return true;
+    }
+    return false;
+  }
+
+  int ops_in(const std::set<NodeId>& nodes) const {
+    int c = 0;
+    for (NodeId n : nodes) c += ir::is_pointwise(g_.node(n).op) ? 1 : 0;
+    return c;
+  }
+
+  /// Rule 7 (vertical fusion): a pointwise group whose roots a later
+  /// pointwise group of the same domain reads element for element (each at
+  /// the index it computes, not through a view or a broadcast) is computed
+  /// in that group, which stores its roots too: an optimizer's gradient,
+  /// moments and parameter are written by one kernel, not read back from
+  /// memory by the next. Only when nothing else the later group reads
+  /// depends on the earlier one (the epochs say so). Returns whether any
+  /// group was merged.
+  bool fuse_vertically(Schedule* s, std::vector<int>* node_epoch) {
+    bool any = false;
+    for (bool changed = true; changed;) {
+      changed = false;
+      std::map<NodeId, size_t> owner;  // root -> its pointwise group
+      for (size_t k = 0; k < s->groups.size(); ++k)
+        if (s->groups[k].kind == Group::Kind::pointwise)
+          for (NodeId r : s->groups[k].roots) owner[r] = k;
+      for (size_t k2 = 0; k2 < s->groups.size() && !changed; ++k2) {
+        const Group& g2 = s->groups[k2];
+        const std::set<NodeId> nodes2 = nodes_of(g2, k2);
+        if (keeps_its_kernel(g2, nodes2)) continue;
+        const std::set<NodeId> reads2 = reads_of(nodes2, g2.roots);
+        for (NodeId x : reads2) {
+          auto it = owner.find(x);
+          if (it == owner.end() || it->second == k2) continue;
+          const size_t k1 = it->second;
+          const Group& g1 = s->groups[k1];
+          const std::set<NodeId> nodes1 = nodes_of(g1, k1);
+          if (g1.shape != g2.shape || keeps_its_kernel(g1, nodes1)) continue;
+          bool ok = ops_in(nodes1) + ops_in(nodes2) <= kMaxKernelOps;
+          for (NodeId n : nodes2)
+            for (NodeId y : g_.node(n).inputs)
+              if (std::find(g1.roots.begin(), g1.roots.end(), y) != g1.roots.end())
+                ok = ok && ir::is_pointwise(g_.node(n).op) && g_.node(n).shape == g2.shape &&
+                     g_.node(y).shape == g2.shape;
+          for (NodeId z : reads2)
+            if (std::find(g1.roots.begin(), g1.roots.end(), z) == g1.roots.end())
+              ok = ok && (*node_epoch)[z] <= g1.epoch;
+          if (!ok) continue;
+          Group merged = g2;
+          merged.roots.insert(merged.roots.end(), g1.roots.begin(), g1.roots.end());
+          std::sort(merged.roots.begin(), merged.roots.end());
+          merged.epoch = std::max(g1.epoch, g2.epoch);
+          for (NodeId r : merged.roots) (*node_epoch)[r] = merged.epoch;
+          s->groups[k2] = std::move(merged);
+          inlined_by_group_[k2].insert(inlined_by_group_[k1].begin(), inlined_by_group_[k1].end());
+          s->groups.erase(s->groups.begin() + static_cast<std::ptrdiff_t>(k1));
+          inlined_by_group_.erase(inlined_by_group_.begin() + static_cast<std::ptrdiff_t>(k1));
+          changed = any = true;
+          break;
+        }
+      }
+      if (changed) order_epochs(s, node_epoch);
+    }
+    return any;
+  }
+
+  /// Epochs again after groups were merged: each group after every group
+  /// whose roots it reads (a scatter after its destination's group).
+  void order_epochs(Schedule* s, std::vector<int>* node_epoch = nullptr) {
+    std::map<NodeId, std::vector<size_t>> owners;
+    for (size_t k = 0; k < s->groups.size(); ++k)
+      for (NodeId r : s->groups[k].roots) owners[r].push_back(k);
+    std::vector<std::set<NodeId>> reads(s->groups.size());
+    for (size_t k = 0; k < s->groups.size(); ++k)
+      reads[k] = reads_of(nodes_of(s->groups[k], k), s->groups[k].roots);
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t k = 0; k < s->groups.size(); ++k) {
+        Group& gr = s->groups[k];
+        int e = 1;
+        for (NodeId x : reads[k])
+          for (size_t o : owners[x]) e = std::max(e, s->groups[o].epoch + 1);
+        if (gr.kind == Group::Kind::scatter)
+          for (size_t o : owners[gr.scatter])
+            if (s->groups[o].kind == Group::Kind::scatter_init)
+              e = std::max(e, s->groups[o].epoch + 1);
+        if (e > gr.epoch) {
+          gr.epoch = e;
+          changed = true;
+        }
+      }
+    }
+    if (node_epoch)
+      for (const Group& gr : s->groups)
+        for (NodeId r : gr.roots) (*node_epoch)[r] = std::max((*node_epoch)[r], gr.epoch);
   }
 
   void deps_from(NodeId x, std::set<NodeId>* m_deps, std::set<NodeId>* inlined) const {

@@ -29,6 +29,13 @@
 //  5. A kernel inlines at most kMaxKernelOps ops.
 //  6. Materialized nodes with the same domain (or the same rows) and no
 //     dependency between them share one kernel (horizontal fusion).
+//  7. A pointwise kernel whose results a later pointwise kernel of the same
+//     domain reads element for element (at the index it computes) is
+//     computed in that kernel, which stores both (vertical fusion): a
+//     gradient that is kept, the optimizer moments computed from it and
+//     the parameter they update are one kernel. Not across a dependency on
+//     a third kernel, a view or broadcast of the results, or a kernel a
+//     backend may run as a GEMM's epilogue.
 #pragma once
 
 #include <optional>

@@ -111,6 +111,27 @@ Tensor wrapped(const Tensor& index, const Node& n, size_t sized_input) {
 
 constexpr double kPi = 3.14159265358979323846;
 
+/// A tensor whose last two dims are swapped: the transpose of a row-major
+/// matrix (or batch of them) in memory, or a pending permute that swaps
+/// them. Decided the same way whether or not the tensor is computed yet, so
+/// a program's results do not depend on when it synchronizes.
+bool transposed_view(const Tensor& t) {
+  if (!t.defined() || t.dim() < 2) return false;
+  const Shape sz = t.shape();
+  const size_t n = sz.size();
+  if (sz[n - 1] < 2 || sz[n - 2] < 2) return false;
+  const TensorImpl::Ptr i = impl_of(t, "backward");
+  if (!i->is_ready()) {
+    if (i->op != Op::Permute || i->attrs.size() != n) return false;
+    for (size_t d = 0; d + 2 < n; ++d)
+      if (i->attrs[d] != static_cast<int64_t>(d)) return false;
+    return i->attrs[n - 2] == static_cast<int64_t>(n - 1) &&
+           i->attrs[n - 1] == static_cast<int64_t>(n - 2);
+  }
+  const Strides& st = i->value.strides;
+  return st[n - 2] == 1 && st[n - 1] == sz[n - 2];
+}
+
 /// The gradient of each input of `n` (undefined where `need` is false) given
 /// the gradient `g` of its result.
 std::vector<Tensor> input_grads(const Node& n, const Tensor& g, const std::vector<bool>& need) {
@@ -338,8 +359,18 @@ std::vector<Tensor> input_grads(const Node& n, const Tensor& g, const std::vecto
       break;
     }
     case Op::Matmul:
-      set(0, [&] { return matmul(g, y.transpose(-1, -2)); });
-      set(1, [&] { return matmul(x.transpose(-1, -2), g); });
+      // Each gradient in the layout of its operand: for an operand that is a
+      // transposed view of a matrix (linear's weight), the transposed
+      // product, so that the gradient of the view is the product itself,
+      // not a transposed copy of it.
+      set(0, [&] {
+        return transposed_view(x) ? matmul(y, g.transpose(-1, -2)).transpose(-1, -2)
+                                  : matmul(g, y.transpose(-1, -2));
+      });
+      set(1, [&] {
+        return transposed_view(y) ? matmul(g.transpose(-1, -2), x).transpose(-1, -2)
+                                  : matmul(x.transpose(-1, -2), g);
+      });
       break;
     case Op::Conv: {
       // x [N, C, H, W], w [O, C / groups, KH, KW], g [N, O, OH, OW].
