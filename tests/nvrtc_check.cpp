@@ -1,7 +1,8 @@
 // Linked into every test program: each kernel any test plans is also printed
 // as CUDA and compiled with NVRTC for sm_80 and sm_90 (no GPU needed). A
 // compile error fails the running test, and so does a pointwise or row
-// kernel whose ptxas report shows register spills. At exit
+// kernel whose ptxas report shows register spills (an f64 kernel: more than
+// libdevice's f64 exp and log slow paths save). At exit
 // the program prints how many kernels were checked and the median compile
 // time. It also makes the CPU the default device of every test program.
 #include <gtest/gtest.h>
@@ -55,11 +56,17 @@ void check_kernel(const tj::ir::Kernel& k) {
     for (const auto& im : images) checked().ms.push_back(im.ms);
   }
   if (k.kind == tj::ir::Kernel::Kind::matmul) return;  // fallback GEMM: correctness only
+  // libdevice's f64 exp and log inline their rare slow paths (huge or tiny
+  // arguments), which save a few registers around them: an f64 kernel may
+  // spill that much.
+  bool f64 = false;
+  for (const tj::ir::KInstr& in : k.body) f64 = f64 || in.dtype == tj::DType::f64;
+  const int64_t allowed = f64 ? 32 : 0;
   for (const auto& im : images) {
     for (const auto& r : tj::jit::cuda::parse_resource_usage(im.log)) {
       // Stack frames are allowed: libdevice's sinf/cosf keep their rare
       // huge-argument path there. Spills are not.
-      if (r.spill_store_bytes || r.spill_load_bytes)
+      if (r.spill_store_bytes > allowed || r.spill_load_bytes > allowed)
         ADD_FAILURE() << r.function << " (" << im.arch << ") spills: " << r.registers
                       << " registers, " << r.stack_bytes << " bytes stack, " << r.spill_store_bytes
                       << " bytes spill stores, " << r.spill_load_bytes << " bytes spill loads\n"

@@ -337,7 +337,24 @@ std::vector<Tensor> input_grads(const Node& n, const Tensor& g, const std::vecto
     case Op::Gather:
       set(0, [&] {
         const TensorOptions opts = TensorOptions(g.dtype()).device(g.device());
-        return scatter_add(zeros(s[0], opts), n.attrs[0], wrapped(y, n, 0), g);
+        const int64_t axis = n.attrs[0];
+        const Shape& in = s[0];
+        const Shape ix = y.shape();
+        // One index per line along the axis (cross entropy's target): each
+        // element gets the gradient where its position is the index, a
+        // pointwise select that fuses into its consumers instead of a
+        // scatter into zeros. The same values: one term or none per element.
+        bool one = ix.size() == in.size() && ix[static_cast<size_t>(axis)] == 1 && in[axis] > 1;
+        for (size_t d = 0; one && d < in.size(); ++d)
+          one = static_cast<int64_t>(d) == axis || ix[d] == in[d];
+        if (one) {
+          Shape at(in.size(), 1);
+          at[static_cast<size_t>(axis)] = in[axis];
+          const Tensor pos =
+              arange(in[axis], TensorOptions(y.dtype()).device(y.device())).reshape(at);
+          return where(wrapped(y, n, 0) == pos, g, 0.0);
+        }
+        return scatter_add(zeros(in, opts), axis, wrapped(y, n, 0), g);
       });
       break;
     case Op::Scatter: {

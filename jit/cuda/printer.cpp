@@ -27,7 +27,7 @@ constexpr int kWarpRowThreads = 128;  // 4 rows per block
 constexpr int kThreadRowThreads = 128;
 constexpr int64_t kThreadRowMax = 16;  // longest row reduced by one thread
 constexpr int64_t kWarpRowMax = 1024;  // longest row reduced by one warp
-constexpr int kPersistentValues = 32;  // cached load values per thread, at most
+constexpr int kPersistentValues = 32;  // registers of cached loads per thread, at most
 
 enum class RowMode : uint8_t { thread, warp, block };
 
@@ -184,7 +184,11 @@ Layout layout(const Kernel& k) {
         L.iters = b;
       }
       L.cached_loads = multi_pass_loads(k);
-      const int64_t values = static_cast<int64_t>(L.cached_loads.size()) * L.iters * L.vec;
+      // Registers the cached values take (an f64 or i64 value takes two).
+      int64_t words = 0;
+      for (int32_t l : L.cached_loads)
+        words += std::max<int64_t>(1, dtype_size(k.body[l].dtype) / 4);
+      const int64_t values = words * L.iters * L.vec;
       // A dynamic row checks every iteration against its length read at
       // launch: half the cached values leave registers for those checks.
       const int64_t most = L.dynamic_row ? kPersistentValues / 2 : kPersistentValues;
