@@ -275,8 +275,20 @@ const CpuCompiler& cpu_compiler() {
 #else
     c.target = "native (" + arch + ")";
 #endif
-    c.flag_list = {"-std=c++17",      "-O3",   "-march=native", "-fopenmp-simd",
-                   "-fno-math-errno", "-fPIC", "-shared",       "-w"};
+    // -fno-trapping-math: kernels never read floating-point exception flags,
+    // and with them GCC keeps a select whose arms could raise one (a masked
+    // softmax's where) as a branch, so the loop stays scalar: the causal
+    // attention softmax over 8 x 1024 x 1024 took 220 ms on one core, 21 ms
+    // with the flag.
+    c.flag_list = {"-std=c++17",
+                   "-O3",
+                   "-march=native",
+                   "-fopenmp-simd",
+                   "-fno-math-errno",
+                   "-fno-trapping-math",
+                   "-fPIC",
+                   "-shared",
+                   "-w"};
 #if defined(__x86_64__)
     // g++ tunes gathers off for AMD Zen, so a loop with a table lookup
     // (sin, cos) or an indexed load stays scalar where AVX-512 is missing:
