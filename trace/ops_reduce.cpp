@@ -7,6 +7,8 @@
 // tj::autocast, the ops on its f32 list take f16/bf16 inputs as f32
 // (trace::autocast_f32) and so return f32.
 #include <algorithm>
+
+#include "tilejit/autograd.h"
 #include "trace/autocast.h"
 #include "trace/ops_util.h"
 
@@ -138,6 +140,15 @@ Tensor softmax_input(std::string_view name, const Tensor& x, std::optional<DType
   return x;
 }
 
+/// The largest value along `d` (kept), which softmax subtracts for range
+/// only: the result does not depend on it, so no gradient flows through it
+/// (as JAX's stop_gradient in logsumexp). The backward pass is then
+/// g - softmax * sum(g), without the max's tie counting.
+Tensor row_max(const Tensor& w, int64_t d) {
+  NoGradGuard no_grad;
+  return max(w, Axes{d}, true);
+}
+
 }  // namespace
 
 Tensor softmax(const Tensor& x_arg, int64_t dim, std::optional<DType> dtype) {
@@ -148,7 +159,7 @@ Tensor softmax(const Tensor& x_arg, int64_t dim, std::optional<DType> dtype) {
   Tensor w = trace::cast_to(x, work_dtype(out));
   if (xi->shape.empty()) return trace::cast_to(exp(w - w), out);
   if (xi->shape[d] == 0) return trace::cast_to(w, out);  // an empty axis: nothing to normalize
-  Tensor e = exp(w - max(w, Axes{d}, true));
+  Tensor e = exp(w - row_max(w, d));
   return trace::cast_to(e / sum(e, Axes{d}, true), out);
 }
 
@@ -160,7 +171,7 @@ Tensor log_softmax(const Tensor& x_arg, int64_t dim, std::optional<DType> dtype)
   Tensor w = trace::cast_to(x, work_dtype(out));
   if (xi->shape.empty()) return trace::cast_to(w - w, out);
   if (xi->shape[d] == 0) return trace::cast_to(w, out);  // an empty axis: nothing to normalize
-  Tensor shifted = w - max(w, Axes{d}, true);
+  Tensor shifted = w - row_max(w, d);
   return trace::cast_to(shifted - log(sum(exp(shifted), Axes{d}, true)), out);
 }
 
