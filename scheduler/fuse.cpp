@@ -543,7 +543,6 @@ class Fuser {
           merged.roots.insert(merged.roots.end(), g1.roots.begin(), g1.roots.end());
           std::sort(merged.roots.begin(), merged.roots.end());
           merged.epoch = std::max(g1.epoch, g2.epoch);
-          for (NodeId r : merged.roots) (*node_epoch)[r] = merged.epoch;
           s->groups[k2] = std::move(merged);
           inlined_by_group_[k2].insert(inlined_by_group_[k1].begin(), inlined_by_group_[k1].end());
           s->groups.erase(s->groups.begin() + static_cast<std::ptrdiff_t>(k1));
@@ -559,7 +558,7 @@ class Fuser {
 
   /// Epochs again after groups were merged: each group after every group
   /// whose roots it reads (a scatter after its destination's group).
-  void order_epochs(Schedule* s, std::vector<int>* node_epoch = nullptr) {
+  void order_epochs(Schedule* s, std::vector<int>* node_epoch) {
     std::map<NodeId, std::vector<size_t>> owners;
     for (size_t k = 0; k < s->groups.size(); ++k)
       for (NodeId r : s->groups[k].roots) owners[r].push_back(k);
@@ -583,9 +582,8 @@ class Fuser {
         }
       }
     }
-    if (node_epoch)
-      for (const Group& gr : s->groups)
-        for (NodeId r : gr.roots) (*node_epoch)[r] = std::max((*node_epoch)[r], gr.epoch);
+    for (const Group& gr : s->groups)
+      for (NodeId r : gr.roots) (*node_epoch)[r] = std::max((*node_epoch)[r], gr.epoch);
   }
 
   void deps_from(NodeId x, std::set<NodeId>* m_deps, std::set<NodeId>* inlined) const {

@@ -126,6 +126,7 @@ std::vector<LoadedPtr> load(const std::vector<const ir::Kernel*>& ks, int dev, C
 struct CudaPlan final : PreparedPlan {
   std::vector<LoadedPtr> kernels;               // per plan kernel (CudaKernel)
   std::vector<std::optional<FusedGemm>> fused;  // per step: its epilogue is the next step
+  std::vector<int64_t> grids;                   // per plan kernel: blocks for this instance
 };
 
 const CudaKernel& kernel_of(const CudaPlan& cp, int32_t k) {
@@ -172,6 +173,13 @@ class CudaBackend final : public Backend {
           return load(todo, dev, CudaEntries::main, s);
         },
         st);
+    // A dynamic kernel's grid follows this instance's sizes (computed once
+    // per plan, not per launch); the others' is their loaded launch info's.
+    cp->grids.reserve(p.kernels.size());
+    for (size_t i = 0; i < p.kernels.size(); ++i)
+      cp->grids.push_back(p.kernels[i].has_symbols()
+                              ? cuda_grid(p.kernels[i])
+                              : static_cast<const CudaKernel&>(*cp->kernels[i]).info.grid);
     cp->fused.resize(p.steps.size());
     for (size_t s = 0; s < p.steps.size(); ++s) cp->fused[s] = match_epilogue(p, s);
     return cp;
@@ -211,7 +219,7 @@ class CudaBackend final : public Backend {
         k, k.kind == ir::Kernel::Kind::pointwise ? k.kept_numel() : shape_numel(k.domain));
     const int64_t calls = lk.info.grid > 0 || k.kind == ir::Kernel::Kind::matmul ? 1 : 0;
     if (k.kind == ir::Kernel::Kind::matmul && run_cublaslt(k, args, dev_, tf32)) return {1, calls};
-    const int64_t grid = k.has_symbols() ? cuda_grid(k) : lk.info.grid;
+    const int64_t grid = cp.grids[st.kernel];
     if (grid == 0) return {1, calls};
     std::vector<const ir::ScalarValue*> values;
     values.reserve(st.params.size());
