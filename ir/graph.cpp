@@ -1,5 +1,6 @@
 #include "ir/graph.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ir/check.h"
@@ -42,13 +43,31 @@ bool same_node(const Node& a, const Node& b) {
 }  // namespace
 
 NodeId GraphBuilder::intern(Node n) {
-  std::vector<NodeId>& bucket = interned_[node_hash(n)];
-  for (NodeId id : bucket)
-    if (same_node(g_.nodes_[id], n)) return id;
-  NodeId id = static_cast<NodeId>(g_.nodes_.size());
+  const uint64_t h = node_hash(n);
+  if (table_.size() < 2 * (g_.nodes_.size() + 1)) grow_table();
+  const size_t mask = table_.size() - 1;
+  size_t at = static_cast<size_t>(h) & mask;
+  for (; table_[at] >= 0; at = (at + 1) & mask) {
+    const NodeId id = table_[at];
+    if (hashes_[id] == h && same_node(g_.nodes_[id], n)) return id;
+  }
+  const NodeId id = static_cast<NodeId>(g_.nodes_.size());
   g_.nodes_.push_back(std::move(n));
-  bucket.push_back(id);
+  hashes_.push_back(h);
+  table_[at] = id;
   return id;
+}
+
+void GraphBuilder::grow_table() {
+  size_t size = std::max<size_t>(64, table_.size() * 2);
+  while (size < 2 * (g_.nodes_.size() + 1)) size *= 2;
+  table_.assign(size, -1);
+  const size_t mask = size - 1;
+  for (size_t id = 0; id < hashes_.size(); ++id) {
+    size_t at = static_cast<size_t>(hashes_[id]) & mask;
+    while (table_[at] >= 0) at = (at + 1) & mask;
+    table_[at] = static_cast<NodeId>(id);
+  }
 }
 
 NodeId GraphBuilder::buffer(const BufferView& view) {
@@ -81,13 +100,13 @@ NodeId GraphBuilder::scalar(DType dtype, ScalarValue value, bool intern_value) {
                      .add(static_cast<uint64_t>(value.i))
                      .add(static_cast<uint64_t>(dtype))
                      .get();
-  for (NodeId id : scalar_nodes_[key]) {
-    if (!intern_value) break;
-    const Node& n = g_.nodes_[id];
-    const ScalarValue& v = g_.scalars_[n.slot];
-    if (n.dtype == dtype && std::memcmp(&v.f, &value.f, sizeof(double)) == 0 && v.i == value.i)
-      return id;
-  }
+  if (intern_value)
+    for (NodeId id : scalar_nodes_[key]) {
+      const Node& n = g_.nodes_[id];
+      const ScalarValue& v = g_.scalars_[n.slot];
+      if (n.dtype == dtype && std::memcmp(&v.f, &value.f, sizeof(double)) == 0 && v.i == value.i)
+        return id;
+    }
   Node n;
   n.op = Op::Scalar;
   n.dtype = dtype;
@@ -96,6 +115,20 @@ NodeId GraphBuilder::scalar(DType dtype, ScalarValue value, bool intern_value) {
   NodeId id = intern(std::move(n));
   if (intern_value) scalar_nodes_[key].push_back(id);
   return id;
+}
+
+NodeId GraphBuilder::add_inferred(Op op, std::vector<NodeId> inputs, std::vector<int64_t> attrs,
+                                  DType dtype, Shape shape) {
+  TJ_CHECK(op != Op::Buffer && op != Op::Scalar, "leaves are built with buffer()/scalar()");
+  for (NodeId i : inputs)
+    TJ_CHECK(i >= 0 && static_cast<size_t>(i) < g_.nodes_.size(), "input id {} out of range", i);
+  Node n;
+  n.op = op;
+  n.dtype = dtype;
+  n.shape = std::move(shape);
+  n.inputs = std::move(inputs);
+  n.attrs = std::move(attrs);
+  return intern(std::move(n));
 }
 
 NodeId GraphBuilder::add(Op op, const std::vector<NodeId>& inputs, const OpArgs& args) {
@@ -129,25 +162,38 @@ void GraphBuilder::allow_donation(NodeId id) {
   g_.donatable_[n.slot] = 1;
 }
 
-uint64_t Graph::structure_hash(bool sizes) const {
+namespace {
+
+uint64_t combine(size_t n, const std::vector<uint64_t>& node_hashes,
+                 const std::vector<NodeId>& outputs, const std::vector<uint8_t>& donatable) {
   Hasher h;
-  h.add(nodes_.size());
-  for (const Node& n : nodes_) h.add(node_hash(n, sizes));
-  h.add(outputs_.size());
-  for (NodeId o : outputs_) h.add(static_cast<uint64_t>(o));
-  for (size_t s = 0; s < donatable_.size(); ++s)
-    if (donatable_[s]) h.add(static_cast<uint64_t>(s) + 1);
+  h.add(n);
+  for (uint64_t x : node_hashes) h.add(x);
+  h.add(outputs.size());
+  for (NodeId o : outputs) h.add(static_cast<uint64_t>(o));
+  for (size_t s = 0; s < donatable.size(); ++s)
+    if (donatable[s]) h.add(static_cast<uint64_t>(s) + 1);
   return h.get();
+}
+
+}  // namespace
+
+uint64_t Graph::structure_hash(bool sizes) const {
+  std::vector<uint64_t> hashes;
+  hashes.reserve(nodes_.size());
+  for (const Node& n : nodes_) hashes.push_back(node_hash(n, sizes));
+  return combine(nodes_.size(), hashes, outputs_, donatable_);
 }
 
 Graph GraphBuilder::finish(std::vector<NodeId> outputs) {
   for (NodeId o : outputs)
     TJ_CHECK(o >= 0 && static_cast<size_t>(o) < g_.nodes_.size(), "output {} out of range", o);
   g_.outputs_ = std::move(outputs);
-  g_.hash_ = g_.structure_hash(/*sizes=*/true);
+  g_.hash_ = combine(g_.nodes_.size(), hashes_, g_.outputs_, g_.donatable_);
   Graph out = std::move(g_);
   g_ = Graph{};
-  interned_.clear();
+  table_.clear();
+  hashes_.clear();
   buffer_slots_.clear();
   scalar_nodes_.clear();
   return out;

@@ -110,6 +110,11 @@ class GraphBuilder {
   NodeId scalar(DType dtype, ScalarValue value, bool intern = true);
   /// Any non-leaf op (and Iota / Rand sources).
   NodeId add(Op op, const std::vector<NodeId>& inputs, const OpArgs& args);
+  /// A node whose result type ir::infer already gave for these inputs' types
+  /// (the tracer inferred it when the op was recorded): not inferred again.
+  /// (jit::execute verifies every new graph structure, types included.)
+  NodeId add_inferred(Op op, std::vector<NodeId> inputs, std::vector<int64_t> attrs, DType dtype,
+                      Shape shape);
 
   // Convenience factories.
   NodeId unary(Op op, NodeId x) { return add(op, {x}, {}); }
@@ -142,8 +147,13 @@ class GraphBuilder {
 
  private:
   NodeId intern(Node n);
+  void grow_table();
   Graph g_;
-  std::unordered_map<uint64_t, std::vector<NodeId>> interned_;  // node hash → nodes
+  // Hash-consing: an open-addressed table of node ids (-1: empty), probed by
+  // node hash; `hashes_` holds each node's hash (the structural hash reuses
+  // them).
+  std::vector<NodeId> table_;
+  std::vector<uint64_t> hashes_;
   std::unordered_map<const Storage*, std::vector<int32_t>> buffer_slots_;
   std::unordered_map<uint64_t, std::vector<NodeId>> scalar_nodes_;
 };

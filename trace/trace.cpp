@@ -151,34 +151,43 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
   std::unordered_set<TensorImpl*> root_set;
   for (const auto& r : pending_roots) root_set.insert(r.get());
 
-  // Iterative post-order walk: deep chains must not overflow the stack.
+  // Iterative post-order walk: deep chains must not overflow the stack. The
+  // inputs of the impls on the stack are copied (under each impl's lock: a
+  // flush on another thread may store it and drop them) into one pool.
   struct Frame {
     TensorImpl::Ptr impl;
-    std::vector<TensorImpl::Ptr> inputs;
-    size_t next = 0;
+    uint32_t first = 0, count = 0, next = 0;  // its inputs: pool[first, first + count)
     bool leaf = false;
   };
   std::vector<Frame> stack;
+  std::vector<TensorImpl::Ptr> pool;
+  ids.reserve(128);
+  stack.reserve(64);
+  pool.reserve(256);
   LeafReaders readers;
   std::unordered_map<TensorImpl*, int32_t> reads;  // ready leaf -> pending impls reading it here
   auto push = [&](const TensorImpl::Ptr& p) {
     Frame f;
     f.impl = p;
     std::lock_guard lock(p->mu);
-    if (p->is_ready() || p->op == ir::Op::Scalar)
+    if (p->is_ready() || p->op == ir::Op::Scalar) {
       f.leaf = true;
-    else
-      f.inputs = p->inputs;
+    } else {
+      f.first = static_cast<uint32_t>(pool.size());
+      f.count = static_cast<uint32_t>(p->inputs.size());
+      pool.insert(pool.end(), p->inputs.begin(), p->inputs.end());
+    }
     stack.push_back(std::move(f));
   };
+  std::vector<ir::NodeId> in_ids;
   for (const auto& r : pending_roots) {
     if (ids.count(r.get())) continue;
     push(r);
     while (!stack.empty()) {
       Frame& f = stack.back();
-      if (!f.leaf && f.next < f.inputs.size()) {
-        TensorImpl::Ptr in = f.inputs[f.next++];
-        if (!ids.count(in.get())) push(in);
+      if (!f.leaf && f.next < f.count) {
+        TensorImpl::Ptr in = pool[f.first + f.next++];  // a copy: push may grow the pool
+        if (!ids.count(in.get())) push(in);             // and the stack: `f` is not used after
         continue;
       }
       TensorImpl* p = f.impl.get();
@@ -192,13 +201,14 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
         // structure (and so miss the plan cache) next time.
         id = b.scalar(p->dtype, p->scalar, /*intern=*/false);
       } else {
-        std::vector<ir::NodeId> in_ids;
-        in_ids.reserve(f.inputs.size());
-        for (const auto& in : f.inputs) {
-          in_ids.push_back(ids.at(in.get()));
-          if (in->is_ready()) ++reads[in.get()];
+        in_ids.clear();
+        for (uint32_t k = 0; k < f.count; ++k) {
+          TensorImpl* in = pool[f.first + k].get();
+          in_ids.push_back(ids.at(in));
+          if (in->is_ready()) ++reads[in];
         }
-        id = b.add(p->op, in_ids, {.attrs = p->attrs, .dtype = p->dtype, .shape = p->shape});
+        // Typed when it was recorded (trace::record ran ir::infer).
+        id = b.add_inferred(p->op, in_ids, p->attrs, p->dtype, p->shape);
         if (locate) b.set_origin(id, obs::origin_of(p));  // for dumps and traces
         bool is_root = root_set.count(p) != 0;
         if (is_root || autograd::in_use(*p)) {
@@ -311,13 +321,13 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
   impl->op = op;
   impl->attrs = std::move(args.attrs);
   for (const TensorImpl::Ptr& p : in) p->pending_readers.fetch_add(1, std::memory_order_relaxed);
-  impl->inputs = in;
+  impl->inputs = std::move(in);
   count_op();
   if (locating()) obs::note_origin(impl);  // where the user called the op
 
   Tensor out(impl);
   // The Node backward() walks, when gradients are on.
-  autograd::on_record(op, in, impl->attrs, out);
+  autograd::on_record(op, impl->inputs, impl->attrs, out);
   if (!lazy) {
     materialize({impl}, FlushReason::eager);
     return out;
