@@ -302,29 +302,50 @@ void expect_loops_vectorized(const sched::Plan& p, const std::vector<std::string
   }
 }
 
+// pointwise_chain has three math calls in a row: its body is cut into
+// stages, each a loop over a block of elements (`for (int64_t j = jb`), and
+// every one of them must vectorize (the loop over blocks does not).
 TEST(CodegenVectorize, PointwiseChainInnerLoop) {
   sched::Plan p = sched::make_plan(pointwise_chain(f32, {4096}), test_target());
   ASSERT_EQ(p.kernels.size(), 1u);
   ASSERT_EQ(p.kernels[0].kind, Kernel::Kind::pointwise);
-  expect_loops_vectorized(p, {"for (int64_t j"});
+  const std::string src = jit::print_cpp_kernel(p.kernels[0]);
+  EXPECT_EQ(
+      loop_lines(jit::print_cpp_unit({&p.kernels[0]}), p.kernels[0].name, "for (int64_t j = jb")
+          .size(),
+      3u)
+      << src;
+  expect_loops_vectorized(p, {"for (int64_t j ="});
 }
 
 TEST(CodegenVectorize, PointwiseChain2dInnerLoop) {
   sched::Plan p = sched::make_plan(pointwise_chain(f32, {64, 100}), test_target());
   ASSERT_EQ(p.kernels.size(), 1u);
-  expect_loops_vectorized(p, {"for (int64_t j"});
+  expect_loops_vectorized(p, {"for (int64_t j ="});
 }
 
 TEST(CodegenVectorize, F16PointwiseInnerLoop) {
   sched::Plan p = sched::make_plan(pointwise_chain(f16, {4096}), test_target());
   ASSERT_EQ(p.kernels.size(), 1u);
-  expect_loops_vectorized(p, {"for (int64_t j"});
+  expect_loops_vectorized(p, {"for (int64_t j ="});
 }
 
 TEST(CodegenVectorize, Bf16PointwiseInnerLoop) {
   sched::Plan p = sched::make_plan(pointwise_chain(bf16, {4096}), test_target());
   ASSERT_EQ(p.kernels.size(), 1u);
-  expect_loops_vectorized(p, {"for (int64_t j"});
+  expect_loops_vectorized(p, {"for (int64_t j ="});
+}
+
+// Two math calls: one loop, as before.
+TEST(CodegenVectorize, ShortMathChainIsNotStaged) {
+  GraphBuilder b;
+  NodeId x = b.buffer(host_buffer(f32, {4096}));
+  Graph g = b.finish({b.binary(Op::Mul, b.unary(Op::Tanh, b.unary(Op::Exp, x)), x)});
+  sched::Plan p = sched::make_plan(g, test_target());
+  ASSERT_EQ(p.kernels.size(), 1u);
+  const std::string src = jit::print_cpp_kernel(p.kernels[0]);
+  EXPECT_EQ(src.find("jb"), std::string::npos) << src;
+  expect_loops_vectorized(p, {"for (int64_t j ="});
 }
 
 TEST(CodegenVectorize, SoftmaxRowKernelLoops) {

@@ -154,8 +154,23 @@ std::vector<Tensor> dtype_chain(DType t) {
   return {where(u > 0, u, -u) * 2 - x};
 }
 
+/// Five math calls chained per element, inputs read again after the last
+/// ones and an output stored mid-chain: the CPU printer cuts the body into
+/// staged loops over blocks of elements (jit/cpu/printer.cpp).
+std::vector<Tensor> math_chain(const Shape& shape, DType t) {
+  Tensor x = input(shape, t, 43, -2, 2), y = input({shape.back()}, t, 44, -1, 1);
+  Tensor u = tanh(x * 1.5 + y);
+  u = exp(-(u * u)) * x;
+  Tensor mid = sigmoid(u + y);
+  u = sin(mid) * y + x;
+  return {mid, log1p(u * u) + tanh(x * y)};
+}
+
 std::vector<FusionCase> fusion_cases() {
   std::vector<FusionCase> c;
+  c.push_back({"math_chain_staged_1d", [] { return math_chain({1000}, DType::f32); }, 1});
+  c.push_back({"math_chain_staged_2d", [] { return math_chain({3, 130}, DType::f32); }, 1});
+  c.push_back({"math_chain_staged_f16", [] { return math_chain({5, 77}, DType::f16); }, 1});
   // ---- the patterns of issue 3 -----------------------------------------------
   c.push_back({"chain8_pointwise", [] { return chain8(f32_input({64, 100}, 1)); }, 1});
   c.push_back({"softmax",
