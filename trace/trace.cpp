@@ -4,7 +4,6 @@
 #include <chrono>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "ir/check.h"
 #include "ir/dtype.h"
@@ -111,6 +110,50 @@ bool unreachable(const TensorImpl& p) { return !autograd::in_use(p) || autograd:
 
 void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason);
 
+/// A flush's map from impls to numbers: open addressing, nothing allocated
+/// per entry (a flush walks every pending impl of the trace).
+class ImplMap {
+ public:
+  /// The number of `p`, or null.
+  int32_t* find(const TensorImpl* p) {
+    if (slots_.empty()) return nullptr;
+    for (size_t at = slot(p);; at = (at + 1) & (slots_.size() - 1)) {
+      if (slots_[at].first == p) return &slots_[at].second;
+      if (slots_[at].first == nullptr) return nullptr;
+    }
+  }
+  bool contains(const TensorImpl* p) { return find(p) != nullptr; }
+  /// The number of `p`, 0 when it is new.
+  int32_t& operator[](const TensorImpl* p) {
+    if (2 * (used_ + 1) > slots_.size()) grow();
+    size_t at = slot(p);
+    for (; slots_[at].first != nullptr; at = (at + 1) & (slots_.size() - 1))
+      if (slots_[at].first == p) return slots_[at].second;
+    ++used_;
+    slots_[at] = {p, 0};
+    return slots_[at].second;
+  }
+
+ private:
+  size_t slot(const TensorImpl* p) const {
+    return static_cast<size_t>((reinterpret_cast<uintptr_t>(p) >> 4) * 0x9e3779b97f4a7c15ull >>
+                               20) &
+           (slots_.size() - 1);
+  }
+  void grow() {
+    std::vector<std::pair<const TensorImpl*, int32_t>> old(std::max<size_t>(64, 2 * slots_.size()));
+    old.swap(slots_);
+    for (const auto& [p, v] : old) {
+      if (!p) continue;
+      size_t at = slot(p);
+      while (slots_[at].first) at = (at + 1) & (slots_.size() - 1);
+      slots_[at] = {p, v};
+    }
+  }
+  std::vector<std::pair<const TensorImpl*, int32_t>> slots_;
+  size_t used_ = 0;
+};
+
 /// Builds the graph that computes `roots` (and every pending impl reached
 /// that a handle holds), executes it and stores the results.
 void materialize(const std::vector<TensorImpl::Ptr>& roots, FlushReason reason) {
@@ -145,11 +188,11 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
   JitScope jit_scope;                 // this thread's configuration, for everything below
   const bool locate = locating();
   ir::GraphBuilder b;
-  std::unordered_map<TensorImpl*, ir::NodeId> ids;
+  ImplMap ids;  // impl -> its node
   std::vector<TensorImpl::Ptr> outs;
   std::vector<ir::NodeId> out_ids;
-  std::unordered_set<TensorImpl*> root_set;
-  for (const auto& r : pending_roots) root_set.insert(r.get());
+  ImplMap root_set;
+  for (const auto& r : pending_roots) root_set[r.get()] = 1;
 
   // Iterative post-order walk: deep chains must not overflow the stack. The
   // inputs of the impls on the stack are copied (under each impl's lock: a
@@ -161,11 +204,10 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
   };
   std::vector<Frame> stack;
   std::vector<TensorImpl::Ptr> pool;
-  ids.reserve(128);
   stack.reserve(64);
   pool.reserve(256);
   LeafReaders readers;
-  std::unordered_map<TensorImpl*, int32_t> reads;  // ready leaf -> pending impls reading it here
+  ImplMap reads;  // ready leaf -> pending impls reading it here
   auto push = [&](const TensorImpl::Ptr& p) {
     Frame f;
     f.impl = p;
@@ -181,13 +223,13 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
   };
   std::vector<ir::NodeId> in_ids;
   for (const auto& r : pending_roots) {
-    if (ids.count(r.get())) continue;
+    if (ids.contains(r.get())) continue;
     push(r);
     while (!stack.empty()) {
       Frame& f = stack.back();
       if (!f.leaf && f.next < f.count) {
         TensorImpl::Ptr in = pool[f.first + f.next++];  // a copy: push may grow the pool
-        if (!ids.count(in.get())) push(in);             // and the stack: `f` is not used after
+        if (!ids.contains(in.get())) push(in);          // and the stack: `f` is not used after
         continue;
       }
       TensorImpl* p = f.impl.get();
@@ -204,24 +246,23 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
         in_ids.clear();
         for (uint32_t k = 0; k < f.count; ++k) {
           TensorImpl* in = pool[f.first + k].get();
-          in_ids.push_back(ids.at(in));
+          in_ids.push_back(*ids.find(in));
           if (in->is_ready()) ++reads[in];
         }
         // Typed when it was recorded (trace::record ran ir::infer).
         id = b.add_inferred(p->op, in_ids, p->attrs, p->dtype, p->shape);
         if (locate) b.set_origin(id, obs::origin_of(p));  // for dumps and traces
-        bool is_root = root_set.count(p) != 0;
+        bool is_root = root_set.contains(p);
         if (is_root || autograd::in_use(*p)) {
           outs.push_back(f.impl);
           out_ids.push_back(id);
         }
       }
-      ids.emplace(p, id);
+      ids[p] = id;
       stack.pop_back();
     }
   }
   if (outs.empty()) return;
-
   // Buffers nothing outside this flush can read any more: this graph holds
   // every pending reader, no handle reaches them, no other flush reads them
   // and no other tensor shares their memory. Outputs may be written there.
@@ -237,9 +278,9 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
       bool ok = true;
       for (size_t i : at) {
         TensorImpl& p = *leaves[i];
-        auto it = reads.find(&p);
-        ok = ok && it != reads.end() &&
-             it->second == p.pending_readers.load(std::memory_order_acquire) && unreachable(p);
+        const int32_t* r = reads.find(&p);
+        ok = ok && r != nullptr && *r == p.pending_readers.load(std::memory_order_acquire) &&
+             unreachable(p);
       }
       // Referenced by these impls' views and the graph's, nothing else.
       const long refs = static_cast<long>(at.size() + b.views_of(storage));
@@ -248,7 +289,7 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
       if (!ok) continue;
       for (size_t i : at) {
         const BufferView& v = leaves[i]->value;
-        if (v.offset == 0 && v.contiguous()) b.allow_donation(ids.at(leaves[i].get()));
+        if (v.offset == 0 && v.contiguous()) b.allow_donation(*ids.find(leaves[i].get()));
       }
     }
   }
