@@ -658,6 +658,41 @@ TEST(CpuMathJit, LoopsVectorize) {
 #endif
 }
 
+// On a CPU with AVX-512 the kernels are compiled to use it: g++ and clang
+// prefer 256-bit vectors even with -march=native there, which halved the
+// speed of math-heavy kernels.
+TEST(CpuMathJit, LoopsUseTheFullVectorWidth) {
+#ifndef TJ_SOURCE_DIR
+  GTEST_SKIP() << "built without TJ_SOURCE_DIR, cannot locate jit/cpu/math.h";
+#elif !defined(__x86_64__)
+  GTEST_SKIP() << "not an x86_64 machine";
+#else
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "this CPU has no AVX-512";
+  if (!have_compiler())
+    GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  std::vector<Loop> loops = all_loops();
+  std::vector<int> lines;
+  std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, &lines);
+  std::string cmd = "cd '" + dir.path + "' && c++ " + jit_flags() +
+                    " -fno-math-errno -fopt-info-vec-optimized -c k.cpp -o k.o 2> log.txt";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.path + "/log.txt");
+  const std::string log = read_file(dir.path + "/log.txt");
+  std::set<int> wide;
+  std::istringstream is(log);
+  for (std::string ln; std::getline(is, ln);)
+    if (ln.rfind("k.cpp:", 0) == 0 && ln.find("using 64 byte vectors") != std::string::npos)
+      wide.insert(std::atoi(ln.c_str() + 6));
+  for (size_t i = 0; i < loops.size(); ++i)
+    EXPECT_TRUE(wide.count(lines[i])) << "loop over tj_" << loops[i].name << " (k.cpp line "
+                                      << lines[i] << ") not vectorized with 512-bit vectors by "
+                                      << jit_flags() << ":\n"
+                                      << log;
+#endif
+}
+
 // The same accuracy sweeps through a kernel-style shared library (vectorized,
 // FMA-contracted, -march=native), which is how kernels really run.
 TEST(CpuMathJit, AccuracyInKernelBuild) {

@@ -296,6 +296,13 @@ const CpuCompiler& cpu_compiler() {
     // Zen 3 core. Kernels are loops where gathers win; clang has no such flag.
     if (c.identity.find("clang") == std::string::npos)
       c.flag_list.push_back("-mtune-ctrl=use_gather_2parts,use_gather_4parts,use_gather");
+    // With -march=native on an AVX-512 CPU (Ice Lake and later, Zen 4/5), g++ and
+    // clang still prefer 256-bit vectors, so kernels ran at half the width the
+    // machine has: tanh-form GELU over 4096 floats took 0.52 ns per element with
+    // 256-bit vectors and 0.39 with 512-bit ones on one core of a Xeon with
+    // AVX-512; a fused 8-op chain with sigmoid and tanh 1.68 -> 1.19 ns.
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) c.flag_list.push_back("-mprefer-vector-width=512");
 #endif
     for (const std::string& f : c.flag_list) c.flags += (c.flags.empty() ? "" : " ") + f;
     return c;
