@@ -191,11 +191,25 @@ inline float bits_to_float(uint32_t u) {
   return f;
 }
 
+/// c ? a : b through bit masks. A ternary on floats is a branch to g++ until it
+/// if-converts it, and jump threading first copies the code after it into
+/// each side: fast_exp's clamp became a path where x / (1 + e^88) is a
+/// division by a constant, computed for every lane and blended in, whose
+/// subnormal results cost a microcode assist each on Intel cores (tanh-form
+/// GELU 6.2 ns per element instead of 0.6). The kernels select the same way.
+inline float select(bool c, float a, float b) {
+  uint32_t ua, ub;
+  std::memcpy(&ua, &a, sizeof ua);
+  std::memcpy(&ub, &b, sizeof ub);
+  const uint32_t m = 0u - static_cast<uint32_t>(c);
+  return bits_to_float((ua & m) | (ub & ~m));
+}
+
 /// exp(x) for f32: range reduction with the 1.5*2^23 rounding trick and the
 /// Cephes degree-6 polynomial; ~1-2 ulp on [-87, 88], clamped outside.
 inline float fast_exp(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
+  x = select(x < -87.0f, -87.0f, x);
+  x = select(x > 88.0f, 88.0f, x);
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   float kf = x * 1.44269504088896341f + magic;
   uint32_t kb;
