@@ -47,6 +47,11 @@
 //   tj_exp 10-19x expf, tj_tanh 28-58x tanhf, tj_erf 13-17x erff,
 //   tj_log 6-10x logf, tj_sin 3-5x sinf, tj_sigmoid 8-9x 1/(1+expf(-x)),
 //   tj_gelu_erf 8-10x 0.5x(1+erff(x/sqrt2)).
+// Absolute, ns per float over 4096 floats in L1 on one core of a 2.6 GHz Xeon
+// (AVX-512, 512-bit vectors as the kernels are compiled): exp 0.25, expm1 0.25,
+// log 0.39, tanh 0.39, sigmoid 0.31, silu 0.33, gelu_tanh 0.59, erf 0.73,
+// gelu_erf 1.48. A vector division costs about as much as seven FMAs there, so
+// sigmoid, silu and gelu_tanh divide once.
 //
 // f64 versions (suffix _f64) call libm (f64 kernels are rare) except sqrt,
 // rsqrt, floor/ceil/round, maximum/minimum. maximum/minimum (both widths) return
@@ -119,6 +124,25 @@ static inline float tj_i_exp_core(float hi, float lo, int32_t off) {
   float s1 = tj_i_u2f((uint32_t)(k1 + 127) << 23);
   float s2 = tj_i_u2f((uint32_t)(k2 + 127) << 23);
   return (y * s1) * s2;
+}
+
+// The same for hi + off * ln2 in [-125 * ln2, 126 * ln2] (a normal result):
+// one scale factor instead of two, four operations fewer.
+static inline float tj_i_exp_core_normal(float hi, float lo, int32_t off) {
+  const float shift = 0x1.8p23f;
+  float kf = hi * 1.44269504088896341f + shift;
+  int32_t k = (int32_t)(tj_i_f2u(kf) - tj_i_f2u(shift)) + off;
+  kf -= shift;
+  float r = hi - kf * 0.693359375f;
+  r = r - kf * -2.12194440e-4f;
+  r = r + lo;
+  float p = 1.381461100e-03f;
+  p = p * r + 8.368710035e-03f;
+  p = p * r + 4.166838741e-02f;
+  p = p * r + 1.666652069e-01f;
+  p = p * r + 4.999999345e-01f;
+  float y = (r + (r * r) * p) + 1.0f;
+  return y * tj_i_u2f((uint32_t)(k + 127) << 23);
 }
 
 static inline float tj_exp(float x) {
@@ -295,25 +319,25 @@ static inline float tj_tanh(float x) {
 // e^(-|x|) * 2^64 (clamped so tiny results stay exact after the final 2^-64).
 static inline float tj_i_exp_neg_scaled(float ax_neg) {
   float a = tj_i_sel(ax_neg < -125.0f, -125.0f, ax_neg);
-  return tj_i_exp_core(a, 0.0f, 64);
+  return tj_i_exp_core_normal(a, 0.0f, 64);
 }
 
+// One division serves both signs (a division costs as much as seven FMAs):
+// q = e^-|x| / (1 + e^-|x|) is sigmoid(-|x|), and 1 - q sigmoid(|x|).
 static inline float tj_sigmoid(float x) {
   float ax = tj_i_u2f(tj_i_f2u(x) & 0x7fffffffu);
   float eb = tj_i_exp_neg_scaled(-ax);  // e^-|x| * 2^64
-  float e = eb * 0x1p-64f;
-  float d = 1.0f + e;
-  float pos = 1.0f / d;
-  float neg = (eb / d) * 0x1p-64f;
+  float q = eb / (1.0f + eb * 0x1p-64f);
+  float pos = std::fma(q, -0x1p-64f, 1.0f);
+  float neg = q * 0x1p-64f;
   return tj_i_sel(x >= 0.0f, pos, tj_i_sel(x != x, x, neg));
 }
 
 static inline float tj_silu(float x) {
   float ax = tj_i_u2f(tj_i_f2u(x) & 0x7fffffffu);
   float eb = tj_i_exp_neg_scaled(-ax);
-  float d = 1.0f + eb * 0x1p-64f;
-  float pos = x / d;
-  float neg = ((x * eb) / d) * 0x1p-64f;
+  float pos = x / (1.0f + eb * 0x1p-64f);
+  float neg = (pos * eb) * 0x1p-64f;
   neg = tj_i_sel(ax > 120.0f, x * 0.0f, neg);  // -0; -inf -> NaN like x / (1 + e^-x)
   return tj_i_sel(x >= 0.0f, pos, neg);        // NaN -> NaN
 }
@@ -355,7 +379,7 @@ static inline float tj_i_exp_negsq_scaled(float x, double s) {
   a = tj_i_seld(a > 125.0, 125.0, a);
   float hi = (float)a;
   float lo = (float)(a - (double)hi);
-  return tj_i_exp_core(-hi, -lo, 64);
+  return tj_i_exp_core_normal(-hi, -lo, 64);
 }
 
 static inline float tj_erf(float x) {
@@ -413,33 +437,32 @@ static inline float tj_gelu_erf(float x) {
 }
 
 // 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
-// 2u = c1 x + c3 x^3 is formed as an unevaluated float pair hi + lo (exact
-// products by FMA, a two-sum), about 44 bits: e^-|2u| needs |2u| to ~1e-7
-// absolute where the negative tail is tiny (|2u| up to ~90). All float, so the
-// loop vectorizes at the full float width.
+// With a = |x| and w = 2|u| = a (c1 + c3 a^2): x / (1 + e^-w) for x >= 0 and
+// (x / (1 + e^-w)) e^-w for x < 0. In the negative tail e^-w needs w to ~1e-7
+// absolute (w up to ~110), so w is an unevaluated float pair wh + wl: the
+// rounding errors of a^2, c3 a^2 and a q are exact by FMA, that of c1 + c3 a^2
+// by a two-sum, those of the constants are their low parts. Below x = -11 the
+// result rounds to -0 whatever w is, so a is clamped there (which also keeps
+// e^-w * 2^64 a normal float). All float, so the loop vectorizes at the full
+// float width.
 static inline float tj_gelu_tanh(float x) {
-  const float c1h = 1.59576917f, c1l = -4.53406805e-08f;   // 2 sqrt(2/pi)
-  const float c3h = 0.0713548139f, c3l = 2.39883247e-09f;  // 2 sqrt(2/pi) 0.044715
-  float xc = tj_i_sel(x > 20.0f, 20.0f, x);
-  xc = tj_i_sel(xc < -20.0f, -20.0f, xc);  // NaN passes both
-  float x2 = xc * xc, x2l = std::fma(xc, xc, -x2);
-  float x3 = x2 * xc, x3l = std::fma(x2, xc, -x3) + x2l * xc;
-  float a = c1h * xc, al = std::fma(c1h, xc, -a) + c1l * xc;
-  float b = c3h * x3, bl = std::fma(c3h, x3, -b) + (c3l * x3 + c3h * x3l);
-  float sh = a + b, bb = sh - a;
-  float sl = ((a - (sh - bb)) + (b - bb)) + (al + bl);
-  float vh = sh + sl, vl = sl - (vh - sh);  // 2u = vh + vl
-  bool neg2u = vh < 0.0f;
-  float ah = tj_i_sel(neg2u, -vh, vh), alo = tj_i_sel(neg2u, -vl, vl);
-  bool far = ah > 120.0f;
-  ah = tj_i_sel(far, 125.0f, ah);
-  alo = tj_i_sel(far, 0.0f, alo);
-  float eb = tj_i_exp_core(-ah, -alo, 64);  // e^-|2u| * 2^64
-  float d = 1.0f + eb * 0x1p-64f;
-  float pos = x / d;  // one division serves both signs
-  float negv = (pos * eb) * 0x1p-64f;
-  negv = tj_i_sel(far, x * 0.0f, negv);  // -0; -inf -> NaN like the formula
-  return tj_i_sel(neg2u, tj_i_sel(x != x, x, negv), pos);
+  const float c1 = 1.59576917f, c1l = -4.53406805e-08f;   // 2 sqrt(2/pi)
+  const float c3 = 0.0713548139f, c3l = 2.39883247e-09f;  // 2 sqrt(2/pi) 0.044715
+  float xs = tj_i_sel(x < -11.0f, x * 0.0f - 11.0f, x);   // -inf -> NaN like the formula
+  float a = tj_i_u2f(tj_i_f2u(xs) & 0x7fffffffu);
+  a = tj_i_sel(a > 11.0f, 11.0f, a);  // NaN passes
+  float s = a * a, sl = std::fma(a, a, -s);
+  float p = c3 * s, pl = std::fma(c3, s, -p);
+  float q = c1 + p, z = q - c1;
+  float ql = (c1 - (q - z)) + (p - z);
+  float wh = a * q;
+  float in = std::fma(c3, sl, ql + pl);
+  in = std::fma(c3l, s, in + c1l);
+  float wl = std::fma(a, in, std::fma(a, q, -wh));
+  float eb = tj_i_exp_core_normal(-wh, -wl, 64);  // e^-w * 2^64
+  float t = xs / (1.0f + eb * 0x1p-64f);          // one division serves both signs
+  float neg = (t * eb) * 0x1p-64f;
+  return tj_i_sel(xs >= 0.0f, t, neg);
 }
 
 // ---- pow ----------------------------------------------------------------------
