@@ -336,11 +336,28 @@ TEST(CodegenVectorize, Bf16PointwiseInnerLoop) {
   expect_loops_vectorized(p, {"for (int64_t j ="});
 }
 
-// Two math calls: one loop, as before.
-TEST(CodegenVectorize, ShortMathChainIsNotStaged) {
+// Two math calls in a chain: two stages (sigmoid then tanh ran 1.20 ns per
+// element in one loop, 0.91 in two).
+TEST(CodegenVectorize, TwoMathCallsAreStaged) {
   GraphBuilder b;
   NodeId x = b.buffer(host_buffer(f32, {4096}));
   Graph g = b.finish({b.binary(Op::Mul, b.unary(Op::Tanh, b.unary(Op::Exp, x)), x)});
+  sched::Plan p = sched::make_plan(g, test_target());
+  ASSERT_EQ(p.kernels.size(), 1u);
+  const std::string src = jit::print_cpp_kernel(p.kernels[0]);
+  EXPECT_EQ(
+      loop_lines(jit::print_cpp_unit({&p.kernels[0]}), p.kernels[0].name, "for (int64_t j = jb")
+          .size(),
+      2u)
+      << src;
+  expect_loops_vectorized(p, {"for (int64_t j ="});
+}
+
+// One math call: one loop.
+TEST(CodegenVectorize, OneMathCallIsNotStaged) {
+  GraphBuilder b;
+  NodeId x = b.buffer(host_buffer(f32, {4096}));
+  Graph g = b.finish({b.binary(Op::Mul, b.unary(Op::Tanh, b.binary(Op::Mul, x, x)), x)});
   sched::Plan p = sched::make_plan(g, test_target());
   ASSERT_EQ(p.kernels.size(), 1u);
   const std::string src = jit::print_cpp_kernel(p.kernels[0]);
