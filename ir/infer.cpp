@@ -16,10 +16,20 @@ void check_arity(std::string_view name, Op op, size_t n) {
     fail("{}: expects {} input(s), got {}", name, arity < 0 ? 1 : arity, n);
 }
 
-TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeRef>& in,
+TypeShape infer_pointwise(std::string_view name, Op op, std::span<const TypeRef> in,
                           const OpArgs& args) {
+  // Operands that broadcast to the first one's shape (the common case: equal
+  // shapes, a 0-d scalar, a bias) cost one copy of it, no more.
+  auto fits = [](const Shape& into, const Shape& b) {
+    if (b.size() > into.size()) return false;
+    const size_t off = into.size() - b.size();
+    for (size_t d = 0; d < b.size(); ++d)
+      if (b[d] != 1 && b[d] != into[off + d]) return false;
+    return true;
+  };
   Shape shape = in[0].shape;
-  for (size_t i = 1; i < in.size(); ++i) shape = broadcast_shapes(name, shape, in[i].shape);
+  for (size_t i = 1; i < in.size(); ++i)
+    if (!fits(shape, in[i].shape)) shape = broadcast_shapes(name, shape, in[i].shape);
   const DType a = in[0].dtype;
   auto require_same = [&](size_t from) {
     for (size_t i = from + 1; i < in.size(); ++i)
@@ -29,19 +39,19 @@ TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeRe
   };
   switch (op_info(op).rule) {
     case DTypeRule::Any:  // Cast
-      return {args.dtype, shape};
+      return {args.dtype, std::move(shape)};
     case DTypeRule::Float:
       require_same(0);
       if (!is_floating(a))
         fail("{}: needs a floating-point input, got {} (cast it to f32 first)", name, dt(a));
-      return {a, shape};
+      return {a, std::move(shape)};
     case DTypeRule::Bool:
       require_same(0);
       if ((op == Op::LogicalNot || op == Op::LogicalAnd || op == Op::LogicalOr ||
            op == Op::LogicalXor) &&
           a != DType::bool_)
         fail("{}: needs bool inputs, got {}", name, dt(a));
-      return {DType::bool_, shape};
+      return {DType::bool_, std::move(shape)};
     case DTypeRule::Index:
       break;
     case DTypeRule::Same:
@@ -50,7 +60,7 @@ TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeRe
           fail("{}: the condition must be bool, got {} (compare it, e.g. x > 0)", name,
                dt(in[0].dtype));
         require_same(1);
-        return {in[1].dtype, shape};
+        return {in[1].dtype, std::move(shape)};
       }
       require_same(0);
       if (a == DType::bool_ && (op == Op::Neg || op == Op::Sub))
@@ -58,7 +68,7 @@ TypeShape infer_pointwise(std::string_view name, Op op, const std::vector<TypeRe
             "{}: not defined for bool tensors; use logical_not / logical_xor, or cast to an "
             "integer dtype first",
             name);
-      return {a, shape};
+      return {a, std::move(shape)};
   }
   TJ_CHECK(false, "pointwise op {} has rule Index", op_name(op));
 }
@@ -76,7 +86,7 @@ TypeShape infer_reduce(std::string_view name, Op op, const TypeRef& x, const OpA
   return {x.dtype, shape};
 }
 
-TypeShape infer_movement(std::string_view name, Op op, const std::vector<TypeRef>& in,
+TypeShape infer_movement(std::string_view name, Op op, std::span<const TypeRef> in,
                          const OpArgs& args) {
   const TypeRef& x = in[0];
   const int64_t rank = static_cast<int64_t>(x.shape.size());
@@ -174,7 +184,7 @@ TypeShape infer_matmul(std::string_view name, const TypeRef& a, const TypeRef& b
 }
 
 /// Conv(x, w[, bias]) with attrs [sh, sw, ph, pw, dh, dw, groups] (see ir/ops.def).
-TypeShape infer_conv(std::string_view name, const std::vector<TypeRef>& in, const OpArgs& args) {
+TypeShape infer_conv(std::string_view name, std::span<const TypeRef> in, const OpArgs& args) {
   if (in.size() != 2 && in.size() != 3)
     fail("{}: expects an input, a weight and an optional bias, got {} tensors", name, in.size());
   const TypeRef& x = in[0];
@@ -319,7 +329,7 @@ TypeShape infer_sort(std::string_view name, const TypeRef& x, const OpArgs& args
   return {DType::i64, x.shape};
 }
 
-TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRef>& in,
+TypeShape infer_unchecked(std::string_view name, Op op, std::span<const TypeRef> in,
                           const OpArgs& args) {
   switch (op_info(op).kind) {
     case OpKind::Source:
@@ -363,7 +373,7 @@ TypeShape infer_unchecked(std::string_view name, Op op, const std::vector<TypeRe
 
 }  // namespace
 
-TypeShape infer(Op op, const std::vector<TypeRef>& in, const OpArgs& args,
+TypeShape infer(Op op, std::span<const TypeRef> in, const OpArgs& args,
                 std::string_view user_op) {
   std::string_view name = user_op.empty() ? op_name(op) : user_op;
   check_arity(name, op, in.size());

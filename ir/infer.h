@@ -4,6 +4,8 @@
 // it again on every node.
 #pragma once
 
+#include <initializer_list>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -33,7 +35,11 @@ struct OpArgs {
 
 /// The result of `op` on `inputs`, or tj::Error naming `op` (or `user_op`
 /// when given: the public function the user called).
-TypeShape infer(Op op, const std::vector<TypeRef>& inputs, const OpArgs& args,
+TypeShape infer(Op op, std::span<const TypeRef> inputs, const OpArgs& args,
                 std::string_view user_op = {});
+inline TypeShape infer(Op op, std::initializer_list<TypeRef> inputs, const OpArgs& args,
+                       std::string_view user_op = {}) {
+  return infer(op, std::span<const TypeRef>(inputs.begin(), inputs.size()), args, user_op);
+}
 
 }  // namespace tj::ir

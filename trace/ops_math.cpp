@@ -9,7 +9,7 @@ namespace tj {
 namespace trace {
 
 Tensor unary_math(ir::Op op, std::string_view name, const Tensor& x) {
-  const DType t = impl_of(x, name)->dtype;
+  const DType t = impl_ref(x, name).dtype;
   return record(op, {cast_to(x, is_floating(t) ? t : DType::f32)}, {}, name);
 }
 

@@ -24,12 +24,12 @@ Tensor compare(Op op, std::string_view name, const Operand& a, const Operand& b)
 }
 
 Tensor unary_same(Op op, std::string_view name, const Tensor& x) {
-  trace::impl_of(x, name);
+  trace::impl_ref(x, name);
   return trace::record(op, {x}, {}, name);
 }
 
 Tensor as_bool(const Tensor& x, std::string_view name) {
-  trace::impl_of(x, name);
+  trace::impl_ref(x, name);
   return trace::cast_to(x, DType::bool_);
 }
 

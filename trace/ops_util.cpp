@@ -24,12 +24,12 @@ std::optional<DType> combine(std::optional<DType> higher, std::optional<DType> l
 
 }  // namespace
 
-DType result_type(std::string_view op, const std::vector<Operand>& ops) {
+DType result_type(std::string_view op, std::span<const Operand> ops) {
   Partial dim, zero, wrapped;
   for (const Operand& o : ops) {
     if (o.tensor) {
-      const auto& impl = impl_of(*o.tensor, op);
-      (impl->shape.empty() ? zero : dim).add(impl->dtype);
+      const TensorImpl& impl = impl_ref(*o.tensor, op);
+      (impl.shape.empty() ? zero : dim).add(impl.dtype);
     } else {
       wrapped.add(o.scalar->default_dtype());
     }
@@ -39,20 +39,20 @@ DType result_type(std::string_view op, const std::vector<Operand>& ops) {
   return *r;
 }
 
-Device operand_device(std::string_view op, const std::vector<Operand>& ops) {
+Device operand_device(std::string_view op, std::span<const Operand> ops) {
   for (const Operand& o : ops)
-    if (o.tensor) return impl_of(*o.tensor, op)->device;
+    if (o.tensor) return impl_ref(*o.tensor, op).device;
   return default_device();
 }
 
 Tensor cast_to(const Tensor& t, DType to) {
-  if (impl_of(t, "cast")->dtype == to) return t;
+  if (impl_ref(t, "cast").dtype == to) return t;
   return record(ir::Op::Cast, {t}, {.dtype = to}, "cast");
 }
 
 Tensor operand_as(const Operand& o, DType t, Device device, std::string_view op) {
   if (o.tensor) {
-    impl_of(*o.tensor, op);
+    impl_ref(*o.tensor, op);
     return cast_to(*o.tensor, t);
   }
   return scalar_tensor(*o.scalar, t, device);

@@ -1,7 +1,9 @@
 // Helpers shared by the public op implementations (trace/ops_*.cpp).
 #pragma once
 
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -23,7 +25,10 @@ struct Operand {
 /// PyTorch's result type: dimensioned tensors decide first, then 0-d
 /// tensors, then numbers, each only able to raise the category
 /// (bool < integer < floating).
-DType result_type(std::string_view op, const std::vector<Operand>& ops);
+DType result_type(std::string_view op, std::span<const Operand> ops);
+inline DType result_type(std::string_view op, std::initializer_list<Operand> ops) {
+  return result_type(op, std::span<const Operand>(ops.begin(), ops.size()));
+}
 
 /// The operand as a tensor of dtype `t` on `device`.
 Tensor operand_as(const Operand& o, DType t, Device device, std::string_view op);
@@ -32,7 +37,10 @@ Tensor operand_as(const Operand& o, DType t, Device device, std::string_view op)
 Tensor cast_to(const Tensor& t, DType to);
 
 /// The device of the first tensor operand (default device if none).
-Device operand_device(std::string_view op, const std::vector<Operand>& ops);
+Device operand_device(std::string_view op, std::span<const Operand> ops);
+inline Device operand_device(std::string_view op, std::initializer_list<Operand> ops) {
+  return operand_device(op, std::span<const Operand>(ops.begin(), ops.size()));
+}
 
 /// A unary floating-point op (a math row of ir/ops.def, reciprocal, gelu):
 /// integer and bool inputs become f32 first, as in PyTorch.

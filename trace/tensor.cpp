@@ -60,7 +60,7 @@ Tensor& Tensor::operator=(Tensor&& o) noexcept {
 }
 Tensor::~Tensor() { release(impl_); }
 
-const Shape& Tensor::shape() const { return trace::impl_of(*this, "shape")->shape; }
+const Shape& Tensor::shape() const { return trace::impl_ref(*this, "shape").shape; }
 int64_t Tensor::size(int64_t dim) const {
   const Shape& s = shape();
   if (s.empty()) fail("size: a 0-d tensor has no dimension {}", dim);
@@ -68,8 +68,8 @@ int64_t Tensor::size(int64_t dim) const {
 }
 int64_t Tensor::dim() const { return static_cast<int64_t>(shape().size()); }
 int64_t Tensor::numel() const { return shape_numel(shape()); }
-DType Tensor::dtype() const { return trace::impl_of(*this, "dtype")->dtype; }
-Device Tensor::device() const { return trace::impl_of(*this, "device")->device; }
+DType Tensor::dtype() const { return trace::impl_ref(*this, "dtype").dtype; }
+Device Tensor::device() const { return trace::impl_ref(*this, "device").device; }
 bool Tensor::is_materialized() const {
   return trace::impl_of(*this, "is_materialized")->is_ready();
 }

@@ -333,14 +333,25 @@ TensorImpl::Ptr impl_of(const Tensor& t, std::string_view op) {
   return p;
 }
 
-Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
+const TensorImpl& impl_ref(const Tensor& t, std::string_view op) {
+  if (!t.defined()) [[unlikely]]
+    impl_of(t, op);  // throws
+  const TensorImpl::Ptr& p = t.impl();
+  if (p->autograd) [[unlikely]]
+    return *autograd::newest(p);
+  return *p;
+}
+
+Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::OpArgs args,
               std::string_view user_op, Device device) {
-  std::vector<ir::TypeRef> types;
-  types.reserve(inputs.size());
   std::vector<TensorImpl::Ptr> in;
   in.reserve(inputs.size());
   for (const Tensor& t : inputs) in.push_back(impl_of(t, user_op));
   if (!in.empty()) device = in[0]->device;
+  // The inputs' types for ir::infer, in a vector this thread keeps (an
+  // allocation per op was a tenth of the tracing time); infer records nothing.
+  thread_local std::vector<ir::TypeRef> types;
+  types.clear();
   for (const TensorImpl::Ptr& impl : in) {
     if (impl->device != device)
       fail("{}: tensors are on different devices ({} and {}); move one with .to(device)", user_op,
@@ -349,6 +360,7 @@ Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
   }
   check_device(device, user_op);
   ir::TypeShape ts = ir::infer(op, types, args, user_op);
+  types.clear();
 
   Trace& tr = this_trace();
   const bool lazy = config().lazy;

@@ -15,6 +15,8 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -31,8 +33,18 @@ void check_device(const Device& d, std::string_view op);
 /// Records `op` on `inputs` and returns the (pending, or in eager mode
 /// computed) result. Errors are thrown here, naming `user_op`. An op without
 /// tensor inputs runs on `device`.
-Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
+Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::OpArgs args,
               std::string_view user_op, Device device = Device::cpu());
+/// The same for a braced list of inputs (`record(op, {a, b}, ...)`), without a vector.
+inline Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::OpArgs args,
+                     std::string_view user_op, Device device = Device::cpu()) {
+  return record(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(args),
+                user_op, device);
+}
+inline Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
+                     std::string_view user_op, Device device = Device::cpu()) {
+  return record(op, std::span<const Tensor>(inputs), std::move(args), user_op, device);
+}
 
 /// A 0-d constant of dtype `t` (a run-time value, not part of the graph's
 /// structural hash).
@@ -50,6 +62,12 @@ void ensure_ready(const TensorImpl::Ptr& impl, FlushReason reason);
 /// a leaf that requires grad and was updated in place through another handle
 /// (an optimizer step), the newest value (trace/autograd.h).
 TensorImpl::Ptr impl_of(const Tensor& t, std::string_view op);
+
+/// The same impl for reading its fields, without touching its reference
+/// count (two atomic operations a call, several calls an op). Valid while
+/// `t` holds it: the newest value of a parameter is owned by its autograd
+/// record for as long as any handle lives.
+const TensorImpl& impl_ref(const Tensor& t, std::string_view op);
 
 /// Pending ops in this thread's trace (including ones no handle holds).
 size_t pending_count();
