@@ -373,8 +373,7 @@ TypeShape infer_unchecked(std::string_view name, Op op, std::span<const TypeRef>
 
 }  // namespace
 
-TypeShape infer(Op op, std::span<const TypeRef> in, const OpArgs& args,
-                std::string_view user_op) {
+TypeShape infer(Op op, std::span<const TypeRef> in, const OpArgs& args, std::string_view user_op) {
   std::string_view name = user_op.empty() ? op_name(op) : user_op;
   check_arity(name, op, in.size());
   TypeShape t = infer_unchecked(name, op, in, args);

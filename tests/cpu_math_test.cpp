@@ -629,23 +629,33 @@ std::set<int> vectorized_lines(const std::string& log, const std::string& file) 
   return out;
 }
 
+/// Compiles every loop of all_loops() with the kernel flags and `extra`,
+/// -fopt-info-vec-optimized on; returns the compiler's report, empty on failure.
+std::string vectorizer_report(const std::vector<Loop>& loops, std::vector<int>* lines,
+                              const std::string& extra) {
+  TempDir dir;
+  if (dir.path.empty()) return "";
+  std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, lines);
+  std::string cmd = "cd '" + dir.path + "' && c++ " + jit_flags() + extra +
+                    " -fopt-info-vec-optimized -c k.cpp -o k.o 2> log.txt";
+  const int rc = std::system(cmd.c_str());
+  std::string log = read_file(dir.path + "/log.txt");
+  EXPECT_EQ(rc, 0) << log;
+  return rc == 0 ? log : "";
+}
+
 TEST(CpuMathJit, LoopsVectorize) {
 #ifndef TJ_SOURCE_DIR
   GTEST_SKIP() << "built without TJ_SOURCE_DIR, cannot locate jit/cpu/math.h";
 #else
   if (!have_compiler())
     GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";
-  TempDir dir;
-  ASSERT_FALSE(dir.path.empty());
   std::vector<Loop> loops = all_loops();
   std::vector<int> lines;
-  std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, &lines);
   for (bool no_errno : {false, true}) {
-    std::string cmd = "cd '" + dir.path + "' && c++ " + jit_flags() +
-                      (no_errno ? " -fno-math-errno" : "") +
-                      " -fopt-info-vec-optimized -c k.cpp -o k.o 2> log.txt";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.path + "/log.txt");
-    std::set<int> vec = vectorized_lines(read_file(dir.path + "/log.txt"), "k.cpp");
+    const std::string log = vectorizer_report(loops, &lines, no_errno ? " -fno-math-errno" : "");
+    ASSERT_FALSE(log.empty());
+    std::set<int> vec = vectorized_lines(log, "k.cpp");
     for (size_t i = 0; i < loops.size(); ++i) {
       bool is_sqrt = loops[i].name == "sqrt" || loops[i].name == "rsqrt";
       if (is_sqrt && !no_errno) continue;  // documented: needs -fno-math-errno
@@ -671,25 +681,20 @@ TEST(CpuMathJit, LoopsUseTheFullVectorWidth) {
   if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "this CPU has no AVX-512";
   if (!have_compiler())
     GTEST_SKIP() << "no c++ compiler on PATH; the CPU backend cannot JIT here either";
-  TempDir dir;
-  ASSERT_FALSE(dir.path.empty());
   std::vector<Loop> loops = all_loops();
   std::vector<int> lines;
-  std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, &lines);
-  std::string cmd = "cd '" + dir.path + "' && c++ " + jit_flags() +
-                    " -fno-math-errno -fopt-info-vec-optimized -c k.cpp -o k.o 2> log.txt";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.path + "/log.txt");
-  const std::string log = read_file(dir.path + "/log.txt");
+  const std::string log = vectorizer_report(loops, &lines, " -fno-math-errno");
+  ASSERT_FALSE(log.empty());
   std::set<int> wide;
   std::istringstream is(log);
   for (std::string ln; std::getline(is, ln);)
     if (ln.rfind("k.cpp:", 0) == 0 && ln.find("using 64 byte vectors") != std::string::npos)
       wide.insert(std::atoi(ln.c_str() + 6));
   for (size_t i = 0; i < loops.size(); ++i)
-    EXPECT_TRUE(wide.count(lines[i])) << "loop over tj_" << loops[i].name << " (k.cpp line "
-                                      << lines[i] << ") not vectorized with 512-bit vectors by "
-                                      << jit_flags() << ":\n"
-                                      << log;
+    EXPECT_TRUE(wide.count(lines[i]))
+        << "loop over tj_" << loops[i].name << " (k.cpp line " << lines[i]
+        << ") not vectorized with 512-bit vectors by " << jit_flags() << ":\n"
+        << log;
 #endif
 }
 

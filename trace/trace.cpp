@@ -342,8 +342,8 @@ const TensorImpl& impl_ref(const Tensor& t, std::string_view op) {
   return *p;
 }
 
-Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::OpArgs args,
-              std::string_view user_op, Device device) {
+Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::OpArgs args, std::string_view user_op,
+              Device device) {
   std::vector<TensorImpl::Ptr> in;
   in.reserve(inputs.size());
   for (const Tensor& t : inputs) in.push_back(impl_of(t, user_op));

@@ -33,8 +33,8 @@ void check_device(const Device& d, std::string_view op);
 /// Records `op` on `inputs` and returns the (pending, or in eager mode
 /// computed) result. Errors are thrown here, naming `user_op`. An op without
 /// tensor inputs runs on `device`.
-Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::OpArgs args,
-              std::string_view user_op, Device device = Device::cpu());
+Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::OpArgs args, std::string_view user_op,
+              Device device = Device::cpu());
 /// The same for a braced list of inputs (`record(op, {a, b}, ...)`), without a vector.
 inline Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::OpArgs args,
                      std::string_view user_op, Device device = Device::cpu()) {

@@ -105,6 +105,16 @@ static inline double tj_i_seld(bool c, double a, double b) {
 
 // ---- exp family ---------------------------------------------------------------
 
+// x = k ln2 + r with |r| <= ln2 / 2 (x within +-126 ln2 or so): returns r.
+static inline float tj_i_exp_reduce(float x, int32_t* k) {
+  const float shift = 0x1.8p23f;
+  float kf = x * 1.44269504088896341f + shift;
+  *k = (int32_t)(tj_i_f2u(kf) - tj_i_f2u(shift));
+  kf -= shift;
+  float r = x - kf * 0.693359375f;  // ln2 split: k * hi part is exact
+  return r - kf * -2.12194440e-4f;
+}
+
 // e^x for x in [-104, 89], as the bits of the result, rounded once, also into
 // the subnormal range: y * 2^k is made from integer bits because a
 // floating-point operation with a subnormal result costs a microcode assist
@@ -112,12 +122,8 @@ static inline double tj_i_seld(bool c, double a, double b) {
 // for half its elements (causal attention's row kernel ran 4x slower per
 // element than softmax). Above 0x7f7fffff (as a signed integer): overflow.
 static inline int32_t tj_i_exp_bits(float x) {
-  const float shift = 0x1.8p23f;
-  float kf = x * 1.44269504088896341f + shift;
-  int32_t k = (int32_t)(tj_i_f2u(kf) - tj_i_f2u(shift));
-  kf -= shift;
-  float r = x - kf * 0.693359375f;  // ln2 split: k * hi part is exact
-  r = r - kf * -2.12194440e-4f;
+  int32_t k;
+  float r = tj_i_exp_reduce(x, &k);
   float p = 1.381461100e-03f;
   p = p * r + 8.368710035e-03f;
   p = p * r + 4.166838741e-02f;
@@ -142,13 +148,9 @@ static inline int32_t tj_i_exp_bits(float x) {
 // The same for hi + off * ln2 in [-125 * ln2, 126 * ln2] (a normal result):
 // one scale factor instead of two, four operations fewer.
 static inline float tj_i_exp_core_normal(float hi, float lo, int32_t off) {
-  const float shift = 0x1.8p23f;
-  float kf = hi * 1.44269504088896341f + shift;
-  int32_t k = (int32_t)(tj_i_f2u(kf) - tj_i_f2u(shift)) + off;
-  kf -= shift;
-  float r = hi - kf * 0.693359375f;
-  r = r - kf * -2.12194440e-4f;
-  r = r + lo;
+  int32_t k;
+  float r = tj_i_exp_reduce(hi, &k) + lo;
+  k += off;
   float p = 1.381461100e-03f;
   p = p * r + 8.368710035e-03f;
   p = p * r + 4.166838741e-02f;
@@ -190,12 +192,8 @@ static inline float tj_exp2(float x) {
 static inline float tj_expm1(float x) {
   float xc = tj_i_sel(x > 89.0f, 89.0f, x);
   xc = tj_i_sel(xc < -25.0f, -25.0f, xc);
-  const float shift = 0x1.8p23f;
-  float kf = xc * 1.44269504088896341f + shift;
-  int32_t k = (int32_t)(tj_i_f2u(kf) - tj_i_f2u(shift));
-  kf -= shift;
-  float r = xc - kf * 0.693359375f;
-  r = r - kf * -2.12194440e-4f;
+  int32_t k;
+  float r = tj_i_exp_reduce(xc, &k);
   float q = 1.984587628e-04f;
   q = q * r + 1.394061735e-03f;
   q = q * r + 8.333389349e-03f;
