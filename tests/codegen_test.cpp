@@ -380,6 +380,22 @@ TEST(CodegenVectorize, SoftmaxRowKernelLoops) {
   expect_loops_vectorized(p, {"for (int64_t r1 = 0"});
 }
 
+// The exp that softmax sums is kept for its output pass in a row array (rows of
+// up to 4096 elements), not computed again; longer rows compute it twice.
+TEST(CodegenVectorize, SoftmaxKeepsItsExpForTheOutputPass) {
+  for (int64_t cols : {1000, 4096, 5000}) {
+    sched::Plan p = sched::make_plan(softmax_graph(f32, {8, cols}), test_target());
+    ASSERT_EQ(p.kernels.size(), 1u);
+    const std::string src = jit::print_cpp_kernel(p.kernels[0]);
+    size_t exps = 0;
+    for (size_t at = src.find("tj_exp("); at != std::string::npos; at = src.find("tj_exp(", at + 1))
+      ++exps;
+    EXPECT_EQ(exps, cols <= 4096 ? 1u : 2u) << src;
+    EXPECT_EQ(src.find("tj_rc") != std::string::npos, cols <= 4096) << src;
+    expect_loops_vectorized(p, {"for (int64_t r1 = 0"});
+  }
+}
+
 TEST(CodegenVectorize, LayerNormRowKernelLoops) {
   sched::Plan p = sched::make_plan(layer_norm_graph({32, 768}), test_target());
   ASSERT_EQ(p.kernels.size(), 1u);
