@@ -23,10 +23,7 @@ namespace {
 
 /// Source locations of traced ops are recorded for TILEJIT_TRACE and
 /// TILEJIT_DUMP_DIR.
-bool locating() {
-  const Config& c = config();
-  return !c.trace.empty() || !c.dump_dir.empty();
-}
+bool locating(const Config& c = config()) { return !c.trace.empty() || !c.dump_dir.empty(); }
 
 struct Trace {
   std::vector<std::weak_ptr<TensorImpl>> pending;
@@ -363,8 +360,9 @@ Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::OpArgs args, std::s
   types.clear();
 
   Trace& tr = this_trace();
-  const bool lazy = config().lazy;
-  if (lazy && static_cast<int64_t>(tr.pending.size()) >= config().max_trace)
+  const Config& cfg = config();  // one thread-local lookup for the three reads
+  const bool lazy = cfg.lazy;
+  if (lazy && static_cast<int64_t>(tr.pending.size()) >= cfg.max_trace)
     flush(FlushReason::trace_limit);
 
   auto impl = std::make_shared<TensorImpl>();
@@ -376,7 +374,7 @@ Tensor record(ir::Op op, std::span<const Tensor> inputs, ir::OpArgs args, std::s
   for (const TensorImpl::Ptr& p : in) p->pending_readers.fetch_add(1, std::memory_order_relaxed);
   impl->inputs = std::move(in);
   count_op();
-  if (locating()) obs::note_origin(impl);  // where the user called the op
+  if (locating(cfg)) obs::note_origin(impl);  // where the user called the op
 
   Tensor out(impl);
   // The Node backward() walks, when gradients are on.
