@@ -333,7 +333,9 @@ void set_executed_hook(std::function<void(const ir::Graph&, const std::vector<Bu
   executed_hook() = std::move(hook);
 }
 
-bool plan_cached(uint64_t graph_hash) { return plan_cache().contains(graph_hash); }
+bool plan_cached(uint64_t graph_hash) {
+  return plan_cache().contains(plan_key(graph_hash, backend(Device::cpu())));
+}
 
 size_t plans_in_memory() { return plan_cache().size(); }
 
