@@ -35,6 +35,8 @@ struct CpuCompiler {
   std::string target;             // e.g. "x86_64 -march=native (znver4)"
   std::vector<std::string> flag_list;  // the options every kernel is compiled with
   std::string flags;                   // the same, as one string (part of the cache key)
+  // Libraries a kernel's shared object links, after its source (see `flags`'s -nostdlib).
+  std::vector<std::string> link_libs;
 };
 
 /// Probes the compiler once per process; throws tj::Error when none works.
