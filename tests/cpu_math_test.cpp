@@ -617,6 +617,13 @@ const std::string& jit_flags() {
   return f;
 }
 
+// The libraries a kernel's shared object links (after its source).
+std::string link_libs() {
+  std::string s;
+  for (const std::string& l : tj::jit::cpu_compiler().link_libs) s += " " + l;
+  return s;
+}
+
 std::set<int> vectorized_lines(const std::string& log, const std::string& file) {
   std::set<int> out;
   std::istringstream is(log);
@@ -711,8 +718,8 @@ TEST(CpuMathJit, AccuracyInKernelBuild) {
   std::vector<Loop> loops = all_loops();
   std::vector<int> lines;
   std::ofstream(dir.path + "/k.cpp") << kernel_source(loops, &lines);
-  std::string cmd =
-      "cd '" + dir.path + "' && c++ " + jit_flags() + " -shared -fPIC k.cpp -o k.so 2> log.txt";
+  std::string cmd = "cd '" + dir.path + "' && c++ " + jit_flags() +
+                    " -shared -fPIC k.cpp -o k.so " + link_libs() + " 2> log.txt";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(dir.path + "/log.txt");
   void* lib = dlopen((dir.path + "/k.so").c_str(), RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(lib, nullptr) << dlerror();

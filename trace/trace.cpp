@@ -318,12 +318,20 @@ void materialize_once(const std::vector<TensorImpl::Ptr>& roots, FlushReason rea
 
 }  // namespace
 
-TensorImpl::Ptr impl_of(const Tensor& t, std::string_view op) {
-  if (!t.defined())
+namespace {
+
+void require_defined(const Tensor& t, std::string_view op) {
+  if (!t.defined()) [[unlikely]]
     fail(
         "{}: the tensor is undefined (default-constructed or moved from); assign it a value "
         "first",
         op);
+}
+
+}  // namespace
+
+TensorImpl::Ptr impl_of(const Tensor& t, std::string_view op) {
+  require_defined(t, op);
   const TensorImpl::Ptr& p = t.impl();
   if (p->autograd) [[unlikely]]
     return autograd::newest(p);
@@ -331,8 +339,7 @@ TensorImpl::Ptr impl_of(const Tensor& t, std::string_view op) {
 }
 
 const TensorImpl& impl_ref(const Tensor& t, std::string_view op) {
-  if (!t.defined()) [[unlikely]]
-    impl_of(t, op);  // throws
+  require_defined(t, op);
   const TensorImpl::Ptr& p = t.impl();
   if (p->autograd) [[unlikely]]
     return *autograd::newest(p);

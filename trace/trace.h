@@ -41,10 +41,6 @@ inline Tensor record(ir::Op op, std::initializer_list<Tensor> inputs, ir::OpArgs
   return record(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(args),
                 user_op, device);
 }
-inline Tensor record(ir::Op op, const std::vector<Tensor>& inputs, ir::OpArgs args,
-                     std::string_view user_op, Device device = Device::cpu()) {
-  return record(op, std::span<const Tensor>(inputs), std::move(args), user_op, device);
-}
 
 /// A 0-d constant of dtype `t` (a run-time value, not part of the graph's
 /// structural hash).

@@ -115,6 +115,16 @@ static inline float tj_i_exp_reduce(float x, int32_t* k) {
   return r - kf * -2.12194440e-4f;
 }
 
+// e^r for |r| <= ln2 / 2, in [0.70, 1.42].
+static inline float tj_i_exp_poly(float r) {
+  float p = 1.381461100e-03f;
+  p = p * r + 8.368710035e-03f;
+  p = p * r + 4.166838741e-02f;
+  p = p * r + 1.666652069e-01f;
+  p = p * r + 4.999999345e-01f;
+  return (r + (r * r) * p) + 1.0f;
+}
+
 // e^x for x in [-104, 89], as the bits of the result, rounded once, also into
 // the subnormal range: y * 2^k is made from integer bits because a
 // floating-point operation with a subnormal result costs a microcode assist
@@ -123,13 +133,7 @@ static inline float tj_i_exp_reduce(float x, int32_t* k) {
 // element than softmax). Above 0x7f7fffff (as a signed integer): overflow.
 static inline int32_t tj_i_exp_bits(float x) {
   int32_t k;
-  float r = tj_i_exp_reduce(x, &k);
-  float p = 1.381461100e-03f;
-  p = p * r + 8.368710035e-03f;
-  p = p * r + 4.166838741e-02f;
-  p = p * r + 1.666652069e-01f;
-  p = p * r + 4.999999345e-01f;
-  float y = (r + (r * r) * p) + 1.0f;  // in [0.70, 1.42]
+  float y = tj_i_exp_poly(tj_i_exp_reduce(x, &k));  // in [0.70, 1.42]
   uint32_t yb = tj_i_f2u(y);
   // y's exponent plus k, in place: exact for a normal result; below
   // 0x00800000 the result is subnormal, above 0x7f7fffff it overflows.
@@ -149,15 +153,8 @@ static inline int32_t tj_i_exp_bits(float x) {
 // one scale factor instead of two, four operations fewer.
 static inline float tj_i_exp_core_normal(float hi, float lo, int32_t off) {
   int32_t k;
-  float r = tj_i_exp_reduce(hi, &k) + lo;
-  k += off;
-  float p = 1.381461100e-03f;
-  p = p * r + 8.368710035e-03f;
-  p = p * r + 4.166838741e-02f;
-  p = p * r + 1.666652069e-01f;
-  p = p * r + 4.999999345e-01f;
-  float y = (r + (r * r) * p) + 1.0f;
-  return y * tj_i_u2f((uint32_t)(k + 127) << 23);
+  float y = tj_i_exp_poly(tj_i_exp_reduce(hi, &k) + lo);
+  return y * tj_i_u2f((uint32_t)(k + off + 127) << 23);
 }
 
 static inline float tj_exp(float x) {

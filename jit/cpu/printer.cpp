@@ -121,18 +121,6 @@ class KernelPrinter : public BodyPrinter {
   /// How many elements a staged loop's block holds.
   static constexpr int kStageBlock = 128;
 
-  /// A pointwise body with several math calls (exp, tanh, ...) per element
-  /// chained one after another is one long dependency chain per element:
-  /// longer than the core's reorder window, so successive elements do not
-  /// overlap and the loop runs at the chain's latency (50 ops with 10 tanh
-  /// over 1K floats: 35 us). Such a body is cut after each math call into
-  /// stages, each a loop over a block of elements, the values later stages
-  /// read kept in block arrays in L1: every stage's iterations are
-  /// independent. Two calls are enough: with 512-bit vectors bench_cpu's
-  /// chain8 (sigmoid, then tanh) took 1.20 ns per element in one loop and
-  /// 0.91 in two stages of 128 elements (0.97 with blocks of 64: eight
-  /// vectors per stage keep more of them in flight). Returns one stage (no
-  /// cut) for other bodies.
   /// Whether instruction i calls a math function of jit/cpu/math.h (exp,
   /// tanh, ...: tens of operations) rather than one instruction (sqrt).
   bool is_math_call(int32_t i) const {
@@ -156,15 +144,26 @@ class KernelPrinter : public BodyPrinter {
            in.op != Op::Rsqrt;
   }
 
+  /// A pointwise body with several math calls (exp, tanh, ...) per element
+  /// chained one after another is one long dependency chain per element:
+  /// longer than the core's reorder window, so successive elements do not
+  /// overlap and the loop runs at the chain's latency (50 ops with 10 tanh
+  /// over 1K floats: 35 us). Such a body is cut after each math call into
+  /// stages, each a loop over a block of elements, the values later stages
+  /// read kept in block arrays in L1: every stage's iterations are
+  /// independent. Two calls are enough: with 512-bit vectors bench_cpu's
+  /// chain8 (sigmoid, then tanh) took 1.20 ns per element in one loop and
+  /// 0.91 in two stages of 128 elements (0.97 with blocks of 64: eight
+  /// vectors per stage keep more of them in flight). Returns one stage (no
+  /// cut) for other bodies.
   std::vector<std::vector<int32_t>> latency_stages(const std::vector<int32_t>& el) const {
-    auto heavy = [&](int32_t i) { return is_math_call(i); };
     int n_heavy = 0;
-    for (int32_t i : el) n_heavy += heavy(i) ? 1 : 0;
+    for (int32_t i : el) n_heavy += is_math_call(i) ? 1 : 0;
     if (n_heavy < 2 || !k_.checks.empty()) return {el};
     std::vector<std::vector<int32_t>> stages(1);
     for (int32_t i : el) {
       stages.back().push_back(i);
-      if (heavy(i)) stages.emplace_back();
+      if (is_math_call(i)) stages.emplace_back();
     }
     // Whatever follows the last math call (its stores) joins that stage.
     if (stages.size() > 1) {
@@ -287,7 +286,8 @@ class KernelPrinter : public BodyPrinter {
   /// (rows of constant length up to kRowCacheElems), later passes read it
   /// there, and the code that fed it there is dead. Softmax over 4096-float
   /// rows: 0.78 -> 0.60 ns per element on one core (bench_cpu's causal
-  /// attention 12.5-14.5 -> 11.7-12.2 ms). Sets row_cache_pass_.
+  /// attention 12.5-14.5 -> 11.7-12.2 ms). Sets row_cache_pass_ and declares
+  /// the arrays at the start of the row.
   void plan_row_cache(const RowPasses& passes) {
     row_cache_pass_.assign(k_.body.size(), -1);
     const size_t n = k_.domain.size(), kept = n - k_.reduced;
@@ -318,7 +318,7 @@ class KernelPrinter : public BodyPrinter {
   /// An element-level instruction of pass `pass` of a row kernel: computed
   /// (and kept when a later pass reads it) or read from the row cache.
   void emit_el(int32_t i, const std::vector<std::string>& idx, int pass) {
-    const int at = i < static_cast<int32_t>(row_cache_pass_.size()) ? row_cache_pass_[i] : -1;
+    const int at = row_cache_pass_[i];
     if (at >= 0 && pass > at) {
       out_ += fmt::format("{}const {} {} = tj_rc{}[{}];\n", loop_indent_,
                           value_type(k_.body[i].dtype), v(i), i, flat_reduced_index(idx));
@@ -366,7 +366,6 @@ class KernelPrinter : public BodyPrinter {
       close_reduced_loops();
     }
     out_ += "  }\n";
-    row_cache_pass_.clear();
   }
 
   void open_reduced_loops(const std::vector<std::string>& idx, bool simd,
